@@ -1,0 +1,3 @@
+from todokede.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""The one exception tree of todokede.
+
+    TodokedeError                 base: every error the product raises on purpose
+    ├── InputError                bad input from a user or a file; knows where (source, line, field)
+    │   ├── RuleError             a hosts.allow/hosts.deny problem
+    │   ├── LogError              a log that cannot be read at all (bad lines are only counted)
+    │   └── ReportError           a report document that does not validate
+    ├── ConfigError               bad settings or TOML configuration
+    ├── ProbeError                a probe could not check (network failure, timeout, garbage)
+    ├── StoreError                the database failed or is not reachable
+    │   └── NotFound              no such record
+    └── AccessDenied              the caller's role does not allow this
+
+Errors become messages only at the CLI and HTTP boundaries.
+"""
+
+from __future__ import annotations
+
+
+class TodokedeError(Exception):
+    """Base of every error todokede raises on purpose."""
+
+
+class InputError(TodokedeError):
+    """Bad input. ``source``/``line``/``field`` say where, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.source is not None:
+            where.append(self.source if self.line is None else f"{self.source}, line {self.line}")
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field is not None:
+            where.append(f"field {self.field}")
+        return f"{': '.join(where)}: {self.message}" if where else self.message
+
+
+class RuleError(InputError):
+    """A problem in hosts.allow / hosts.deny."""
+
+
+class LogError(InputError):
+    """A log that cannot be opened or decoded at all."""
+
+
+class ReportError(InputError):
+    """A report document that does not validate."""
+
+
+class ConfigError(TodokedeError):
+    """Bad settings."""
+
+
+class ProbeError(TodokedeError):
+    """A probe could not check: the server could not be reached or answered nonsense."""
+
+
+class StoreError(TodokedeError):
+    """The database failed or could not be reached."""
+
+
+class NotFound(StoreError):
+    """No such record."""
+
+
+class AccessDenied(TodokedeError):
+    """The caller's role does not allow this."""
