@@ -126,7 +126,27 @@ class Evidence(_Model):
     def _shallow(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None and _depth(value) > 8:
             raise ValueError("nested too deeply (more than 8 levels)")
+        if value is not None:
+            _storable(value)
         return value
+
+
+def _storable(value: Any) -> None:
+    """Free-form JSON must survive storage unchanged: no lone surrogates (not UTF-8), no
+    NaN or infinities (JSON has none; they would come back as null)."""
+    if isinstance(value, str):
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            raise ValueError("text is not valid Unicode (lone surrogate)")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _storable(k)
+            _storable(v)
+    elif isinstance(value, list):
+        for v in value:
+            _storable(v)
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -191,6 +211,7 @@ class Triage(_Model):
     new_type: bool | None = None  # analyst override of novelty; None = computed
     new_type_reason: CleanText | None = None
     published_title: Clean | None = None  # the case's heading in the publication
+    published_title_en: Clean | None = None
     published_narrative: CleanText | None = None  # analyst-edited public narrative
     published_narrative_en: CleanText | None = None
     note: CleanText | None = None  # internal

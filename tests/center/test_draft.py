@@ -1,0 +1,158 @@
+"""Reports drafted from scan findings; public narratives drafted from codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from todokede.center.draft import (
+    draft_from_findings,
+    public_narrative,
+    public_title,
+    service_of,
+)
+from todokede.center.schema import Reporter, StoredReport, Triage
+from todokede.errors import ReportError
+
+
+def finding(kind: str, **over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "kind": kind,
+        "service": "imapd",
+        "sources": ["198.51.100.7", "203.0.113.9"],
+        "count": 9,
+        "first_seen": "1997-08-14T03:12:00",
+        "last_seen": "1997-09-16T22:01:09",
+        "outcome": "refused",
+        "evidence": ["Aug 14 03:12:00 mail imapd[211]: refused connect from 198.51.100.7"],
+        "targets": ["192.0.2.25"],
+        "details": {},
+    }
+    base.update(over)
+    return base
+
+
+IMAP = finding("access-probe")
+RELAY = finding("relay-abuse", service="sendmail", count=5400, outcome="relayed",
+                sources=["relay.provider.example"])  # fmt: skip
+BOUNCES = finding("bounce-storm", service="sendmail", count=2100, outcome="delivered",
+                  sources=["MAILER-DAEMON"], details={"bytes": 104_000_000})  # fmt: skip
+BOMB = finding("mail-bomb", service="sendmail", count=3200, outcome="delivered",
+               first_seen="1997-09-20T01:00:00", last_seen="1997-09-20T05:00:00")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "service"),
+    [("imapd", "imap"), ("in.telnetd", "telnet"), ("postfix/smtpd", "smtp"), ("sendmail", "smtp"),
+     ("ipop3d", "pop3"), ("in.fingerd", "finger"), ("gopherd", "gopherd")],
+)  # fmt: skip
+def test_service_of(name: str, service: str) -> None:
+    assert service_of(name) == service
+
+
+def test_imap_probe_refused_by_tcp_wrapper() -> None:
+    r = draft_from_findings([IMAP])
+    assert r.methods == ["access_probe"] and r.targets == ["imap"]
+    assert r.damage == ["none"] and r.actual_damage is False
+    assert r.attempts == 9 and r.sources == ["198.51.100.7", "203.0.113.9"]
+    assert r.period and (r.period.start, r.period.end) == (date(1997, 8, 14), date(1997, 9, 16))
+    assert r.discovery and r.discovery.tool == "tcp_wrapper" and r.discovery.how == "own_monitoring"
+    assert r.evidence[0].data == IMAP and "refused connect" in r.evidence[0].text
+    assert r.title == "IMAPセキュリティホールアタック(9回)"
+    assert r.narrative and "9回" in r.narrative and "実害は無かった" in r.narrative
+
+
+def test_relay_with_bounces() -> None:
+    r = draft_from_findings([RELAY, BOUNCES], lang="en")
+    assert r.methods == ["mail_relay"] and r.targets == ["smtp"]
+    assert r.damage == ["mail_relay", "service_lowering"] and r.actual_damage is True
+    assert r.sources == ["relay.provider.example"]  # not MAILER-DAEMON
+    assert r.attempts == 5400
+    assert r.narrative and "2,100 error notices" in r.narrative and "104 MB" in r.narrative
+    assert r.title == "SPAM relay (5,400 messages)"
+
+
+def test_mail_bomb_on_one_day() -> None:
+    r = draft_from_findings([BOMB])
+    assert r.methods == ["mail_bombing"] and r.damage == ["service_lowering"]
+    assert r.attempts == 3200 and r.title == "電子メール爆撃(3,200通)"
+    assert r.narrative and "1997年9月20日のことであった" in r.narrative
+
+
+def test_rejected_relay_attempts_are_no_damage() -> None:
+    r = draft_from_findings([finding("relay-abuse", service="sendmail", outcome="rejected")])
+    assert r.damage == ["none"] and r.actual_damage is False
+
+
+@pytest.mark.parametrize(
+    ("findings", "message"),
+    [
+        ([], "no findings"),
+        ([finding("worm")], "finding 1: unknown kind"),
+        ([IMAP, finding("mail-bomb", first_seen="yesterday")], "finding 2: not an ISO 8601"),
+        ([{"kind": "mail-bomb"}], "field first_seen"),
+        (["a string"], "JSON object"),
+    ],
+)
+def test_bad_findings_say_which(findings: list[Any], message: str) -> None:
+    with pytest.raises(ReportError, match=message):
+        draft_from_findings(findings)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(["access-probe", "relay-abuse", "bounce-storm",
+                                         "mail-bomb", "exploit-attempt", "bogus"]),
+                "service": st.text(max_size=20),
+                "sources": st.lists(st.text(max_size=40), max_size=5),
+                "count": st.integers(0, 10**6),
+                "first_seen": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
+                "last_seen": st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat),
+                "outcome": st.text(max_size=20),
+                "evidence": st.lists(st.text(max_size=80), max_size=3),
+            }
+        ),
+        max_size=4,
+    )
+)  # fmt: skip
+def test_any_findings_draft_or_fail_cleanly(findings: list[dict[str, Any]]) -> None:
+    try:
+        r = draft_from_findings(findings)
+    except ReportError:
+        return
+    assert r.period and r.period.start and r.period.end and r.period.start <= r.period.end
+    assert r.damage and r.title
+
+
+def stored(triage: Triage | None = None) -> StoredReport:
+    r = draft_from_findings([IMAP])
+    r = r.model_copy(update={"reporter": Reporter(name="佐藤 一郎", email="sato@example.jp"),
+                             "narrative": "佐藤 一郎 が発見"})  # fmt: skip
+    now = datetime(1997, 9, 17, tzinfo=UTC)
+    return StoredReport(id=1, report=r, triage=triage or Triage(), created_at=now, updated_at=now)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_public_text_is_drafted_from_codes_not_the_reporters_words(lang: str) -> None:
+    sr = stored()
+    text = public_narrative(sr, lang)  # type: ignore[arg-type]
+    assert "佐藤" not in text and "example.jp" not in text
+    assert ("9回" if lang == "ja" else "9 attempts") in text
+    assert public_title(sr, lang).startswith("IMAP")  # type: ignore[arg-type]
+
+
+def test_analyst_text_overrides_in_each_language() -> None:
+    sr = stored(Triage(published_narrative="編集済み", published_narrative_en="Edited",
+                       published_title="見出し", published_title_en="Heading",
+                       methods=["security_hole_attack"]))  # fmt: skip
+    assert public_narrative(sr, "ja") == "編集済み" and public_narrative(sr, "en") == "Edited"
+    assert public_title(sr, "ja") == "見出し" and public_title(sr, "en") == "Heading"
+    only_ja = stored(Triage(published_narrative="編集済み"))
+    assert "refused" in public_narrative(only_ja, "en")

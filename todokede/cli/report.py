@@ -1,0 +1,183 @@
+"""``todokede report``: draft a report from scan findings, submit a report to a center."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from pydantic import ValidationError
+
+from todokede.center.schema import Report
+from todokede.errors import ConfigError, ReportError, StoreError
+
+TIMEOUT = 30.0  # seconds for one submission
+
+
+@click.group()
+def report() -> None:
+    """Draft and submit reports of unauthorized access.
+
+    \b
+    Example:
+      todokede scan --json /var/log/messages > findings.jsonl
+      todokede report draft --from-scan findings.jsonl -o report.json
+      TODOKEDE_TOKEN=... todokede report submit report.json --center https://center.example
+    """
+
+
+def read_findings(path: str) -> list[dict[str, Any]]:
+    """The findings of a ``scan --json`` file ('-': stdin), one JSON object a line."""
+    text = sys.stdin.read() if path == "-" else _read_text(path)
+    return [finding for _, finding in _numbered(text, path)]
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"cannot read: {exc.strerror}", source=path) from None
+    except UnicodeDecodeError:
+        raise ReportError("not UTF-8 text", source=path) from None
+
+
+def _numbered(text: str, path: str) -> list[tuple[int, dict[str, Any]]]:
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"not JSON: {exc.msg}", source=path, line=n) from None
+        if not isinstance(value, dict):
+            raise ReportError("a finding must be a JSON object", source=path, line=n)
+        out.append((n, value))
+    return out
+
+
+@report.command()
+@click.option(
+    "--from-scan",
+    "findings",
+    required=True,
+    metavar="FINDINGS.jsonl",
+    help="Output of `todokede scan --json` ('-' for stdin).",
+)
+@click.option("-o", "--output", default="-", show_default=True, help="Report file ('-': stdout).")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
+def draft(findings: str, output: str, lang: str) -> None:
+    """Draft the report a site would file from its scan findings.
+
+    The draft (JSON, the center's Report model) holds the methods, damage, target
+    services, period, attempt counts and the findings as evidence; add the reporter's
+    details (reporter.*) before submitting.
+
+    \b
+    Example:
+      todokede report draft --from-scan findings.jsonl -o report.json
+    """
+    from todokede.center.draft import draft_from_findings
+
+    text = sys.stdin.read() if findings == "-" else _read_text(findings)
+    numbered = _numbered(text, findings)
+    try:
+        drafted = draft_from_findings([f for _, f in numbered], lang=lang)  # type: ignore[arg-type]
+    except ReportError as exc:
+        # "finding 3" -> the line of the third finding in the file
+        m = re.fullmatch(r"finding (\d+)", exc.source or "")
+        line = numbered[int(m.group(1)) - 1][0] if m else None
+        raise ReportError(exc.message, source=findings, line=line, field=exc.field) from None
+    text = drafted.model_dump_json(indent=2, exclude_none=True) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(output, err=True)
+
+
+def load_reports(path: str) -> list[Report]:
+    """The reports in a JSON (one Report) or IODEF v2 file ('-': stdin)."""
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise ReportError(f"cannot read: {exc.strerror}", source=path) from None
+    if data.lstrip().startswith(b"<"):
+        try:
+            from todokede.center.iodef import from_iodef
+        except ImportError:
+            raise ReportError("IODEF input is not supported in this build", source=path) from None
+        return from_iodef(data)
+    try:
+        return [Report.model_validate_json(data)]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or None
+        raise ReportError(str(err.get("msg", "invalid")), source=path, field=where) from None
+
+
+def submit_report(
+    center: str, token: str, report: Report, *, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """POST one report to a center's ``/api/reports``; the center's answer (id, url)."""
+    parts = urlsplit(center)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"--center must be an http(s) URL, not {center!r}")
+    url = center.rstrip("/") + "/api/reports"
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    body = report.model_dump_json(exclude_none=True).encode("utf-8")
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")
+            return answer
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read() or b"{}")
+        except ValueError:
+            detail = {}
+        message = detail.get("error") if isinstance(detail, dict) else None
+        field = detail.get("field") if isinstance(detail, dict) else None
+        text = f"the center refused the report (HTTP {exc.code}): {message or exc.reason}"
+        raise ReportError(text, field=field) from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StoreError(f"cannot reach the center at {center}: {reason}") from None
+    except ValueError:
+        raise StoreError(f"the center at {center} did not answer JSON") from None
+
+
+@report.command()
+@click.argument("file")
+@click.option("--center", required=True, help="The center's base URL, e.g. http://127.0.0.1:8000")
+@click.option("--idempotency-key", default=None, help="Makes a retry return the first report.")
+def submit(file: str, center: str, idempotency_key: str | None) -> None:
+    """Submit FILE (a report as JSON, or IODEF v2 XML) to a center.
+
+    The API token comes from TODOKEDE_TOKEN (see `todokede user add`). Prints the id and
+    URL the center gave each report.
+
+    \b
+    Example:
+      TODOKEDE_TOKEN=... todokede report submit report.json --center http://127.0.0.1:8000
+    """
+    token = os.environ.get("TODOKEDE_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("set TODOKEDE_TOKEN to your API token (from `todokede user add`)")
+    for n, one in enumerate(load_reports(file), 1):
+        key = f"{idempotency_key}#{n}" if idempotency_key else None
+        answer = submit_report(center, token, one, idempotency_key=key)
+        click.echo(f"report {answer.get('id')} {answer.get('status', '')} {answer.get('url', '')}")
