@@ -1,0 +1,159 @@
+"""``todokede access``: tcpdmatch and tcpdchk, with JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from todokede.access import HostsFileResolver, Resolver, Rules, SystemResolver, check, predict
+from todokede.access.query import render
+from todokede.errors import InputError
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+
+
+def _safe(text: str) -> str:
+    """Rule files may hold anything: show control characters escaped, never raw (a
+    banner's CR LF line ends stay as they are, as tcpdmatch prints them)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def _resolver(hosts_file: Path | None) -> Resolver:
+    return HostsFileResolver(hosts_file) if hosts_file is not None else SystemResolver()
+
+
+rules_dir_option = click.option(
+    "--rules-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc"),
+    show_default=True,
+    help="Directory holding hosts.allow and hosts.deny.",
+)
+hosts_file_option = click.option(
+    "--hosts-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Resolve names through this hosts(5) file only (offline, deterministic).",
+)
+
+
+@click.group()
+def access() -> None:
+    """tcp_wrappers rules (hosts.allow, hosts.deny): match and check.
+
+    \b
+    Example:
+      todokede access match --rules-dir /etc imapd 192.0.2.7
+      todokede access check --rules-dir /etc
+    """
+
+
+def _answer(rules: Rules, daemon: str, client: str) -> dict[str, object]:
+    query = f"{daemon} {client}"
+    try:
+        results = [p.to_dict() for p in predict(rules, daemon, client)]
+    except InputError as exc:
+        return {"query": query, "results": [], "error": str(exc)}
+    return {"query": query, "results": results}
+
+
+@access.command()
+@rules_dir_option
+@hosts_file_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query.")
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Read queries (DAEMON[@SERVER] [USER@]CLIENT) from stdin, one per line; "
+    "answer one JSON line each, in order.",
+)
+@click.argument("daemon", required=False, metavar="DAEMON[@SERVER]")
+@click.argument("client", required=False, metavar="[USER@]CLIENT")
+def match(
+    rules_dir: Path,
+    hosts_file: Path | None,
+    as_json: bool,
+    batch: bool,
+    daemon: str | None,
+    client: str | None,
+) -> None:
+    """Predict how the rules treat a connection, as tcpdmatch does.
+
+    DAEMON is the process name (sshd, in.ftpd, imapd), optionally @SERVER (the address
+    or name of the server end). CLIENT is an address ("name unknown": name patterns
+    cannot match) or a name (resolved, one prediction per address, each after the
+    reverse+forward PARANOID check); USER@ sets the ident user name.
+
+    \b
+    JSON (--json, --batch), one line per query:
+      {"query": "imapd 192.0.2.7", "results": [{"access": "denied",
+       "matched": {"file": "hosts.deny", "line": 3}, "options": [], "warnings": []}]}
+
+    \b
+    Example:
+      todokede access match --rules-dir todokede/samples/access \\
+          --hosts-file todokede/samples/access/hosts imapd 192.0.2.7
+      printf 'imapd 192.0.2.7\\nsshd 10.0.0.1\\n' | todokede access match --batch
+    """
+    if not rules_dir.is_dir():
+        raise InputError("no such directory", source=str(rules_dir))
+    rules = Rules.load(rules_dir, resolver=_resolver(hosts_file), recheck=-1)
+    if batch:
+        if daemon is not None:
+            raise click.UsageError("--batch reads its queries from stdin; give no arguments")
+        for raw in sys.stdin:
+            words = raw.split()
+            if not words or words[0].startswith("#"):
+                continue
+            if len(words) != 2:
+                out: dict[str, object] = {
+                    "query": raw.strip(),
+                    "results": [],
+                    "error": "expected: DAEMON[@SERVER] [USER@]CLIENT",
+                }
+            else:
+                out = _answer(rules, words[0], words[1])
+            click.echo(json.dumps(out, ensure_ascii=False))
+            sys.stdout.flush()
+        return
+    if daemon is None or client is None:
+        raise click.UsageError("give DAEMON[@SERVER] and [USER@]CLIENT (or --batch)")
+    if as_json:
+        click.echo(json.dumps(_answer(rules, daemon, client), ensure_ascii=False))
+        return
+    for line in render(predict(rules, daemon, client)):
+        click.echo(_safe(line))
+
+
+@access.command("check")
+@rules_dir_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per finding.")
+def check_command(rules_dir: Path, as_json: bool) -> None:
+    """Check hosts.allow and hosts.deny, as tcpdchk does, and more.
+
+    Reports, with file and line: syntax and option errors, lines libwrap ignores
+    (no ":", no final newline, longer than 2047 bytes), patterns that can never match
+    (10.0.5.7/24, /33, a bare IPv6 address, a missing /file), rules shadowed by an
+    earlier rule, and daemon names unknown on this system. Exit status 1 when there
+    is any error, 0 otherwise.
+
+    \b
+    JSON (--json), one line per finding:
+      {"file": "hosts.allow", "line": 3, "severity": "error", "message": "..."}
+
+    \b
+    Example:
+      todokede access check --rules-dir /etc
+    """
+    findings = check(rules_dir)
+    for f in findings:
+        click.echo(json.dumps(f.to_dict(), ensure_ascii=False) if as_json else _safe(str(f)))
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    if not as_json:
+        click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+    if errors:
+        sys.exit(1)
