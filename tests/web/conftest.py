@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.web.server import PASSWORDS, Live, center
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with center(tmp_path_factory.mktemp("center")) as running:
+        yield running
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+@contextmanager
+def signed_in(live: Live, name: str, lang: str = "en") -> Iterator[httpx.Client]:
+    """An HTTP client with a session for ``name`` (the page's own sign-in form)."""
+    with httpx.Client(base_url=live.url, headers={"Accept-Language": lang}, timeout=30) as client:
+        page = client.get("/login")
+        response = client.post(
+            "/login",
+            data={"csrf": csrf_of(page.text), "username": name, "password": PASSWORDS[name][1]},
+        )
+        assert response.status_code == 303, response.text
+        yield client
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    path = Path(__file__).resolve().parent.parent / "_artifacts" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

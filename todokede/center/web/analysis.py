@@ -1,0 +1,290 @@
+"""The analyst's pages: the inbox (filters and search), the classification form on the
+report page, duplicate and incident links, the audit trail, the statistics dashboard and
+publishing a month.
+
+The inbox filters in SQL on the store's denormalised columns (``reports.month``,
+``status``, ``actual_damage`` and the effective codes in ``report_terms``), so it pages
+through a large center without loading it. Novelty ("new type") depends on the published
+history, so that one filter is applied to one month at a time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, select
+from starlette.applications import Starlette
+from starlette.responses import Response
+
+from todokede.center import novelty, stats, tables
+from todokede.center.schema import STATUSES, StoredReport
+from todokede.center.web import forms
+from todokede.center.web.public import chart_response
+from todokede.center.web.site import Ctx, PageError, Site, page
+from todokede.errors import InputError
+
+PAGE = 50
+NEW_TYPE_SCAN = 5_000  # reports examined at most when filtering by novelty
+
+
+def install(app: Starlette, site: Site) -> None:
+    on = page(site)
+    store = site.store
+
+    @on
+    def inbox(ctx: Ctx) -> Response:
+        ctx.need_analyst()
+        q = ctx.request.query_params
+        filters = {
+            k: (q.get(k) or "").strip()[:200]
+            for k in ("status", "month", "method", "damage", "actual", "new", "q", "incident")
+        }
+        offset = max(0, _int(q.get("offset")) or 0)
+        where = _where(filters)
+        r = tables.reports.c
+        with store.engine.connect() as conn:
+            if filters["new"] in ("yes", "no"):
+                if not filters["month"]:
+                    raise PageError(400, "bad_input", "choose a month to filter by new type")
+                rows = conn.execute(
+                    select(*_COLS).where(*where).order_by(r.id.desc()).limit(NEW_TYPE_SCAN)
+                ).mappings()
+                candidates = [_stored(row) for row in rows]
+                judged = novelty.month_novelty(store, filters["month"], candidates)
+                want = filters["new"] == "yes"
+                matching = [sr for sr in candidates if judged[sr.id].new == want]
+                total = len(matching)
+                reports = matching[offset : offset + PAGE]
+            else:
+                total = conn.execute(
+                    select(func.count()).select_from(tables.reports).where(*where)
+                ).scalar_one()
+                rows = conn.execute(
+                    select(*_COLS).where(*where).order_by(r.id.desc()).limit(PAGE).offset(offset)
+                ).mappings()
+                reports = [_stored(row) for row in rows]
+            months = list(
+                conn.execute(
+                    select(r.month).distinct().order_by(r.month.desc()).limit(240)
+                ).scalars()
+            )
+        new = _novelty(store, reports)
+        return ctx.render(
+            "inbox.html",
+            reports=reports,
+            total=total,
+            offset=offset,
+            page=PAGE,
+            f=filters,
+            months=months,
+            new=new,
+            query=_query(filters),
+        )
+
+    @on
+    def triage(ctx: Ctx, report_id: int) -> Response:
+        user = ctx.need_analyst()
+        form = ctx.form()
+        stored = store.get_report(report_id, actor=user.name)
+        result, errors = forms.to_triage(form, form.getlist, stored)
+        if result is None:
+            return _report_again(ctx, stored, errors)
+        try:
+            store.set_triage(report_id, result, actor=user.name)
+        except InputError as exc:
+            return _report_again(ctx, stored, {exc.field or "form": exc.message})
+        ctx.flash("saved")
+        return ctx.redirect(f"/reports/{report_id}")
+
+    def _report_again(ctx: Ctx, stored: StoredReport, errors: dict[str, str]) -> Response:
+        from todokede.center.web.reporting import finding_rows
+
+        return ctx.render(
+            "report.html",
+            status=400,
+            sr=stored,
+            findings=finding_rows(stored.report, ctx.lang),
+            mine=False,
+            triage_errors=errors,
+            **report_context(ctx, stored),
+        )
+
+    @on
+    def new_incident(ctx: Ctx, report_id: int) -> Response:
+        """Open an incident (what happened) with this report as its first."""
+        user = ctx.need_analyst()
+        form = ctx.form()
+        store.report_owner(report_id)  # NotFound before anything is created
+        incident = store.add_incident(str(form.get("title") or ""), actor=user.name)
+        store.update_triage(report_id, {"incident_id": incident.id}, actor=user.name)
+        ctx.flash("saved")
+        return ctx.redirect(f"/reports/{report_id}")
+
+    @on
+    def dashboard(ctx: Ctx) -> Response:
+        ctx.need_analyst()
+        r = tables.reports.c
+        with store.engine.connect() as conn:
+            months = list(
+                conn.execute(
+                    select(r.month).where(r.counted.is_(True)).distinct().order_by(r.month.desc())
+                ).scalars()
+            )
+        month = ctx.request.query_params.get("month") or (months[0] if months else None)
+        month_stats = stats.month_stats(store, month) if month else None
+        return ctx.render(
+            "dashboard.html",
+            stats=month_stats,
+            months=months,
+            month=month,
+            published=store.published_months(),
+            chart_base=f"/dashboard/{month}",
+        )
+
+    @on
+    def dashboard_chart(ctx: Ctx, month: str, kind: str) -> Response:
+        ctx.need_analyst()
+        stats.parse_month(month)
+        return chart_response(ctx, month, kind)
+
+    @on
+    def publish(ctx: Ctx) -> Response:
+        user = ctx.need_analyst()
+        form = ctx.form()
+        month = str(form.get("month") or "")
+        stats.parse_month(month)
+        store.publish_month(month, actor=user.name)
+        ctx.flash("published_ok")
+        return ctx.redirect(f"/published/{month}")
+
+    app.add_route("/inbox", inbox, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        "/reports/{report_id:int}/triage", triage, methods=["POST"], include_in_schema=False
+    )
+    app.add_route(
+        "/reports/{report_id:int}/incident",
+        new_incident,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    app.add_route("/dashboard", dashboard, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        "/dashboard/{month}/{kind}.svg", dashboard_chart, methods=["GET"], include_in_schema=False
+    )
+    app.add_route("/publish", publish, methods=["POST"], include_in_schema=False)
+
+
+_COLS = (
+    tables.reports.c.id,
+    tables.reports.c.body,
+    tables.reports.c.triage,
+    tables.reports.c.owner,
+    tables.reports.c.created_at,
+    tables.reports.c.updated_at,
+)
+
+
+def _stored(row: Any) -> StoredReport:
+    from todokede.center.schema import Report, Triage
+
+    return StoredReport(
+        id=row["id"],
+        report=Report.model_validate_json(row["body"]),
+        triage=Triage.model_validate_json(row["triage"]),
+        owner=row["owner"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _where(f: dict[str, str]) -> list[ColumnElement[bool]]:
+    r, t = tables.reports.c, tables.report_terms.c
+    where: list[ColumnElement[bool]] = []
+    if f["status"] in STATUSES:
+        where.append(r.status == f["status"])
+    if f["month"]:
+        stats.parse_month(f["month"])
+        where.append(r.month == f["month"])
+    for vocabulary in ("method", "damage"):
+        code = f[vocabulary]
+        if code:
+            where.append(
+                exists().where(t.report_id == r.id, t.vocabulary == vocabulary, t.code == code)
+            )
+    if f["actual"] in ("yes", "no"):
+        where.append(r.actual_damage.is_(f["actual"] == "yes"))
+    if f["incident"]:
+        incident = _int(f["incident"])
+        if incident is None:
+            raise InputError("not a number", field="incident")
+        where.append(r.incident_id == incident)
+    if f["q"]:
+        words = f["q"].split()[:5]
+        for word in words:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                or_(
+                    func.lower(r.body).like(pattern.lower(), escape="\\"),
+                    cast(r.id, String) == word.lstrip("#"),
+                )
+            )
+    return where
+
+
+def _novelty(store: Any, reports: list[StoredReport]) -> dict[int, bool]:
+    """Whether each listed report is of a new type, judged month by month."""
+    by_month: dict[str, list[StoredReport]] = defaultdict(list)
+    for sr in reports:
+        if sr.report.received is not None:
+            by_month[sr.report.received.strftime("%Y-%m")].append(sr)
+    out: dict[int, bool] = {}
+    for month, group in by_month.items():
+        for rid, judged in novelty.month_novelty(store, month, group).items():
+            out[rid] = judged.new
+    return out
+
+
+def report_context(ctx: Ctx, stored: StoredReport) -> dict[str, Any]:
+    """What the report page adds for analysts: links, novelty, audit trail."""
+    store = ctx.store
+    r = tables.reports.c
+    with store.engine.connect() as conn:
+        duplicates = list(
+            conn.execute(select(r.id).where(r.duplicate_of == stored.id).order_by(r.id)).scalars()
+        )
+        incident_reports: list[int] = []
+        if stored.triage.incident_id is not None:
+            incident_reports = list(
+                conn.execute(
+                    select(r.id)
+                    .where(and_(r.incident_id == stored.triage.incident_id, r.id != stored.id))
+                    .order_by(r.id)
+                ).scalars()
+            )
+    incident = store.get_incident(stored.triage.incident_id) if stored.triage.incident_id else None
+    judged = None
+    if stored.report.received is not None:
+        month = stored.report.received.strftime("%Y-%m")
+        judged = novelty.month_novelty(store, month, [stored])[stored.id]
+    return {
+        "analyst": True,
+        "duplicates": duplicates,
+        "incident_reports": incident_reports,
+        "incident": incident,
+        "novelty": judged,
+        "audit": store.audit_log(stored.id, limit=500),
+    }
+
+
+def _query(f: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in f.items() if v})
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None

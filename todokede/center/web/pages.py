@@ -1,0 +1,97 @@
+"""The center's HTML pages, for reporters, analysts and the public, in Japanese and English.
+
+``install(app, store)`` adds them to the center's app: the public pages (home, published
+monthly reports, statistics), sign-in, the reporter's form and list (``reporting.py``) and
+the analyst's inbox, report page, classification and dashboard (``analysis.py``). The JSON
+API stays the app's own; the pages share only the store with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from todokede.center.store import Store
+from todokede.center.web import analysis, i18n, public, reporting
+from todokede.center.web.session import sign_in, sign_out
+from todokede.center.web.site import Ctx, PageError, Site, local_path, page
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
+    """Add the HTML pages to ``app``. ``secret`` signs session cookies (default:
+    ``TODOKEDE_SECRET``, else a random one, so sessions end when the process does)."""
+    from todokede.center.web.session import Sessions
+
+    site = Site(store, sessions=Sessions(secret))
+    on = page(site)
+
+    @on
+    def sign_in_form(ctx: Ctx) -> Response:
+        if ctx.user is not None:
+            return ctx.redirect(_start(ctx))
+        return ctx.render("login.html", next=local_path(ctx.request.query_params.get("next"), ""))
+
+    @on
+    def sign_in_post(ctx: Ctx) -> Response:
+        form = ctx.form()
+        name = str(form.get("username") or "").strip()[:100]
+        password = str(form.get("password") or "")[:1000]
+        target = local_path(str(form.get("next") or ""), "")
+        addr = ctx.request.client.host if ctx.request.client else "-"
+        if site.limiter.blocked(name, addr):
+            return ctx.render(
+                "login.html", status=429, next=target, error="login_limited", username=name
+            )
+        user = store.authenticate(name, password) if name and password else None
+        if user is None:
+            site.limiter.failed(name, addr)
+            return ctx.render(
+                "login.html", status=401, next=target, error="login_failed", username=name
+            )
+        site.limiter.succeeded(name, addr)
+        sign_in(ctx.session, user.name, user.role)
+        return ctx.redirect(target or _start(ctx))
+
+    @on
+    def sign_out_post(ctx: Ctx) -> Response:
+        ctx.form()
+        sign_out(ctx.session)
+        return ctx.redirect("/")
+
+    @on
+    def language(ctx: Ctx, code: str) -> Response:
+        if code not in i18n.LANGS:
+            raise PageError(404, "not_found")
+        response = ctx.redirect(local_path(ctx.request.query_params.get("next")))
+        response.set_cookie(
+            i18n.COOKIE,
+            code,
+            max_age=365 * 86400,
+            path="/",
+            secure=ctx.request.url.scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    app.add_route("/login", sign_in_form, methods=["GET"], include_in_schema=False)
+    app.add_route("/login", sign_in_post, methods=["POST"], include_in_schema=False)
+    app.add_route("/logout", sign_out_post, methods=["POST"], include_in_schema=False)
+    app.add_route("/lang/{code}", language, methods=["GET"], include_in_schema=False)
+    public.install(app, site)
+    reporting.install(app, site)
+    analysis.install(app, site)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return site
+
+
+def _start(ctx: Ctx) -> str:
+    user = ctx.user
+    if user is None:
+        return "/"
+    return "/inbox" if user.is_analyst else "/my"

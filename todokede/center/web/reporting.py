@@ -1,0 +1,271 @@
+"""The reporter's pages: the report form (new, draft, fill from ``scan --json``), the list of
+their own reports, one report with its additions, and sending an addition.
+
+A draft is a stored report with status ``draft``: not received, not counted. Sending it
+sets the received date and the status ``received``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
+from starlette.responses import Response
+
+from todokede.center.auth import User
+from todokede.center.schema import Addition, Evidence, Report, StoredReport, Triage
+from todokede.center.web import analysis, forms, i18n
+from todokede.center.web.site import Ctx, PageError, Site, page
+from todokede.errors import InputError, ReportError
+
+MAX_FILE = 1_000_000  # bytes of one attached log file
+
+
+def install(app: Starlette, site: Site) -> None:
+    on = page(site)
+    store = site.store
+
+    def owned(ctx: Ctx, report_id: int, user: User) -> StoredReport:
+        """A report the user may see; others' reports are "not found", not "forbidden",
+        so ids cannot be probed."""
+        owner = store.report_owner(report_id)
+        if not user.may_read(owner):
+            raise PageError(404, "not_found")
+        return store.get_report(report_id, actor=user.name)
+
+    @on
+    def my_reports(ctx: Ctx) -> Response:
+        user = ctx.need_user()
+        offset = _int(ctx.request.query_params.get("offset"), 0)
+        reports, total = store.list_reports(
+            owner=user.name, limit=50, offset=offset, newest_first=True
+        )
+        return ctx.render("my_reports.html", reports=reports, total=total, offset=offset)
+
+    @on
+    def new_form(ctx: Ctx) -> Response:
+        ctx.need_user()
+        return _form_page(ctx, forms.empty_values(ctx.lang), [], {}, None)
+
+    @on
+    def new_post(ctx: Ctx) -> Response:
+        user = ctx.need_user()
+        form = ctx.form()
+        return _save(ctx, user, form, None)
+
+    @on
+    def edit_form(ctx: Ctx, report_id: int) -> Response:
+        user = ctx.need_user()
+        stored = owned(ctx, report_id, user)
+        if stored.triage.status != "draft" or stored.owner != user.name:
+            return ctx.redirect(f"/reports/{report_id}")
+        values = forms.to_values(stored.report)
+        return _form_page(ctx, values, list(stored.report.evidence), {}, stored)
+
+    @on
+    def edit_post(ctx: Ctx, report_id: int) -> Response:
+        user = ctx.need_user()
+        form = ctx.form()
+        stored = owned(ctx, report_id, user)
+        if stored.triage.status != "draft" or stored.owner != user.name:
+            raise PageError(409, "forbidden")
+        return _save(ctx, user, form, stored)
+
+    @on
+    def view(ctx: Ctx, report_id: int) -> Response:
+        user = ctx.need_user()
+        stored = owned(ctx, report_id, user)
+        extra: dict[str, Any] = {}
+        if user.is_analyst:
+            extra = analysis.report_context(ctx, stored)
+        return ctx.render(
+            "report.html",
+            sr=stored,
+            findings=finding_rows(stored.report, ctx.lang),
+            mine=stored.owner == user.name,
+            **extra,
+        )
+
+    @on
+    def add_addition(ctx: Ctx, report_id: int) -> Response:
+        user = ctx.need_user()
+        form = ctx.form()
+        stored = owned(ctx, report_id, user)
+        if stored.triage.status == "draft":
+            raise PageError(409, "forbidden")
+        evidence = _new_evidence(form)
+        text = str(form.get("addition.text") or "").strip()
+        if not text and not evidence:
+            raise PageError(400, "bad_input", "empty addition")
+        try:
+            addition = Addition(at=datetime.now(UTC), text=text, evidence=evidence)
+        except ValueError as exc:
+            raise ReportError(str(exc), field="addition") from exc
+        store.add_addition(report_id, addition, actor=user.name)
+        ctx.flash("addition_saved")
+        return ctx.redirect(f"/reports/{report_id}#additions")
+
+    def _save(ctx: Ctx, user: User, form: FormData, stored: StoredReport | None) -> Response:
+        action = form.get("action")
+        values = forms.read_values(form, form.getlist)
+        evidence = forms.read_carried(form.get("carried_evidence"))
+        remove = {v for v in form.getlist("evidence.remove") if isinstance(v, str)}
+        evidence = [e for i, e in enumerate(evidence) if str(i) not in remove]
+        if action == "fill":
+            scan_text = str(values.get("scan_json") or "")
+            upload = form.get("scan_file")
+            try:
+                if isinstance(upload, UploadFile) and upload.filename:
+                    scan_text += "\n" + _read_upload(upload)
+                findings = forms.parse_findings(scan_text)
+                drafted = forms.draft(findings, ctx.lang) if findings else None
+            except InputError as exc:
+                return _form_page(ctx, values, evidence, {"scan_json": str(exc)}, stored)
+            if drafted is None:
+                return _form_page(ctx, values, evidence, {"scan_json": "no findings"}, stored)
+            values = forms.merge(values, drafted)
+            values["scan_json"] = ""
+            notice = "filled_from_scan"
+            return _form_page(ctx, values, evidence + drafted.evidence, {}, stored, notice)
+        try:
+            evidence += _new_evidence(form)
+        except InputError as exc:  # too big: say so and keep everything typed
+            return _form_page(
+                ctx, values, evidence, {"evidence.text": str(exc)}, stored, status=400
+            )
+        values["evidence.text"] = values["evidence.source"] = ""
+        report, errors = forms.to_report(values, evidence, stored.report if stored else None)
+        if report is None:
+            return _form_page(ctx, values, evidence, errors, stored, status=400)
+        sending = action == "send"
+        if sending:
+            report = report.model_copy(update={"received": datetime.now(UTC).date()})
+        if stored is None:
+            key = form.get("form_id")
+            saved = store.add_report(
+                report,
+                owner=user.name,
+                triage=Triage(status="received" if sending else "draft"),
+                idempotency_key=key if isinstance(key, str) and key else None,
+            )
+        else:
+            saved = _update(stored, report, user)
+            if sending:
+                saved = store.update_triage(saved.id, {"status": "received"}, actor=user.name)
+        ctx.flash("sent" if sending else "draft_saved")
+        if sending:
+            return ctx.redirect(f"/reports/{saved.id}")
+        return ctx.redirect(f"/reports/{saved.id}/edit")
+
+    def _update(stored: StoredReport, report: Report, user: User) -> StoredReport:
+        update = getattr(store, "update_report", None)
+        if update is None:
+            raise PageError(501, "draft_locked")
+        result: StoredReport = update(stored.id, report, actor=user.name)
+        return result
+
+    def _form_page(
+        ctx: Ctx,
+        values: forms.Values,
+        evidence: list[Evidence],
+        errors: dict[str, str],
+        stored: StoredReport | None,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        return ctx.render(
+            "report_form.html",
+            status=status,
+            v=values,
+            evidence=evidence,
+            carried=forms.carried(evidence),
+            errors=errors,
+            field_labels=forms.FIELD_LABELS,
+            stored=stored,
+            notice=notice,
+            form_id=secrets.token_urlsafe(16),
+            action=f"/reports/{stored.id}/edit" if stored else "/reports/new",
+        )
+
+    app.add_route("/my", my_reports, methods=["GET"], include_in_schema=False)
+    app.add_route("/reports/new", new_form, methods=["GET"], include_in_schema=False)
+    app.add_route("/reports/new", new_post, methods=["POST"], include_in_schema=False)
+    app.add_route("/reports/{report_id:int}", view, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        "/reports/{report_id:int}/edit", edit_form, methods=["GET"], include_in_schema=False
+    )
+    app.add_route(
+        "/reports/{report_id:int}/edit", edit_post, methods=["POST"], include_in_schema=False
+    )
+    app.add_route(
+        "/reports/{report_id:int}/addition",
+        add_addition,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+
+
+def _read_upload(upload: UploadFile) -> str:
+    data = upload.file.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise ReportError(f"a file may have at most {MAX_FILE:,} bytes", source=upload.filename)
+    return data.decode("utf-8", errors="replace").replace("\x00", "")
+
+
+def _new_evidence(form: FormData) -> list[Evidence]:
+    """The excerpt typed or pasted, and the attached file, as log evidence."""
+    out: list[Evidence] = []
+    prefix = "addition." if "addition.text" in form else ""
+    text = str(form.get(f"{prefix}evidence.text") or "").replace("\x00", "")
+    source = str(form.get(f"{prefix}evidence.source") or "").strip()[:300] or None
+    try:
+        if text.strip():
+            out.append(Evidence(kind="log", source=source, text=text))
+        upload = form.get(f"{prefix}evidence.file")
+        if isinstance(upload, UploadFile) and upload.filename:
+            content = _read_upload(upload)
+            if content.strip():
+                name = upload.filename[:300]
+                out.append(Evidence(kind="log", source=source or name, text=content))
+    except ValueError as exc:
+        raise ReportError(str(exc), field="evidence") from exc
+    return out
+
+
+def finding_rows(report: Report, lang: i18n.Lang) -> list[dict[str, str]]:
+    """The evidence that is a scan finding, as table rows of plain text (the data is the
+    reporter's JSON: any shape may arrive, so each cell is made a string here)."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, list):
+            items = [str(v) for v in value[:10]]
+            return ", ".join(items) + (" …" if len(value) > 10 else "")
+        return str(value)[:300]
+
+    def when(value: Any) -> str:
+        try:
+            return i18n.format_date(datetime.fromisoformat(str(value)), lang)
+        except ValueError:
+            return cell(value)
+
+    rows = []
+    for e in report.evidence:
+        if e.kind == "finding" and isinstance(e.data, dict):
+            row = {key: cell(e.data.get(key)) for key in ("kind", "service", "sources", "count")}
+            row["outcome"] = cell(e.data.get("outcome"))
+            row["first_seen"] = when(e.data.get("first_seen"))
+            row["last_seen"] = when(e.data.get("last_seen"))
+            rows.append(row)
+    return rows
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(0, int(value or default))
+    except ValueError:
+        return default

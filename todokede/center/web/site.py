@@ -1,0 +1,233 @@
+"""What every HTML page shares: the Jinja environment, the per-request context (language,
+session, user), rendering with the security headers, and the errors pages show.
+
+Templates are autoescaped (every value an attacker could have written is text), and each
+page is served with a Content-Security-Policy that allows no inline script at all, so even
+a missed escape could not run code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from todokede.center import taxonomy
+from todokede.center.auth import User
+from todokede.center.schema import STATUSES
+from todokede.center.store import Store
+from todokede.center.web import i18n
+from todokede.center.web.ratelimit import LoginLimiter
+from todokede.center.web.session import Session, Sessions, csrf_ok
+from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
+
+HERE = Path(__file__).parent
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+MAX_FORM_BYTES = 2_000_000  # a report with log excerpts; more is refused, not truncated
+
+
+class PageError(Exception):
+    """Shown as an error page: an HTTP status and a message key (plus optional detail)."""
+
+    def __init__(self, status: int, key: str, detail: str | None = None) -> None:
+        super().__init__(key)
+        self.status = status
+        self.key = key
+        self.detail = detail
+
+
+class LoginRequired(Exception):
+    pass
+
+
+@dataclass
+class Site:
+    """The pages' shared state: one per app."""
+
+    store: Store
+    sessions: Sessions = field(default_factory=Sessions)
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    env: Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(["html", "j2"], default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(
+            vocab=taxonomy.VOCABULARIES,
+            vocab_labels=taxonomy.VOCABULARY_LABELS,
+            statuses=STATUSES,
+        )
+
+
+@dataclass
+class Ctx:
+    """One request as the pages see it."""
+
+    site: Site
+    request: Request
+    session: Session
+    lang: i18n.Lang
+    forms: list[FormData] = field(default_factory=list)  # closed when the request ends
+
+    @property
+    def user(self) -> User | None:
+        if self.session.user and self.session.role:
+            return User(self.session.user, self.session.role)
+        return None
+
+    @property
+    def store(self) -> Store:
+        return self.site.store
+
+    def t(self, key: str) -> str:
+        return i18n.t(key, self.lang)
+
+    def need_user(self) -> User:
+        user = self.user
+        if user is None:
+            raise LoginRequired
+        return user
+
+    def need_analyst(self) -> User:
+        user = self.need_user()
+        if not user.is_analyst:
+            raise PageError(403, "forbidden")
+        return user
+
+    def flash(self, key: str) -> None:
+        self.session.flash.append(key)
+        self.session.dirty = True
+
+    async def read_form(self) -> None:
+        """Read the posted form, after the size, CSRF and Origin checks."""
+        length = self.request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_FORM_BYTES:
+            raise PageError(413, "bad_input", f"more than {MAX_FORM_BYTES:,} bytes")
+        form = await self.request.form(max_part_size=MAX_FORM_BYTES)
+        self.forms.append(form)
+        if not csrf_ok(self.request, self.session, form.get("csrf")):
+            raise PageError(403, "csrf_failed")
+
+    def form(self) -> FormData:
+        """The posted form (read and checked before the handler runs)."""
+        if not self.forms:
+            raise PageError(405, "bad_input")
+        return self.forms[-1]
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        lang = self.lang
+        flashes = self.session.flash
+        if flashes:
+            self.session.flash = []
+            self.session.dirty = True
+
+        def label(vocabulary: str, code: str) -> str:
+            known = taxonomy.VOCABULARIES.get(vocabulary, {}).get(code)
+            return known.label(lang) if known else code
+
+        html = self.site.env.get_template(template).render(
+            t=self.t,
+            lang=lang,
+            other_lang="en" if lang == "ja" else "ja",
+            user=self.user,
+            csrf=self.session.csrf,
+            path=self.request.url.path,
+            here=quote(self.here(), safe="/"),
+            date=lambda d: i18n.format_date(d, lang),
+            month_name=lambda m: i18n.format_month(m, lang),
+            label=label,
+            flashes=flashes,
+            **values,
+        )
+        response = HTMLResponse(html, status_code=status)
+        self.finish(response)
+        return response
+
+    def here(self) -> str:
+        query = self.request.url.query
+        return self.request.url.path + (f"?{query}" if query else "")
+
+    def redirect(self, url: str) -> RedirectResponse:
+        response = RedirectResponse(url, status_code=303)
+        self.finish(response)
+        return response
+
+    def finish(self, response: Response) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers["Content-Language"] = self.lang
+        response.headers["Vary"] = "Accept-Language, Cookie"
+        self.site.sessions.save(response, self.request, self.session)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
+    """Decorate a route ``def f(ctx, **path_params)``: builds the Ctx, reads and checks a
+    posted form, runs the handler in a worker thread (the store, argon2 and the chart and
+    PDF renderers block; the event loop must not), and turns errors into pages (a sign-in
+    redirect, 403, 404, 400) instead of tracebacks."""
+
+    def decorate(func: Callable[..., Response]) -> Handler:
+        @functools.wraps(func)
+        async def route(request: Request) -> Response:
+            session = site.sessions.load(request)
+            ctx = Ctx(site, request, session, i18n.negotiate(request))
+            try:
+                if request.method == "POST":
+                    await ctx.read_form()
+                return await run_in_threadpool(func, ctx, **request.path_params)
+            except LoginRequired:
+                return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
+            except PageError as exc:
+                return error_page(ctx, exc.status, exc.key, exc.detail)
+            except NotFound as exc:
+                return error_page(ctx, 404, "not_found", str(exc))
+            except AccessDenied as exc:
+                return error_page(ctx, 403, "forbidden", str(exc))
+            except InputError as exc:
+                return error_page(ctx, 400, "bad_input", str(exc))
+            except TodokedeError as exc:
+                return error_page(ctx, 503, "error", str(exc))
+            finally:
+                for form in ctx.forms:
+                    await form.close()
+
+        return route
+
+    return decorate
+
+
+def error_page(ctx: Ctx, status: int, key: str, detail: str | None = None) -> HTMLResponse:
+    return ctx.render("error.html", status=status, message=ctx.t(key), detail=detail)
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """A redirect target only if it is a path on this site (no //host, no scheme)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
