@@ -1,0 +1,317 @@
+"""Benchmark `todokede wrap` against a direct connection and Debian's xinetd + tcpd.
+
+All three front the same tiny service, which answers every connection with one line and
+closes: directly (a forking accept loop on loopback), through `todokede wrap` (rules
+granting 127.0.0.1, log to a file), and through xinetd running /usr/sbin/tcpd, which runs
+`/bin/echo` for each connection as inetd does. Latency is measured with one client
+connecting to each target in turn (connect to last byte), so that other load on the
+machine weighs on all of them alike; the rate (connections per second, several clients in
+parallel) is the best of a few rounds. Added latency is the wrapped p50/p99 minus the direct one.
+
+    .venv/bin/python bench/wrap.py [--seconds 3] [--clients 4]
+
+Goals: 10 times xinetd + tcpd's rate; p50 added latency under 0.5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+HOST = "127.0.0.1"
+GREETING = b"hello\n"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((HOST, port)) == 0:
+                s.recv(64)
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listening on {HOST}:{port} after {timeout}s")
+
+
+def backend_main(port: int, workers: int) -> None:
+    """The service: accept, send one line, close. Forked workers share the socket."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    sock.listen(1024)
+    for _ in range(workers - 1):
+        if os.fork() == 0:
+            break
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    while True:
+        conn, _ = sock.accept()
+        with contextlib.suppress(OSError):
+            conn.sendall(GREETING)
+        conn.close()
+
+
+def client_main(port: int, seconds: float, queue: multiprocessing.Queue[object]) -> None:
+    latencies: list[float] = []
+    errors = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        took = one_connection(port)
+        if took is None:
+            errors += 1
+        else:
+            latencies.append(took)
+    queue.put((latencies, errors))
+
+
+def one_connection(port: int) -> float | None:
+    started = time.perf_counter()
+    try:
+        with socket.create_connection((HOST, port), timeout=10) as s:
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+    except OSError:
+        return None
+    return time.perf_counter() - started if data == GREETING else None
+
+
+def latencies_interleaved(ports: list[int], seconds: float) -> tuple[list[list[float]], list[int]]:
+    """One client, one connection to each target in turn: load on the machine then weighs
+    on every target alike."""
+    out: list[list[float]] = [[] for _ in ports]
+    errors = [0 for _ in ports]
+    end = time.perf_counter() + seconds * len(ports)
+    while time.perf_counter() < end:
+        for i, port in enumerate(ports):
+            took = one_connection(port)
+            if took is None:
+                errors[i] += 1
+            else:
+                out[i].append(took)
+    return out, errors
+
+
+def measure(port: int, clients: int, seconds: float) -> tuple[float, list[float], int]:
+    queue: multiprocessing.Queue[object] = multiprocessing.Queue()
+    procs = [
+        multiprocessing.Process(target=client_main, args=(port, seconds, queue))
+        for _ in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    latencies: list[float] = []
+    errors = 0
+    for _ in procs:
+        got = queue.get(timeout=seconds + 60)
+        assert isinstance(got, tuple)
+        latencies += got[0]
+        errors += got[1]
+    for p in procs:
+        p.join(10)
+    return len(latencies) / seconds, latencies, errors
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def start_wrap(work: Path, backend: int, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    rules = work / "rules"
+    rules.mkdir()
+    (rules / "hosts.allow").write_text("bench: 127.0.0.1\n")
+    (rules / "hosts.deny").write_text("ALL: ALL\n")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "todokede", "wrap", "--listen", f"{HOST}:{port}",
+         "--to", f"{HOST}:{backend}", "--daemon", "bench", "--rules-dir", str(rules),
+         "--log", str(work / "wrap.log"), "--workers", str(workers)],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_port(port)
+    except BaseException:
+        stop(proc)  # never leave a server behind
+        raise
+    return proc, port
+
+
+def start_xinetd(work: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+    xinetd, tcpd = shutil.which("xinetd"), "/usr/sbin/tcpd"
+    if xinetd is None or not os.path.exists(tcpd):
+        return None
+    port = free_port()
+    conf = work / "xinetd.conf"
+    conf.write_text(
+        f"""defaults
+{{
+    instances = UNLIMITED
+}}
+service bench
+{{
+    type = UNLISTED
+    socket_type = stream
+    protocol = tcp
+    wait = no
+    user = root
+    bind = {HOST}
+    port = {port}
+    flags = NAMEINARGS NOLIBWRAP
+    server = {tcpd}
+    server_args = /bin/echo hello
+    cps = 1000000 1
+    per_source = UNLIMITED
+    instances = UNLIMITED
+    log_on_success =
+    log_on_failure =
+}}
+"""
+    )
+    proc = subprocess.Popen(
+        [xinetd, "-dontfork", "-stayalive", "-filelog", str(work / "xinetd.log"), "-f", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+    except BaseException:
+        stop(proc)  # never leave a server behind
+        raise
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--clients", type=int, default=4, help="parallel clients for the rate")
+    parser.add_argument("--rounds", type=int, default=2, help="rate: best of this many")
+    parser.add_argument("--backend-workers", type=int, default=2)
+    parser.add_argument("--wrap-workers", type=int, default=1, help="todokede wrap --workers")
+    parser.add_argument("--serve-backend", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_backend:
+        backend_main(*args.serve_backend)
+        return
+    console = Console()
+    work = Path(tempfile.mkdtemp(prefix="todokede-bench-wrap-"))
+    backend_port = free_port()
+    # Its own process group, so the forked workers stop together with it (killpg).
+    backend = subprocess.Popen(
+        [sys.executable, __file__, "--serve-backend", str(backend_port), str(args.backend_workers)],
+        start_new_session=True,
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+    results: dict[str, tuple[float, list[float], float, int]] = {}
+    try:
+        wait_port(backend_port)
+        targets: list[tuple[str, int]] = [("direct", backend_port)]
+        wrap_proc, wrap_port = start_wrap(work, backend_port, args.wrap_workers)
+        procs.append(wrap_proc)
+        targets.append(("todokede wrap", wrap_port))
+        xi = start_xinetd(work)
+        if xi is None:
+            console.print("[yellow]xinetd or tcpd not installed: skipped (scripts/peers)")
+        else:
+            procs.append(xi[0])
+            targets.append(("xinetd + tcpd", xi[1]))
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("latency (interleaved)", total=1 + len(targets) * args.rounds)
+            lat, lat_errors = latencies_interleaved([p for _, p in targets], args.seconds)
+            progress.advance(task)
+            rates: dict[str, float] = {}
+            errors = dict.fromkeys((n for n, _ in targets), 0)
+            for _round in range(args.rounds):
+                for name, port in targets:
+                    progress.update(task, description=f"{name}: rate")
+                    rate, _, errs = measure(port, args.clients, args.seconds)
+                    rates[name] = max(rates.get(name, 0.0), rate)  # best of the rounds
+                    errors[name] += errs
+                    progress.advance(task)
+            for (name, _), latencies, lat_errs in zip(targets, lat, lat_errors, strict=True):
+                results[name] = (
+                    rates[name],
+                    latencies,
+                    statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+                    errors[name] + lat_errs,
+                )
+    finally:
+        for proc in procs:
+            stop(proc)
+        os.killpg(backend.pid, signal.SIGTERM)
+        backend.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    report(console, results, args)
+
+
+def report(
+    console: Console,
+    results: dict[str, tuple[float, list[float], float, int]],
+    args: argparse.Namespace,
+) -> None:
+    table = Table(
+        title=f"wrap benchmark ({os.cpu_count()} CPUs, {args.clients} clients,"
+        f" {args.wrap_workers} wrap workers,"
+        f" {args.seconds:g}s per measurement)",
+        caption="latencies in ms; +p50/+p99: added over the direct connection",
+    )
+    # latencies in ms; "+" columns: added over the direct connection
+    for col in ("target", "conn/s", "p50", "p99", "+p50", "+p99", "errors"):
+        table.add_column(col, justify="right", no_wrap=True)
+    direct = results["direct"][1]
+    for name, (rate, lat, _mean, errors) in results.items():
+        table.add_row(
+            name,
+            f"{rate:,.0f}",
+            f"{pct(lat, 0.5):.3f}",
+            f"{pct(lat, 0.99):.3f}",
+            "" if name == "direct" else f"{pct(lat, 0.5) - pct(direct, 0.5):.3f}",
+            "" if name == "direct" else f"{pct(lat, 0.99) - pct(direct, 0.99):.3f}",
+            str(errors),
+        )
+    console.print(table)
+    wrap = results.get("todokede wrap")
+    xi = results.get("xinetd + tcpd")
+    if wrap and xi:
+        ratio = wrap[0] / xi[0] if xi[0] else float("inf")
+        console.print(f"rate: todokede wrap / (xinetd + tcpd) = {ratio:.1f}x (goal 10x)")
+    if wrap:
+        added = pct(wrap[1], 0.5) - pct(direct, 0.5)
+        console.print(f"added p50 latency: {added:.3f} ms (goal < 0.5 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The shell commands of ``spawn`` and ``twist`` options, started and reaped.
+
+Plain fork/exec and polling rather than the event loop's subprocess support: it works the
+same on every event loop (asyncio's, uvloop) and in any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+
+
+class Commands:
+    """Children of one wrapper: reaped in the background, stopped at shutdown."""
+
+    def __init__(self) -> None:
+        self.running: set[subprocess.Popen[bytes]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+
+    def start(self, command: str, fd: int | None = None) -> subprocess.Popen[bytes]:
+        """``/bin/sh -c command`` with ``fd`` (or /dev/null) as its stdin, stdout, stderr."""
+        stdio = subprocess.DEVNULL if fd is None else fd
+        proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=stdio, stdout=stdio, stderr=stdio)
+        self.running.add(proc)
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+        return proc
+
+    async def _reap(self) -> None:
+        while self.running:
+            await asyncio.sleep(0.2)
+            self.running = {p for p in self.running if p.poll() is None}
+
+    async def stop(self, deadline: float) -> None:
+        """Let the commands run until ``deadline`` (monotonic), then kill them."""
+        for proc in list(self.running):
+            if not await exited(proc, max(0.0, deadline - time.monotonic())):
+                proc.kill()
+                await exited(proc, 5.0)
+        self.running.clear()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+
+
+async def exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait (without blocking the loop) up to ``timeout`` seconds for ``proc`` to end."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while proc.poll() is None:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return True
