@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""todokede scan against its peers on 1,000,000-line logs, printing ratios.
+
+    .venv/bin/python bench/scan.py [--lines 1000000] [--runs 1]
+
+Makes (once) in bench/_work/: a Postfix log cut from the real lines in tests/logs/corpus
+(bench/biglog.py) and a busy tcpd syslog (bench/genlogs.py). Then runs, one after another:
+
+  Postfix log: todokede scan --json   vs  pflogsumm            (goal: <= 1/10 wall, <= 1/2 memory)
+               grep -cE of the patterns todokede looks for      (the floor)
+  tcpd log:    todokede scan --json   vs  fail2ban-regex --usedns=no with an equivalent filter
+                                                                (goal: >= 30x lines per second)
+               grep -cE 'connect from'                          (the floor)
+
+Wall time is measured around the process; peak memory is the largest sum of the proportional
+set sizes (PSS: pages a forked child shares with its parent count once) of the process and all
+its children, sampled every few milliseconds; CPU is user+sys of the whole tree ("cores" =
+CPU/wall: above 1 means more than one core was used). On a busy machine wall times say more
+about the neighbours than about the programs: compare the CPU times too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "_work"
+CORPUS = ROOT / "tests" / "logs" / "corpus"
+TODOKEDE = [sys.executable, "-m", "todokede"]
+
+TCPD_FILTER = """\
+[INCLUDES]
+before = common.conf
+[Definition]
+_daemon = \\S+
+failregex = ^%(__prefix_line)srefused connect from \\S+(?: \\(<HOST>\\))?$
+ignoreregex =
+"""
+POSTFIX_PATTERNS = r"client=|: from=<|: to=<|reject: RCPT|non-delivery notification"
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak_kb: int
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: a forked child's pages shared with its parent count once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def tree_rss_kb(pid: int) -> int:
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += _pss_kb(p)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def measure(cmd: list[str], runs: int) -> Run:
+    best: Run | None = None
+    for _ in range(runs):
+        start = time.perf_counter()
+        # a real file, not /dev/null: GNU grep stops at the first match when it sees /dev/null
+        with open(WORK / "out.txt", "wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+            peak = 0
+            while True:
+                done, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if done:
+                    break
+                peak = max(peak, tree_rss_kb(proc.pid))
+                time.sleep(0.003)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 1):  # grep -c says 1 for no match
+            raise SystemExit(f"{cmd[0]} failed with {proc.returncode}: {' '.join(cmd)}")
+        run = Run(wall, usage.ru_utime + usage.ru_stime, peak or usage.ru_maxrss)
+        if best is None or run.wall < best.wall:
+            best = run
+    assert best is not None
+    return best
+
+
+def make_logs(lines: int) -> tuple[Path, Path]:
+    WORK.mkdir(exist_ok=True)
+    postfix = WORK / f"postfix-{lines}.maillog"
+    tcpd = WORK / f"tcpd-{lines}.log"
+    if not postfix.exists():
+        print(f"making {postfix.name} ...", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "biglog.py"),
+                "--lines",
+                str(lines),
+                "--seed",
+                "1997",
+                "--out",
+                str(postfix),
+                str(CORPUS / "closed.maillog"),
+                str(CORPUS / "open.maillog"),
+            ],
+            check=True,
+        )
+    if not tcpd.exists():
+        print(f"making {tcpd.name} ...", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, str(HERE / "genlogs.py"), "tcpd", "--lines", str(lines), str(tcpd)],
+            check=True,
+        )
+    return postfix, tcpd
+
+
+def row(name: str, r: Run, lines: int) -> None:
+    print(
+        f"  {name:<34} {r.wall:8.2f} s {r.cpu / r.wall:5.2f} cores {r.peak_kb / 1024:8.1f} MB "
+        f"{lines / r.wall / 1000:9.0f} k lines/s"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=1, help="best of N runs for each command")
+    a = ap.parse_args()
+    postfix, tcpd = make_logs(a.lines)
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+    print(f"\nPostfix log: {postfix.name} ({postfix.stat().st_size / 1e6:.0f} MB, {a.lines} lines)")
+    ours = measure([*TODOKEDE, "scan", "--json", "--year", "2024", str(postfix)], a.runs)
+    row("todokede scan --json", ours, a.lines)
+    floor = measure(["grep", "-cE", POSTFIX_PATTERNS, str(postfix)], a.runs)
+    row("grep -cE (patterns)", floor, a.lines)
+    if shutil.which("pflogsumm"):
+        peer = measure(["pflogsumm", str(postfix)], a.runs)
+        row("pflogsumm", peer, a.lines)
+        print(
+            f"  wall: todokede/pflogsumm = {ours.wall / peer.wall:.3f} (goal <= 0.100)"
+            f"   memory: {ours.peak_kb / peer.peak_kb:.3f} (goal <= 0.500)"
+            f"   cpu time: {ours.cpu / peer.cpu:.3f}"
+        )
+    else:
+        print("  pflogsumm not installed: skipped (run scripts/peers as root)")
+    print(f"  todokede/grep wall = {ours.wall / floor.wall:.1f}x the floor")
+
+    print(f"\ntcpd log: {tcpd.name} ({tcpd.stat().st_size / 1e6:.0f} MB, {a.lines} lines)")
+    ours = measure([*TODOKEDE, "scan", "--json", "--year", "2024", str(tcpd)], a.runs)
+    row("todokede scan --json", ours, a.lines)
+    floor = measure(["grep", "-cE", "connect from", str(tcpd)], a.runs)
+    row("grep -cE 'connect from'", floor, a.lines)
+    common = Path("/etc/fail2ban/filter.d/common.conf")
+    if shutil.which("fail2ban-regex") and common.exists():
+        shutil.copy(common, WORK / "common.conf")
+        (WORK / "tcpd-refused.conf").write_text(TCPD_FILTER)
+        peer = measure(
+            ["fail2ban-regex", "--usedns=no", str(tcpd), str(WORK / "tcpd-refused.conf")], a.runs
+        )
+        row("fail2ban-regex --usedns=no", peer, a.lines)
+        print(
+            f"  lines/s: todokede/fail2ban-regex = {peer.wall / ours.wall:.1f}x (goal >= 30)"
+            f"   per cpu second: {peer.cpu / ours.cpu:.1f}x"
+        )
+    else:
+        print("  fail2ban-regex not installed: skipped (run scripts/peers as root)")
+    print(f"  todokede/grep wall = {ours.wall / floor.wall:.1f}x the floor")
+
+
+if __name__ == "__main__":
+    main()

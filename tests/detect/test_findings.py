@@ -1,0 +1,273 @@
+# ruff: noqa: E501 - real log lines are long
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+import todokede.detect as detect
+from todokede.detect import DetectConfig, Scanner, scan_paths
+from todokede.errors import ConfigError
+
+CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
+SAMPLES = Path(detect.__file__).parent.parent / "samples" / "logs" / "1997-09"
+SANDBOX = DetectConfig(local_nets=(), local_domains=("sandbox.example",))
+
+
+def strip(f: detect.Finding) -> dict[str, object]:
+    return {k: v for k, v in f.to_dict().items() if k != "evidence"}
+
+
+def kinds(findings: list[detect.Finding]) -> list[tuple[str, str, int]]:
+    return [(f.kind, f.outcome, f.count) for f in findings]
+
+
+def test_real_postfix_closed_relay() -> None:
+    result = scan_paths([CORPUS / "closed.maillog"], year=2026, config=SANDBOX)
+    assert result.unparsed == 0
+    refused = [f for f in result.findings if f.kind == "relay-abuse"]
+    assert len(refused) == 1 and refused[0].outcome == "refused"
+    assert refused[0].count == sum(
+        1
+        for line in (CORPUS / "closed.maillog").read_text().splitlines()
+        if "Relay access denied" in line
+    )
+    assert "nmap.scanme.org" in refused[0].targets
+    assert not [f for f in result.findings if f.kind != "relay-abuse"]
+
+
+def test_real_postfix_open_relay() -> None:
+    result = scan_paths([CORPUS / "open.maillog"], year=2026, config=SANDBOX)
+    relayed = [f for f in result.findings if f.kind == "relay-abuse" and f.outcome == "relayed"]
+    assert len(relayed) == 1 and relayed[0].service == "postfix/smtpd"
+    assert relayed[0].sources == ["localhost", "127.0.0.1"]
+    # messages whose sender and some recipient are both outside sandbox.example
+    assert 40 <= relayed[0].count <= relayed[0].details["recipients"]
+    storm = [f for f in result.findings if f.kind == "bounce-storm"]
+    assert len(storm) == 1 and storm[0].targets == ["root"]
+    assert storm[0].count >= 20 and storm[0].details["bytes"] > 0
+
+
+def test_loopback_is_local_by_default() -> None:
+    result = scan_paths([CORPUS / "open.maillog"], year=2026)
+    assert not [f for f in result.findings if f.kind == "relay-abuse"]
+
+
+def test_local_domains_are_inferred_from_local_deliveries() -> None:
+    inferred = scan_paths([CORPUS / "open.maillog"], year=2026, config=DetectConfig(local_nets=()))
+    assert kinds(inferred.findings) == kinds(
+        scan_paths([CORPUS / "open.maillog"], year=2026, config=SANDBOX).findings
+    )
+
+
+def test_fast_path_agrees_with_the_parsers(tmp_path: Path) -> None:
+    for name in ("closed.maillog", "open.maillog"):
+        a, b = Scanner(SANDBOX, year=2026), Scanner(SANDBOX, year=2026)
+        b.state.fast = False
+        data = (CORPUS / name).read_bytes()
+        a.feed(CORPUS / name, data)
+        b.feed(CORPUS / name, data)
+        assert [f.to_dict() for f in a.findings()] == [f.to_dict() for f in b.findings()]
+
+
+def test_parallel_ranges_agree_with_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "maillog"
+    first = (CORPUS / "open.maillog").read_bytes() + b"garbage line\n"
+    rest = (CORPUS / "closed.maillog").read_bytes() + (
+        SAMPLES / "site-relay" / "maillog"
+    ).read_bytes()
+    big.write_bytes(first + rest)
+    monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
+    one = scan_paths([big], year=2026, config=DetectConfig(local_nets=(), jobs=1))
+    for jobs in (2, 3, 7):
+        many = scan_paths([big], year=2026, config=DetectConfig(local_nets=(), jobs=jobs))
+        # the same findings; evidence may be other lines of the same incident
+        assert [strip(f) for f in one.findings] == [strip(f) for f in many.findings]
+        text = big.read_text(errors="replace")
+        assert all(line in text for f in many.findings for line in f.evidence)
+        assert (one.lines, one.unparsed) == (many.lines, many.unparsed)
+        assert one.unparsed_examples == many.unparsed_examples
+    assert one.lines == (first + rest).count(b"\n") and one.unparsed == 1
+    assert one.unparsed_examples[0][1] == first.count(b"\n")
+    assert {f.kind for f in one.findings} == {"relay-abuse", "bounce-storm"}
+
+
+def test_rotated_set_reads_as_one_log(tmp_path: Path) -> None:
+    lines = (CORPUS / "open.maillog").read_bytes().splitlines(keepends=True)
+    third = len(lines) // 3
+    (tmp_path / "maillog.2.gz").write_bytes(gzip.compress(b"".join(lines[:third])))
+    (tmp_path / "maillog.1").write_bytes(b"".join(lines[third : 2 * third]))
+    (tmp_path / "maillog").write_bytes(b"".join(lines[2 * third :]))
+    whole = scan_paths([CORPUS / "open.maillog"], year=2026, config=SANDBOX)
+    parts = scan_paths(
+        [tmp_path / "maillog", tmp_path / "maillog.1", tmp_path / "maillog.2.gz"],
+        year=2026,
+        config=SANDBOX,
+    )
+    assert kinds(parts.findings) == kinds(whole.findings)
+
+
+TCPD = """\
+Mar  1 09:00:00 gw imapd[1]: connect from pc1.lab.example (10.0.0.1)
+Mar  2 09:00:00 gw imapd[2]: connect from partner.example (198.51.100.20)
+Mar  9 09:00:00 gw imapd[3]: connect from pc1.lab.example (10.0.0.1)
+Mar 10 03:00:00 gw imapd[4]: connect from new.example (203.0.113.50)
+Mar 10 03:00:05 gw imapd[5]: connect from new.example (203.0.113.50)
+Mar 10 04:00:00 gw imapd[6]: connect from pc9.lab.example (10.0.0.9)
+Mar 11 09:00:00 gw imapd[7]: connect from partner.example (198.51.100.20)
+"""
+
+
+def test_hosts_never_seen_before(tmp_path: Path) -> None:
+    log = tmp_path / "messages"
+    log.write_text(TCPD)
+    result = scan_paths([log], year=2024)
+    assert [(f.sources, f.count, f.outcome) for f in result.findings] == [
+        (["new.example", "203.0.113.50"], 2, "granted")
+    ]
+    assert result.findings[0].details["new_host"] is True
+    assert not scan_paths([log], year=2024, config=DetectConfig(new_hosts=False)).findings
+    assert not scan_paths([log], year=2024, config=DetectConfig(learn_days=30)).findings
+
+
+def test_exploit_attempts(tmp_path: Path) -> None:
+    log = tmp_path / "messages"
+    log.write_bytes(
+        b"Sep 20 01:00:00 mail imapd[9]: Login failure user="
+        + b"\x90" * 40
+        + b"\xeb\x1f^\x89v"
+        + b" host=evil.example [192.0.2.66]\n"
+        + b"Sep 20 01:00:09 mail imapd[9]: Login failed user="
+        + b"A" * 80
+        + b" auth=x host=evil.example [192.0.2.66]\n"
+        + b"Sep 20 02:00:00 mail imapd[9]: Login user=taro host=pc1 [10.0.0.1]\n"
+    )
+    result = scan_paths([log], year=1997)
+    assert [(f.kind, f.service, f.count, f.sources) for f in result.findings] == [
+        ("exploit-attempt", "imapd", 2, ["evil.example", "192.0.2.66"])
+    ]
+    assert len(result.findings[0].evidence) == 2
+    json.dumps(result.findings[0].to_dict())
+
+
+def test_fail2ban_filter_findings(tmp_path: Path) -> None:
+    (tmp_path / "app.conf").write_text(
+        "[Definition]\nfailregex = ^\\S+ app\\[\\d+\\]: auth failure for <F-USER>\\S+</F-USER> from <HOST>$\n"
+    )
+    log = tmp_path / "log"
+    log.write_text(
+        "2024-03-01T10:00:00+09:00 h app[1]: auth failure for bob from 192.0.2.9\n"
+        "2024-03-01T10:00:03+09:00 h app[1]: auth failure for eve from 192.0.2.9\n"
+        "2024-03-01T10:00:04+09:00 h app[1]: auth ok for bob from 192.0.2.10\n"
+    )
+    result = scan_paths([log], config=DetectConfig(filters=(tmp_path / "app.conf",)))
+    assert [(f.kind, f.service, f.sources, f.count, f.outcome) for f in result.findings] == [
+        ("access-probe", "app", ["192.0.2.9"], 2, "failed")
+    ]
+    assert result.findings[0].details["users"] == ["bob", "eve"]
+
+
+def test_bounce_storm_per_hour_threshold(tmp_path: Path) -> None:
+    lines = []
+    for i in range(30):
+        minute = i * 2
+        lines.append(
+            f"Mar  1 10:{minute:02d}:00 mx postfix/qmgr[2]: Q{i:04d}A: from=<>, size=1000, nrcpt=1 (queue active)"
+        )
+        lines.append(
+            f"Mar  1 10:{minute:02d}:01 mx postfix/local[3]: Q{i:04d}A: to=<root@site.example>, orig_to=<postmaster>, "
+            "relay=local, delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (delivered to mailbox)"
+        )
+    log = tmp_path / "maillog"
+    log.write_text("\n".join(lines) + "\n")
+    storm = scan_paths([log], year=2024).findings
+    assert [(f.kind, f.count, f.targets, f.details["bytes"]) for f in storm] == [
+        ("bounce-storm", 30, ["root"], 30000)
+    ]
+    assert not scan_paths([log], year=2024, config=DetectConfig(bounce_per_hour=31)).findings
+
+
+def test_config_from_toml(tmp_path: Path) -> None:
+    p = tmp_path / "scan.toml"
+    p.write_text(
+        '[scan]\nlocal_nets = ["192.0.2.0/24"]\nbomb_min = 5\nlearn_days = 2\nfilters = ["f.conf"]\n'
+    )
+    cfg = DetectConfig.from_toml(p)
+    assert cfg.local_nets == ("192.0.2.0/24",) and cfg.bomb_min == 5 and cfg.learn_days == 2.0
+    assert cfg.filters == (tmp_path / "f.conf",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bomb_min = 'x'",
+        "nosuch = 1",
+        "local_nets = ['not a net']",
+        "bomb_min = 0",
+        "[scan",
+        "admins = 'root'",
+    ],
+)
+def test_bad_config(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "scan.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError):
+        DetectConfig.from_toml(p)
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
+    lines = b"".join(
+        b"Sep  1 10:%02d:%02d h imapd[1]: refused connect from 192.0.2.%d (192.0.2.%d)\n"
+        % (i // 60, i % 60, i % 250 + 1, i % 250 + 1)
+        for i in range(3000)
+    )
+    packed = gzip.compress(lines, compresslevel=1)
+    cut = tmp_path / "messages.1.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    result = scan_paths([cut], year=1997)
+    assert 0 < result.lines < 3000
+    assert result.findings and "skipped" in result.warnings[0]
+
+
+def test_bulk_connection_counting_agrees_with_the_parsers(tmp_path: Path) -> None:
+    rows = []
+    for i in range(600):
+        day, sec = 1 + i // 60, i % 60
+        host = (
+            f"pc{i % 7}.lab.example (10.0.0.{i % 7})"
+            if i % 50
+            else f"far{i}.example (192.0.2.{i % 250})"
+        )
+        rows.append(f"Mar {day:2d} 10:00:{sec:02d} gw imapd[{i}]: connect from {host}")
+        if i % 97 == 0:
+            rows.append(
+                f"Mar {day:2d} 10:00:{sec:02d} gw in.telnetd[{i}]: refused connect from 203.0.113.{i % 200}"
+            )
+        if i == 300:
+            rows += [
+                "garbage in the middle",
+                "Mar  6 10:00:00 mx postfix/smtpd[9]: connect from x[192.0.2.1]",
+                "Mar  6 10:00:01 gw imapd[9]: connect from crlf.example (198.51.100.1)\r",
+                "Mar  6 10:00:02 gw imapd[9]: connect from odd\rline.example (198.51.100.2)",
+            ]
+    log = tmp_path / "messages"
+    log.write_bytes(("\n".join(rows) + "\n").encode())
+    fast, slow = (
+        Scanner(DetectConfig(learn_days=2), year=2024),
+        Scanner(DetectConfig(learn_days=2), year=2024),
+    )
+    slow.state.fast = False
+    fast.scan(log)
+    slow.scan(log)
+    assert fast.state.granted == slow.state.granted
+    a, b = fast.result(), slow.result()
+    assert [f.to_dict() for f in a.findings] == [f.to_dict() for f in b.findings]
+    assert (a.lines, a.unparsed, a.unparsed_examples) == (b.lines, b.unparsed, b.unparsed_examples)
+    assert a.unparsed_examples[0][1] == rows.index("garbage in the middle") + 1
+    assert any(f.outcome == "granted" for f in a.findings) and any(
+        f.outcome == "refused" for f in a.findings
+    )

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+
+import pytest
+
+from todokede.errors import LogError
+from todokede.logs import files
+
+LINES = b"".join(b"Sep  1 10:00:%02d h p[1]: line %d\n" % (i, i) for i in range(50))
+
+
+@pytest.mark.parametrize(
+    ("name", "pack"),
+    [
+        ("plain", lambda b: b),
+        ("log.gz", gzip.compress),
+        ("log.bz2", bz2.compress),
+        ("log.xz", lzma.compress),
+        ("misnamed.txt", gzip.compress),
+    ],
+)
+def test_open_any_compression(tmp_path: Path, name: str, pack) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / name
+    p.write_bytes(pack(LINES))
+    with files.open_log(p) as fh:
+        blocks = list(files.blocks(fh, size=100))
+    assert b"".join(blocks) == LINES
+    assert all(b.endswith(b"\n") for b in blocks)
+
+
+def test_corrupt_compressed_file_is_a_log_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.gz"
+    p.write_bytes(gzip.compress(LINES)[:40])
+    with pytest.raises(LogError), files.open_log(p) as fh:
+        list(files.blocks(fh))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(LogError):
+        files.open_log(tmp_path / "nope")
+
+
+def test_rotated_set_in_time_order(tmp_path: Path) -> None:
+    for name in ("maillog", "maillog.1", "maillog.2.gz", "maillog.10.gz", "other", "maillog-old"):
+        (tmp_path / name).write_bytes(b"")
+    got = [p.name for p in files.rotated_set(tmp_path / "maillog")]
+    assert got == ["maillog.10.gz", "maillog.2.gz", "maillog.1", "maillog"]
+    order = files.time_order(
+        [tmp_path / n for n in ("maillog", "other", "maillog.1", "maillog.2.gz")]
+    )
+    assert [p.name for p in order] == ["maillog.2.gz", "maillog.1", "maillog", "other"]
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_byte_ranges_cover_whole_lines(tmp_path: Path, parts: int) -> None:
+    p = tmp_path / "log"
+    p.write_bytes(LINES)
+    ranges = files.byte_ranges(p, parts)
+    data = b"".join(b for a, z in ranges for b in files.read_range(p, a, z))
+    assert data == LINES
+    assert all(LINES[a - 1 : a] == b"\n" for a, _ in ranges[1:])
+
+
+def test_follower_survives_rotation(tmp_path: Path) -> None:
+    p = tmp_path / "maillog"
+    p.write_bytes(b"one\ntw")
+    f = files.Follower(p)
+    assert f.poll() == b"one\n"
+    with open(p, "ab") as fh:
+        fh.write(b"o\nthree\n")
+    assert f.poll() == b"two\nthree\n"
+    with open(p, "ab") as fh:
+        fh.write(b"four\n")
+    p.rename(tmp_path / "maillog.1")  # rotate: the old file got one more line first
+    p.write_bytes(b"five\n")
+    assert f.poll() == b"four\nfive\n"
+    p.write_bytes(b"")  # truncated in place (copytruncate)
+    with open(p, "ab") as fh:
+        fh.write(b"six\n")
+    assert f.poll() == b"six\n"
+    f.close()

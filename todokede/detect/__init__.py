@@ -1,0 +1,235 @@
+"""Find incidents in logs: ``scan_paths(paths) -> ScanResult`` with ``.findings``.
+
+    >>> from todokede.detect import scan_paths
+    >>> result = scan_paths([Path("/var/log/maillog")], year=1997)
+    >>> [f.to_dict() for f in result.findings]
+
+Large plain files are cut into byte ranges read by one process per core; compressed files
+and standard input are read in one stream. ``Scanner`` is the incremental form used by
+``scan --follow``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from todokede.detect.config import DetectConfig
+from todokede.detect.findings import KINDS, Finding, build
+from todokede.detect.state import State
+from todokede.errors import LogError
+from todokede.logs import files
+from todokede.logs.fail2ban import Filter
+from todokede.logs.syslog import Framer, YearRule, bsd_month_day
+
+__all__ = [
+    "KINDS",
+    "DetectConfig",
+    "Finding",
+    "ScanResult",
+    "Scanner",
+    "scan_paths",
+    "year_rule",
+]
+
+PARALLEL_MIN = 32 << 20  # smaller files are not worth a second process
+
+Progress = Callable[[int], None]  # called with bytes read since the last call
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    lines: int
+    unparsed: int
+    unparsed_examples: list[tuple[str, int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def year_rule(path: Path | str, year: int | None) -> YearRule:
+    """How BSD timestamps in ``path`` get their year (see :mod:`todokede.logs.syslog`)."""
+    if year is not None:
+        md = bsd_month_day(files.first_line(path)) if not files.is_stdin(path) else None
+        return YearRule.oldest(year, *(md or (1, 1)))
+    if files.is_stdin(path):
+        return YearRule.newest(date.today())
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError as exc:
+        raise LogError(f"cannot open: {exc.strerror}", source=str(path)) from exc
+    return YearRule.newest(datetime.fromtimestamp(mtime).date())
+
+
+def _jobs(config: DetectConfig) -> int:
+    if config.jobs is not None:
+        return max(1, config.jobs)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Scanner:
+    """Reads logs into one :class:`State`; ``findings()`` can be asked at any time."""
+
+    def __init__(self, config: DetectConfig | None = None, *, year: int | None = None) -> None:
+        self.config = (config or DetectConfig()).validate()
+        self.year = year
+        self.filters = [Filter.load(p) for p in self.config.filters]
+        self.state = self._new_state()
+        self._framers: dict[str, Framer] = {}
+        self._lineno: dict[str, int] = {}
+        self._read_warnings: list[str] = []
+
+    def _new_state(self) -> State:
+        from todokede.detect.config import DEFAULT_LOCAL_NETS
+
+        nets = self.config.local_nets if self.config.local_nets is not None else DEFAULT_LOCAL_NETS
+        return State(
+            self.filters,
+            nets=nets,
+            admins=self.config.admins,
+            own_domains=self.config.local_domains,
+        )
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for f in self.filters for w in f.warnings] + self._read_warnings
+
+    def framer(self, path: Path | str) -> Framer:
+        key = str(path)
+        fr = self._framers.get(key)
+        if fr is None:
+            fr = self._framers[key] = Framer(year_rule(path, self.year))
+        return fr
+
+    def feed(self, path: Path | str, block: bytes) -> None:
+        """Read a block of whole lines that came from ``path`` (in file order)."""
+        key = str(path)
+        start = self._lineno.get(key, 0) + 1
+        self._lineno[key] = start - 1 + self.state.feed(block, self.framer(path), key, start)
+
+    def scan(self, path: Path | str, progress: Progress | None = None) -> None:
+        p = Path(path)
+        jobs = _jobs(self.config)
+        if (
+            jobs > 1
+            and not files.is_stdin(path)
+            and p.is_file()
+            and p.stat().st_size >= PARALLEL_MIN
+            and files.compression(p) is None
+        ):
+            self._scan_parallel(p, jobs, progress)
+            return
+        read = 0
+        # small reads from a compressed stream: a damaged one then loses little
+        size = files.BLOCK if files.is_stdin(path) or files.compression(p) is None else 1 << 16
+        with files.open_log(path) as fh:
+            try:
+                for block in files.blocks(fh, size=size):
+                    self.feed(path, block)
+                    read += len(block)
+                    if progress is not None:
+                        progress(len(block))
+            except LogError as exc:
+                if not read:
+                    raise
+                # a compressed file cut short (still being written, or damaged): keep what
+                # was read and say so
+                self._read_warnings.append(f"{exc} (after {read} bytes; the rest is skipped)")
+
+    def _scan_parallel(self, path: Path, jobs: int, progress: Progress | None) -> None:
+        framer = self.framer(path)
+        ranges = files.byte_ranges(path, jobs)
+        ctx = multiprocessing.get_context("fork")
+        children = []
+        for i, (start, end) in enumerate(ranges[1:], 1):
+            recv, send = ctx.Pipe(duplex=False)
+            last = i == len(ranges) - 1
+            proc = ctx.Process(
+                target=_child,
+                args=(send, path, start, end, framer, self._new_state(), last),
+                daemon=True,
+            )
+            proc.start()
+            send.close()
+            children.append((proc, recv, end - start))
+        key = str(path)
+        try:
+            start, end = ranges[0]
+            for block in files.read_range(path, start, end):
+                self.feed(path, block)
+                if progress is not None:
+                    progress(len(block))
+            for proc, recv, size in children:
+                try:
+                    payload = recv.recv_bytes()
+                except EOFError as exc:
+                    raise LogError("a worker process died while reading", source=key) from exc
+                finally:
+                    recv.close()
+                proc.join()
+                if payload[:1] == b"E":
+                    raise LogError(payload[1:].decode("utf-8", "replace"), source=key)
+                part: State = pickle.loads(payload[1:])  # noqa: S301 - our own child's pickle
+                before = self._lineno.get(key, 0)
+                self.state.merge(part, line_offset=before)
+                self._lineno[key] = before + part.lines
+                if progress is not None:
+                    progress(size)
+        finally:
+            for proc, _recv, _ in children:
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+
+    def findings(self) -> list[Finding]:
+        return build(self.state, self.config)
+
+    def result(self) -> ScanResult:
+        """The findings of everything read so far; the scanner is used up."""
+        return ScanResult(
+            build(self.state, self.config, consume=True),
+            self.state.lines,
+            self.state.unparsed,
+            list(self.state.unparsed_examples),
+            self.warnings,
+        )
+
+
+def _child(
+    send: object, path: Path, start: int, end: int, framer: Framer, state: State, last: bool
+) -> None:
+    try:
+        lineno = 1
+        for block in files.read_range(path, start, end):
+            lineno += state.feed(block, framer, str(path), lineno)
+        if last:
+            state.end_of_log()  # less to send back, less for the parent to hold
+        payload = b"P" + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        payload = b"E" + str(exc).encode()
+    send.send_bytes(payload)  # type: ignore[attr-defined]
+    send.close()  # type: ignore[attr-defined]
+
+
+def scan_paths(
+    paths: Sequence[Path],
+    *,
+    year: int | None = None,
+    config: DetectConfig | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan log files (plain, .gz, .bz2, .xz; '-' for stdin) and return the findings.
+
+    Rotated sets are read oldest first (``maillog.2.gz``, ``maillog.1``, ``maillog``).
+    """
+    scanner = Scanner(config, year=year)
+    for path in files.time_order([Path(p) for p in paths]):
+        scanner.scan(path, progress)
+    return scanner.result()

@@ -1,0 +1,248 @@
+"""Mail messages folded into small aggregates as soon as they are complete.
+
+Postfix says when a message is done (``QID: removed``); the scanner then folds it into a
+:class:`MailAgg` and forgets it, so memory holds the messages in flight, not the whole log.
+What depends on the whole log (the site's own domains, inferred from local deliveries) is
+decided only when findings are built: relay candidates are kept per (sender domain, recipient
+domains) so that the decision can still be made then.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from todokede.detect.state import Msg
+
+NULL_SENDERS = frozenset({"", "<>", "mailer-daemon"})
+RAW_PER_KEY = 4
+SENDERS = 10
+
+
+def is_null_sender(sender: str | None) -> bool:
+    s = (sender or "").lower()
+    return s in NULL_SENDERS or s.startswith(("mailer-daemon@", "double-bounce@"))
+
+
+class Nets:
+    """Address -> inside the site? (memoized: a log repeats its hosts)."""
+
+    def __init__(self, nets: tuple[str, ...]) -> None:
+        self.nets = [ipaddress.ip_network(n, strict=False) for n in nets]
+        self._memo: dict[str, bool] = {}
+
+    def __contains__(self, addr: str) -> bool:
+        known = self._memo.get(addr)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(addr.strip("[]"))
+                known = any(ip in n for n in self.nets if n.version == ip.version)
+            except ValueError:
+                known = False
+            self._memo[addr] = known
+        return known
+
+
+class Relay:
+    """Mail from one outside client that went out again through a non-local transport.
+
+    Kept per sender domain and per recipient domain, not per message, so that a spam run to
+    thousands of random domains stays small; whether a domain is the site's own is decided
+    when the findings are built (a message counts when its sender's domain is outside; the
+    recipients and targets count only outside domains).
+    """
+
+    __slots__ = ("addrs", "by_sender", "by_status", "names", "senders", "service")
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.names: set[str] = set()
+        self.addrs: set[str] = set()
+        # sender domain -> [messages, first, last, raw lines]
+        self.by_sender: dict[str, list[Any]] = {}
+        # (recipient domain, status) -> recipients
+        self.by_status: dict[tuple[str, str], int] = {}
+        self.senders: set[str] = set()
+
+    def merge(self, other: Relay) -> None:
+        self.names |= other.names
+        self.addrs |= other.addrs
+        self.senders = set(sorted(self.senders | other.senders)[:SENDERS])
+        for key, c in other.by_sender.items():
+            mine = self.by_sender.get(key)
+            if mine is None:
+                self.by_sender[key] = c
+            else:
+                mine[0] += c[0]
+                mine[1], mine[2] = min(mine[1], c[1]), max(mine[2], c[2])
+                mine[3].extend(c[3][: RAW_PER_KEY - len(mine[3])])
+        for skey, n in other.by_status.items():
+            self.by_status[skey] = self.by_status.get(skey, 0) + n
+
+
+class Pair:
+    """Messages from one sender to one recipient. Most pairs are one message: those stay a
+    bare timestamp in :attr:`MailAgg.pairs` until a second message comes (and the raw line
+    of the first is not kept: a bomb has plenty more)."""
+
+    __slots__ = ("last_raw", "raw", "service", "times")
+
+    def __init__(self, service: str, times: list[int]) -> None:
+        self.service = service
+        self.times = times
+        self.raw: list[bytes] = []
+        self.last_raw = b""
+
+    def add(self, ts: int, raw: bytes) -> None:
+        self.times.append(ts)
+        if len(self.raw) < RAW_PER_KEY:
+            self.raw.append(raw)
+        else:
+            self.last_raw = raw
+
+    def merge(self, other: Pair) -> None:
+        self.times.extend(other.times)
+        self.raw.extend(other.raw[: RAW_PER_KEY - len(self.raw)])
+        if other.last_raw or other.raw:
+            self.last_raw = other.last_raw or other.raw[-1]
+
+
+class MailAgg:
+    def __init__(self, own_domains: tuple[str, ...] | None = None) -> None:
+        # the site's domains when the user named them (else they are inferred at the end)
+        self.own_domains = tuple(d.lower().lstrip(".") for d in own_domains or ())
+        self.local_domains: set[str] = set()  # recipients' domains delivered locally
+        self.relays: dict[str, Relay] = {}
+        self.bounces: dict[tuple[str, str], dict[int, list[int]]] = {}
+        self.bounce_raw: dict[tuple[str, str], list[bytes]] = {}
+        # "service\0sender\0recipient" -> time of its only message, or a Pair
+        self.pairs: dict[str, int | Pair] = {}
+
+    def add(self, m: Msg, nets: Nets, admins: frozenset[str], bounce: bool) -> None:
+        """Fold one complete message in."""
+        sender = m.sender
+        if sender is None and not m.rcpts:
+            return
+        for rcpt, via, status, _orig, _ts in m.rcpts:
+            if via == "local" and status == "sent" and "@" in rcpt:
+                self.local_domains.add(rcpt.rpartition("@")[2].lower())
+        if bounce or not sender or (sender[0] in "dDmM<" and is_null_sender(sender)):
+            self._bounce(m, admins)
+            return
+        raw = m.raw[0] if m.raw else b""
+        # mail bombs come over the network: mail submitted on the host itself (cron, scripts
+        # mailing root every minute) has no client and is not counted
+        rcpts = {r[0] for r in m.rcpts} if len(m.rcpts) > 1 else [r[0] for r in m.rcpts]
+        pairs = self.pairs
+        for rcpt in rcpts if (m.host or m.addr) else ():
+            key = f"{m.service}\0{sender}\0{rcpt}"
+            pair = pairs.get(key)
+            if pair is None:
+                pairs[key] = m.ts
+            elif isinstance(pair, int):
+                p = pairs[key] = Pair(m.service, [pair])
+                p.add(m.ts, raw)
+            else:
+                pair.add(m.ts, raw)
+        if not (m.host or m.addr) or (m.addr and m.addr in nets):
+            return
+        remote = [r for r in m.rcpts if r[1] != "local" and not self._own(r[0])]
+        if not remote or "@" not in sender or self._own(sender):
+            return
+        src = m.addr or m.host
+        relay = self.relays.get(src)
+        if relay is None:
+            relay = self.relays[src] = Relay(m.service)
+        if m.host:
+            relay.names.add(m.host)
+        if m.addr:
+            relay.addrs.add(m.addr)
+        if sender not in relay.senders:
+            # a sample that does not depend on the order of reading: the first names
+            relay.senders.add(sender)
+            if len(relay.senders) > SENDERS:
+                relay.senders.remove(max(relay.senders))
+        sdom = sender.rpartition("@")[2].lower()
+        entry = relay.by_sender.get(sdom)
+        last = max(r[4] for r in remote)
+        if entry is None:
+            relay.by_sender[sdom] = [1, m.ts, last, list(m.raw[:RAW_PER_KEY])]
+        else:
+            entry[0] += 1
+            entry[1], entry[2] = min(entry[1], m.ts), max(entry[2], last)
+            if len(entry[3]) < RAW_PER_KEY:
+                entry[3].extend(m.raw[: RAW_PER_KEY - len(entry[3])])
+        by_status = relay.by_status
+        for r in remote:
+            dkey = (r[0].rpartition("@")[2].lower(), r[2])
+            by_status[dkey] = by_status.get(dkey, 0) + 1
+
+    def _own(self, address: str) -> bool:
+        if not self.own_domains:
+            return False
+        d = address.rpartition("@")[2].lower().rstrip(".")
+        return any(d == o or d.endswith("." + o) for o in self.own_domains)
+
+    def _bounce(self, m: Msg, admins: frozenset[str]) -> None:
+        for rcpt, via, _status, orig, ts in m.rcpts:
+            who = (orig or rcpt).partition("@")[0].lower()
+            local = rcpt.partition("@")[0].lower()
+            if via == "local" and (who in admins or local in admins):
+                service = "postfix/local" if m.service.startswith("postfix/") else m.service
+                hours = self.bounces.setdefault((service, local), {})
+                hour = ts - ts % 3600
+                cell = hours.get(hour)
+                if cell is None:
+                    hours[hour] = [1, m.size, ts, ts]
+                else:
+                    cell[0] += 1
+                    cell[1] += m.size
+                    cell[2], cell[3] = min(cell[2], ts), max(cell[3], ts)
+                raw = self.bounce_raw.setdefault((service, local), [])
+                if len(raw) < RAW_PER_KEY:
+                    raw.extend(m.raw[-1:])
+                return
+
+    def merge(self, other: MailAgg) -> None:
+        self.local_domains |= other.local_domains
+        for key, relay in other.relays.items():
+            have_relay = self.relays.get(key)
+            if have_relay is None:
+                self.relays[key] = relay
+            else:
+                have_relay.merge(relay)
+        for bkey, hours in other.bounces.items():
+            have = self.bounces.setdefault(bkey, {})
+            for hour, c in hours.items():
+                cell = have.get(hour)
+                if cell is None:
+                    have[hour] = list(c)
+                else:
+                    cell[0] += c[0]
+                    cell[1] += c[1]
+                    cell[2], cell[3] = min(cell[2], c[2]), max(cell[3], c[3])
+        for bkey, raw in other.bounce_raw.items():
+            have_raw = self.bounce_raw.setdefault(bkey, [])
+            have_raw.extend(raw[: RAW_PER_KEY - len(have_raw)])
+        pairs = self.pairs
+        for pkey, pair in other.pairs.items():
+            mine = pairs.get(pkey)
+            if mine is None:
+                pairs[pkey] = pair
+                continue
+            if isinstance(mine, int):
+                if isinstance(pair, int):
+                    pairs[pkey] = Pair(pkey.partition("\0")[0], [mine, pair])
+                    continue
+                pair.times.insert(0, mine)
+                pairs[pkey] = pair
+            elif isinstance(pair, int):
+                mine.times.append(pair)
+            else:
+                mine.merge(pair)
+
+    def copy(self) -> MailAgg:
+        """A copy that :meth:`add` and :meth:`merge` may change without touching this one."""
+        import copy
+
+        return copy.deepcopy(self)
