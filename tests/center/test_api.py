@@ -1,0 +1,266 @@
+"""The JSON API on both backends: submission, listing, triage, publication, and access
+control as a table (every endpoint x every role x own/other's report)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from todokede.center.schema import Report
+from todokede.center.store import Store
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+IMAP = {
+    "title": "tcp_wrapperのログにIMAPへの不審なアクセス",
+    "received": "1997-09-17",
+    "reporter": {"organisation": "Example Univ.", "name": "Taro Yamada",
+                 "email": "taro@example.ac.jp", "phone": "03-0000-0000", "type": "system_admin"},
+    "methods": ["access_probe"],
+    "damage": ["none"],
+    "actual_damage": False,
+    "targets": ["imap"],
+    "sources": ["192.0.2.7", "dialup-12.example.net"],
+    "narrative": "Taro Yamada found 9 refused attempts; call 03-0000-0000.",
+    "evidence": [{"kind": "log", "text": "Sep  1 03:12:44 mail imapd[210]: refused connect "
+                  "from dialup-12.example.net; contact taro@example.ac.jp"}],
+}  # fmt: skip
+
+
+def test_submit_then_get(client: Any, tokens: dict[str, str], store: Store) -> None:
+    r = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"]))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "received" and body["url"] == f"/api/reports/{body['id']}"
+    got = client.get(body["url"], headers=bearer(tokens["alice"]))
+    assert got.status_code == 200
+    assert Report.model_validate(got.json()["report"]) == Report.model_validate(IMAP)
+    assert got.json()["owner"] == "alice"
+    assert [e.action for e in store.audit_log(body["id"])] == ["create", "read"]
+
+
+def test_partial_report_is_accepted(client: Any, tokens: dict[str, str]) -> None:
+    r = client.post("/api/reports", json={}, headers=bearer(tokens["alice"]))
+    assert r.status_code == 201
+    assert r.json()["received"]  # set by the center
+
+
+def test_idempotency_key_header(client: Any, tokens: dict[str, str]) -> None:
+    h = {**bearer(tokens["alice"]), "Idempotency-Key": "7f1c-retry"}
+    first = client.post("/api/reports", json=IMAP, headers=h)
+    again = client.post("/api/reports", json=IMAP, headers=h)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    listed = client.get("/api/reports", headers=bearer(tokens["alice"])).json()
+    assert listed["total"] == 1
+
+
+def test_list_pages_and_filters(client: Any, tokens: dict[str, str]) -> None:
+    for day in ("1997-08-20", "1997-09-17", "1997-09-19", "1997-09-21"):
+        client.post("/api/reports", json={**IMAP, "received": day}, headers=bearer(tokens["bob"]))
+    h = bearer(tokens["analyst"])
+    page = client.get("/api/reports?limit=2&offset=1", headers=h).json()
+    assert page["total"] == 4 and len(page["items"]) == 2
+    assert [i["received"] for i in page["items"]] == ["1997-09-17", "1997-09-19"]
+    month = client.get("/api/reports?month=1997-09", headers=h).json()
+    assert month["total"] == 3
+    # A list never carries confidential parts.
+    dumped = json.dumps(page)
+    assert "taro@example.ac.jp" not in dumped and "Yamada" not in dumped
+
+
+def test_reporter_lists_only_own(client: Any, tokens: dict[str, str]) -> None:
+    mine = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()["id"]
+    client.post("/api/reports", json=IMAP, headers=bearer(tokens["bob"]))
+    page = client.get("/api/reports", headers=bearer(tokens["alice"])).json()
+    assert [i["id"] for i in page["items"]] == [mine] and page["total"] == 1
+    assert client.get("/api/reports", headers=bearer(tokens["analyst"])).json()["total"] == 2
+
+
+def test_triage_flow(client: Any, tokens: dict[str, str], store: Store) -> None:
+    h = bearer(tokens["analyst"])
+    a = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()["id"]
+    b = client.post("/api/reports", json=IMAP, headers=bearer(tokens["bob"])).json()["id"]
+    triage = {"status": "triaged", "methods": ["access_probe", "security_hole_attack"],
+              "note": "internal: same source as last month"}  # fmt: skip
+    r = client.put(f"/api/reports/{a}/triage", json=triage, headers=h)
+    assert r.status_code == 200 and r.json()["triage"]["methods"][1] == "security_hole_attack"
+    assert client.post(f"/api/reports/{b}/duplicate", json={"of": a}, headers=h).status_code == 200
+    inc = client.post("/api/incidents", json={"title": "IMAP sweep"}, headers=h)
+    assert inc.status_code == 201
+    iid = inc.json()["id"]
+    for rid in (a, b):
+        r = client.post(f"/api/reports/{rid}/incident", json={"incident_id": iid}, headers=h)
+        assert r.status_code == 200
+    assert client.get(f"/api/incidents/{iid}", headers=h).json()["report_ids"] == [a, b]
+    r = client.post(f"/api/reports/{b}/status", json={"status": "closed"}, headers=h)
+    assert r.json()["triage"]["status"] == "closed" and r.json()["triage"]["duplicate_of"] == a
+    summary = client.get("/api/reports", headers=h).json()["items"]
+    assert [(i["id"], i["counted"]) for i in summary] == [(a, True), (b, False)]
+    # The reporter sees its status but not the analyst's internal note.
+    own = client.get(f"/api/reports/{a}", headers=bearer(tokens["alice"])).json()
+    assert own["triage"]["status"] == "triaged" and own["triage"]["note"] is None
+    assert "internal" in client.get(f"/api/reports/{a}", headers=h).json()["triage"]["note"]
+    # Links are checked.
+    r = client.post(f"/api/reports/{a}/duplicate", json={"of": a}, headers=h)
+    assert (r.status_code, r.json()["field"]) == (422, "duplicate_of")
+    r = client.post(f"/api/reports/{a}/incident", json={"incident_id": 999}, headers=h)
+    assert (r.status_code, r.json()["field"]) == (422, "incident_id")
+    actions = [e.action for e in store.audit_log(b)]
+    assert actions.count("triage") == 3
+
+
+def test_additions(client: Any, tokens: dict[str, str]) -> None:
+    rid = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()["id"]
+    add = {"at": "1997-09-20T09:00:00+09:00", "text": "9/19にも2回",
+           "evidence": [{"kind": "log", "text": "Sep 19 ... refused"}]}  # fmt: skip
+    r = client.post(f"/api/reports/{rid}/additions", json=add, headers=bearer(tokens["alice"]))
+    assert r.status_code == 200
+    assert r.json()["report"]["additions"][0]["text"] == "9/19にも2回"
+    bad = client.post(f"/api/reports/{rid}/additions", json={"text": "x"},
+                      headers=bearer(tokens["alice"]))  # fmt: skip
+    assert (bad.status_code, bad.json()["field"]) == (422, "at")
+
+
+def test_public_endpoints_serve_only_published_anonymised(
+    client: Any, tokens: dict[str, str]
+) -> None:
+    h = bearer(tokens["analyst"])
+    ok = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()["id"]
+    unreviewed = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()
+    dup = client.post("/api/reports", json=IMAP, headers=bearer(tokens["bob"])).json()["id"]
+    rejected = client.post("/api/reports", json=IMAP, headers=bearer(tokens["bob"])).json()["id"]
+    client.put(
+        f"/api/reports/{ok}/triage",
+        json={"status": "triaged", "published_title": "IMAPサーバへのアクセス形跡",
+              "published_narrative": "tcp_wrapperのログに9回の拒否記録。",
+              "published_narrative_en": "Nine refused attempts in tcp_wrapper's log.",
+              "note": "reporter is Taro"},
+        headers=h,
+    )  # fmt: skip
+    client.put(f"/api/reports/{dup}/triage", json={"status": "triaged", "duplicate_of": ok},
+               headers=h)  # fmt: skip
+    client.post(f"/api/reports/{rejected}/status", json={"status": "rejected"}, headers=h)
+
+    assert client.get("/api/public/months").json() == {"months": []}
+    assert client.get("/api/public/months/1997-09").status_code == 404
+    assert client.post("/api/months/1997-09/publish", headers=h).status_code == 200
+    assert client.get("/api/public/months").json() == {"months": ["1997-09"]}
+    page = client.get("/api/public/months/1997-09")
+    assert page.status_code == 200
+    data = page.json()
+    assert [r["id"] for r in data["reports"]] == [ok]
+    assert unreviewed["id"] not in [r["id"] for r in data["reports"]]
+    case = data["reports"][0]
+    assert case["title"] == "IMAPサーバへのアクセス形跡" and case["methods"] == ["access_probe"]
+    assert case["narrative_en"].startswith("Nine refused")
+    dumped = page.text
+    for secret in ("Yamada", "taro@", "03-0000-0000", "Example Univ", "192.0.2.7",
+                   "dialup-12", "reporter is Taro", "refused connect", "alice"):  # fmt: skip
+        assert secret not in dumped, secret
+
+
+def test_openapi_is_served(client: Any) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    for path in ("/api/reports", "/api/reports/{id}", "/api/reports/{id}/triage",
+                 "/api/public/months/{month}"):  # fmt: skip
+        assert path in spec["paths"]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+# -- access control: every endpoint x every role x own/other's report --------------------
+
+ROLES = ["anon", "reporter", "analyst", "admin"]
+USER_OF_ROLE = {"reporter": "alice", "analyst": "analyst", "admin": "admin"}
+
+# (method, path, body); {id} is the report under test, {inc} an incident.
+ENDPOINTS: list[tuple[str, str, Any]] = [
+    ("GET", "/api/reports/{id}", None),
+    ("POST", "/api/reports/{id}/additions", {"at": "1997-09-20T00:00:00Z", "text": "more"}),
+    ("PUT", "/api/reports/{id}/triage", {"status": "triaged"}),
+    ("POST", "/api/reports/{id}/status", {"status": "triaged"}),
+    ("POST", "/api/reports/{id}/duplicate", {"of": None}),
+    ("POST", "/api/reports/{id}/incident", {"incident_id": None}),
+    ("GET", "/api/reports/{id}/audit", None),
+    ("GET", "/api/reports", None),
+    ("POST", "/api/reports", {"methods": ["mail_bombing"]}),
+    ("POST", "/api/incidents", {"title": "mail bomb wave"}),
+    ("GET", "/api/incidents/{inc}", None),
+    ("POST", "/api/months/1997-09/publish", None),
+    ("POST", "/api/users", {"name": "carol", "role": "reporter"}),
+    ("GET", "/api/me", None),
+    ("GET", "/api/public/months", None),
+]
+
+# Expected status per endpoint: {role: (own report, other's report)}.
+OWN_OR_ANALYST = {"anon": (401, 401), "reporter": (200, 404), "analyst": (200, 200),
+                  "admin": (200, 200)}  # fmt: skip
+ANALYST = {"anon": (401, 401), "reporter": (403, 403), "analyst": (200, 200), "admin": (200, 200)}
+ADMIN = {"anon": (401, 401), "reporter": (403, 403), "analyst": (403, 403), "admin": (200, 200)}
+ANY_USER = {"anon": (401, 401), "reporter": (200, 200), "analyst": (200, 200), "admin": (200, 200)}
+EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
+    "GET /api/reports/{id}": OWN_OR_ANALYST,
+    "POST /api/reports/{id}/additions": OWN_OR_ANALYST,
+    "PUT /api/reports/{id}/triage": ANALYST,
+    "POST /api/reports/{id}/status": ANALYST,
+    "POST /api/reports/{id}/duplicate": ANALYST,
+    "POST /api/reports/{id}/incident": ANALYST,
+    "GET /api/reports/{id}/audit": ADMIN,
+    "GET /api/reports": ANY_USER,
+    "POST /api/reports": {k: (201, 201) if v[0] == 200 else v for k, v in ANY_USER.items()},
+    "POST /api/incidents": {k: (201, 201) if v[0] == 200 else v for k, v in ANALYST.items()},
+    "GET /api/incidents/{inc}": ANALYST,
+    "POST /api/months/1997-09/publish": ANALYST,
+    "POST /api/users": {k: (201, 201) if v[0] == 200 else v for k, v in ADMIN.items()},
+    "GET /api/me": ANY_USER,
+    "GET /api/public/months": {k: (200, 200) for k in ROLES},
+}
+
+
+@pytest.mark.parametrize("whose", ["own", "other"])
+@pytest.mark.parametrize("role", ROLES)
+def test_access_control(
+    client: Any, store: Store, tokens: dict[str, str], role: str, whose: str
+) -> None:
+    """One store per (role, whose); every endpoint checked against the table."""
+    inc = store.add_incident("existing incident", actor="ana")
+    token = tokens[USER_OF_ROLE[role]] if role != "anon" else None
+    me = store.user_for_token(token).name if token else None  # type: ignore[union-attr]
+    owner = me if (whose == "own" and me) else "bob"
+    failures = []
+    for method, template, body in ENDPOINTS:
+        # A fresh report per endpoint, owned by the caller (own) or by bob (other).
+        rid = store.add_report(Report.model_validate(IMAP), owner=owner).id
+        path = template.format(id=rid, inc=inc.id)
+        if body is not None and "name" in body:
+            body = {**body, "name": f"carol-{role}-{whose}"}
+        r = client.request(method, path, json=body, headers=bearer(token))
+        want = EXPECTED[f"{method} {template}"][role][0 if whose == "own" else 1]
+        if r.status_code != want:
+            failures.append(f"{method} {path}: {r.status_code} (want {want}) {r.text[:200]}")
+        if r.status_code >= 400:
+            assert set(r.json()) >= {"error", "field"}, r.text
+        if r.status_code == 401:
+            assert r.headers.get("www-authenticate") == "Bearer"
+    assert not failures, "\n".join(failures)
+    assert {f"{m} {p}" for m, p, _ in ENDPOINTS} == set(EXPECTED)
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer nope", "Bearer " + "x" * 5000, "Basic YWxpY2U6cHc=", "Bearer", "tdk_"]
+)
+def test_bad_tokens_are_401(client: Any, tokens: dict[str, str], header: str) -> None:
+    r = client.get("/api/reports", headers={"Authorization": header})
+    assert r.status_code == 401 and r.json()["error"]
+
+
+def test_reporter_cannot_set_triage_through_submission(client: Any, tokens: dict[str, str]) -> None:
+    body = {**IMAP, "triage": {"status": "published"}}
+    r = client.post("/api/reports", json=body, headers=bearer(tokens["alice"]))
+    assert (r.status_code, r.json()["field"]) == (422, "triage")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the center's database, bundled with the package."""

@@ -1,0 +1,522 @@
+"""The center's JSON API under ``/api``: reports in, triage, incidents, publication, users,
+and the public (anonymised, published-only) endpoints.
+
+Roles: a reporter submits and sees only its own reports; an analyst sees and triages all;
+an admin also manages users and reads the audit log. A reporter asking for another's
+report gets 404, as if it did not exist. Reads of a report's confidential part (reporter,
+evidence) are audited by the store.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from todokede.center import taxonomy
+from todokede.center.auth import User, parse_bearer, token_digest
+from todokede.center.schema import Addition, Report, Status, StoredReport, Triage
+from todokede.center.store import NewReport, Store
+from todokede.center.web.writer import BatchWriter
+from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+PUBLIC_STATUSES = ("triaged", "published", "closed")
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `todokede user add`.")
+
+
+class Unauthenticated(TodokedeError):
+    """No valid bearer token (HTTP 401)."""
+
+
+class UnsupportedMedia(TodokedeError):
+    """The body is not JSON (HTTP 415)."""
+
+
+IDEMPOTENCY_KEY_MAX = 200
+
+
+class ErrorOut(BaseModel):
+    """Every error: a message and, when it concerns one field, that field's path."""
+
+    error: str
+    field: str | None = Field(description='e.g. "reporter.email", "systems[0].os"')
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="All problems found, when several: [{field, error}]"
+    )
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in [(400, "Malformed request"), (401, "No valid token"),
+                       (403, "Role not allowed"), (404, "Not found (or not yours)"),
+                       (413, "Body too large"), (422, "Invalid field")]
+}  # fmt: skip
+
+router = APIRouter(prefix="/api", responses=ERRORS)
+
+
+# -- dependencies ------------------------------------------------------------------------
+
+
+# Dependencies without I/O are ``async def``: FastAPI runs them on the event loop
+# instead of handing each to the thread pool.
+
+
+async def get_store(request: Request) -> Store:
+    store = request.app.state.store
+    assert isinstance(store, Store)
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+TOKEN_TTL = 30.0  # seconds a checked token is trusted without asking the database again
+_TOKEN_CACHE_MAX = 10_000
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    return await authenticate(request, credentials.credentials if credentials else None)
+
+
+async def authenticate(request: Request, token: str | None) -> User:
+    """The user of a bearer token, or Unauthenticated."""
+    if token is None:
+        raise Unauthenticated("an Authorization: Bearer TOKEN header is required")
+    store: Store = request.app.state.store
+    if len(token) > 200:
+        raise Unauthenticated("unknown or revoked token")
+    # A short-lived cache of digest -> user spares a database round trip per request.
+    cache: dict[str, tuple[User, float]] = request.app.state.token_cache
+    digest = token_digest(token)
+    now = time.monotonic()
+    hit = cache.get(digest)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    user = await run_in_threadpool(store.user_for_token, token)
+    if user is None:
+        raise Unauthenticated("unknown or revoked token")
+    if len(cache) >= _TOKEN_CACHE_MAX:
+        cache.clear()
+    cache[digest] = (user, now + TOKEN_TTL)
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+async def analyst(user: UserDep) -> User:
+    if not user.is_analyst:
+        raise AccessDenied("analysts and admins only")
+    return user
+
+
+async def admin(user: UserDep) -> User:
+    if not user.is_admin:
+        raise AccessDenied("admins only")
+    return user
+
+
+AnalystDep = Annotated[User, Depends(analyst)]
+AdminDep = Annotated[User, Depends(admin)]
+ReportId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id.")]
+MonthPath = Annotated[str, Path(pattern=MONTH, description="YYYY-MM")]
+
+
+def _visible(store: Store, user: User, id: int) -> None:
+    """NotFound unless ``user`` may see report ``id`` (reporters: their own only)."""
+    if not user.may_read(store.report_owner(id)):
+        raise NotFound(f"no report {id}")
+
+
+# -- response shapes ---------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Created(_Out):
+    id: int
+    status: str
+    received: date
+    url: str
+
+
+class Summary(_Out):
+    """A report in a list: no confidential parts (reporter, evidence, narrative)."""
+
+    id: int
+    title: str | None
+    received: date | None
+    status: str
+    methods: list[str]
+    damage: list[str]
+    actual_damage: bool
+    counted: bool
+    owner: str | None
+    incident_id: int | None
+    duplicate_of: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, sr: StoredReport) -> Summary:
+        return cls(
+            id=sr.id,
+            title=sr.report.title,
+            received=sr.report.received,
+            status=sr.triage.status,
+            methods=sr.effective_methods(),
+            damage=sr.effective_damage(),
+            actual_damage=sr.effective_actual_damage(),
+            counted=sr.counted,
+            owner=sr.owner,
+            incident_id=sr.triage.incident_id,
+            duplicate_of=sr.triage.duplicate_of,
+            created_at=sr.created_at,
+            updated_at=sr.updated_at,
+        )
+
+
+class Page(_Out):
+    items: list[Summary]
+    total: int
+    limit: int
+    offset: int
+
+
+class StatusIn(_Out):
+    status: Status
+
+
+class DuplicateIn(_Out):
+    of: int | None = Field(description="The report this one duplicates; null unlinks.")
+
+
+class IncidentLinkIn(_Out):
+    incident_id: int | None = Field(description="The incident; null unlinks.")
+
+
+class IncidentIn(_Out):
+    title: str = Field(min_length=1, max_length=300)
+
+
+class IncidentOut(_Out):
+    id: int
+    title: str
+    created_by: str
+    created_at: datetime
+    report_ids: list[int]
+
+
+class UserIn(_Out):
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(pattern="^(reporter|analyst|admin)$")
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+class UserCreated(_Out):
+    name: str
+    role: str
+    token: str
+
+
+class Me(_Out):
+    name: str
+    role: str
+
+
+class AuditOut(_Out):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    report_id: int | None
+    detail: str | None
+
+
+class Published(_Out):
+    month: str
+    published: bool
+
+
+class PublicReport(_Out):
+    """A published case: classification and the analyst's public text only."""
+
+    id: int
+    received: date | None
+    title: str
+    title_en: str
+    methods: list[str]
+    damage: list[str]
+    causes: list[str]
+    actual_damage: bool
+    targets: list[str]
+    narrative: str | None
+    narrative_en: str | None
+
+
+class PublicMonth(_Out):
+    month: str
+    total: int
+    with_actual_damage: int
+    reports: list[PublicReport]
+
+
+class Months(_Out):
+    months: list[str]
+
+
+# -- reports -----------------------------------------------------------------------------
+
+
+def _view(sr: StoredReport, user: User) -> StoredReport:
+    """What ``user`` may see of a stored report: reporters do not see internal notes."""
+    if user.is_analyst:
+        return sr
+    return sr.model_copy(update={"triage": sr.triage.model_copy(update={"note": None})})
+
+
+# The submission endpoint is the hot path: it reads the body itself and lets pydantic
+# parse and validate it in one step (Rust), skipping FastAPI's parameter machinery; its
+# OpenAPI entry is written out to match.
+_SUBMIT_OPENAPI: dict[str, Any] = {
+    "security": [{"HTTPBearer": []}],
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+            "description": "Makes a retried submission return the first one's id.",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}},
+    },
+}
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=Created,
+    tags=["reports"],
+    openapi_extra=_SUBMIT_OPENAPI,
+    responses={415: {"model": ErrorOut, "description": "Not JSON"}},
+)
+async def submit(request: Request) -> Response:
+    """Submit a report (partial reports are accepted). Returns the new report's id once
+    it is committed."""
+    user = await authenticate(request, parse_bearer(request.headers.get("authorization")))
+    key = request.headers.get("idempotency-key")
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise InputError(f"at most {IDEMPOTENCY_KEY_MAX} characters", field="Idempotency-Key")
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMedia(f"send the report as application/json, not {kind[:100]!r}")
+    body = await request.body()
+    try:
+        report = Report.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from None
+    writer: BatchWriter = request.app.state.writer
+    sr = await writer.add(NewReport(report, user.name, None, key))
+    received = sr.report.received
+    assert received is not None
+    return JSONResponse(
+        {"id": sr.id, "status": sr.triage.status, "received": received.isoformat(),
+         "url": f"/api/reports/{sr.id}"},
+        status_code=201,
+    )  # fmt: skip
+
+
+@router.get("/reports", response_model=Page, tags=["reports"])
+def list_reports(
+    user: UserDep,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    month: Annotated[str | None, Query(pattern=MONTH)] = None,
+    status: Annotated[Status | None, Query()] = None,
+) -> Page:
+    """Reports, oldest first: all of them for analysts, a reporter's own for reporters."""
+    owner = None if user.is_analyst else user.name
+    items, total = store.list_reports(
+        month=month, status=status, owner=owner, limit=limit, offset=offset
+    )
+    return Page(items=[Summary.of(sr) for sr in items], total=total, limit=limit, offset=offset)
+
+
+@router.get("/reports/{id}", response_model=StoredReport, tags=["reports"])
+def get_report(id: ReportId, user: UserDep, store: StoreDep) -> StoredReport:
+    """One report with its confidential parts (the read is audited)."""
+    _visible(store, user, id)
+    return _view(store.get_report(id, actor=user.name), user)
+
+
+@router.post("/reports/{id}/additions", response_model=StoredReport, tags=["reports"])
+def add_addition(id: ReportId, addition: Addition, user: UserDep, store: StoreDep) -> StoredReport:
+    """Append a later finding (追加報告) to a report: its reporter or an analyst."""
+    _visible(store, user, id)
+    return _view(store.add_addition(id, addition, actor=user.name), user)
+
+
+@router.put("/reports/{id}/triage", response_model=StoredReport, tags=["triage"])
+def set_triage(id: ReportId, triage: Triage, user: AnalystDep, store: StoreDep) -> StoredReport:
+    """Classify: replace the report's triage (status, overrides, links, public text)."""
+    return store.set_triage(id, triage, actor=user.name)
+
+
+@router.post("/reports/{id}/status", response_model=StoredReport, tags=["triage"])
+def set_status(id: ReportId, body: StatusIn, user: AnalystDep, store: StoreDep) -> StoredReport:
+    """Set a report's status."""
+    return store.update_triage(id, {"status": body.status}, actor=user.name)
+
+
+@router.post("/reports/{id}/duplicate", response_model=StoredReport, tags=["triage"])
+def set_duplicate(
+    id: ReportId, body: DuplicateIn, user: AnalystDep, store: StoreDep
+) -> StoredReport:
+    """Mark a report as a duplicate of another (never counted twice), or unlink it."""
+    return store.update_triage(id, {"duplicate_of": body.of}, actor=user.name)
+
+
+@router.post("/reports/{id}/incident", response_model=StoredReport, tags=["triage"])
+def set_incident(
+    id: ReportId, body: IncidentLinkIn, user: AnalystDep, store: StoreDep
+) -> StoredReport:
+    """Attach a report to an incident (one incident may have several reports)."""
+    return store.update_triage(id, {"incident_id": body.incident_id}, actor=user.name)
+
+
+@router.get("/reports/{id}/audit", response_model=list[AuditOut], tags=["admin"])
+def report_audit(id: ReportId, user: AdminDep, store: StoreDep) -> list[AuditOut]:
+    """Who did what to a report, oldest first."""
+    store.report_owner(id)  # NotFound
+    return [AuditOut(**vars(e)) for e in store.audit_log(id)]
+
+
+# -- incidents ---------------------------------------------------------------------------
+
+
+@router.post("/incidents", status_code=201, response_model=IncidentOut, tags=["triage"])
+def add_incident(body: IncidentIn, user: AnalystDep, store: StoreDep) -> IncidentOut:
+    """Open an incident (what happened), to which reports are then linked."""
+    return _incident(store.add_incident(body.title, actor=user.name))
+
+
+@router.get("/incidents/{id}", response_model=IncidentOut, tags=["triage"])
+def get_incident(
+    id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: AnalystDep, store: StoreDep
+) -> IncidentOut:
+    """An incident and the ids of its reports."""
+    return _incident(store.get_incident(id))
+
+
+def _incident(inc: Any) -> IncidentOut:
+    return IncidentOut(
+        id=inc.id,
+        title=inc.title,
+        created_by=inc.created_by,
+        created_at=inc.created_at,
+        report_ids=list(inc.report_ids),
+    )
+
+
+# -- publication -------------------------------------------------------------------------
+
+
+@router.post("/months/{month}/publish", response_model=Published, tags=["publication"])
+def publish(month: MonthPath, user: AnalystDep, store: StoreDep) -> Published:
+    """Publish a month: its counted, reviewed reports appear on the public endpoints."""
+    store.publish_month(month, actor=user.name)
+    return Published(month=month, published=True)
+
+
+@router.get("/public/months", response_model=Months, tags=["public"])
+def public_months(store: StoreDep) -> Months:
+    """The published months (no authentication)."""
+    return Months(months=store.published_months())
+
+
+@router.get("/public/months/{month}", response_model=PublicMonth, tags=["public"])
+def public_month(month: MonthPath, store: StoreDep) -> PublicMonth:
+    """A published month's cases, anonymised: no reporter, no evidence, no source
+    addresses, no reporter-written text — only the classification and the analyst's
+    public narrative (no authentication)."""
+    if month not in store.published_months():
+        raise NotFound(f"{month} is not published")
+    cases = [public_report(sr) for sr in _public(store, month)]
+    return PublicMonth(
+        month=month,
+        total=len(cases),
+        with_actual_damage=sum(c.actual_damage for c in cases),
+        reports=cases,
+    )
+
+
+def _public(store: Store, month: str) -> list[StoredReport]:
+    out: list[StoredReport] = []
+    offset = 0
+    while True:
+        page, _ = store.list_reports(month=month, limit=1000, offset=offset)
+        out += [sr for sr in page if sr.counted and sr.triage.status in PUBLIC_STATUSES]
+        if len(page) < 1000:
+            return out
+        offset += 1000
+
+
+def public_report(sr: StoredReport) -> PublicReport:
+    """The anonymised, public view of a report."""
+    methods = sr.effective_methods()
+    title = sr.triage.published_title or "・".join(
+        taxonomy.label("method", m, "ja") for m in methods
+    )
+    title_en = sr.triage.published_title_en or ", ".join(
+        taxonomy.label("method", m, "en") for m in methods
+    )
+    return PublicReport(
+        id=sr.id,
+        received=sr.report.received,
+        title=title or "届出",
+        title_en=title_en or "Report",
+        methods=methods,
+        damage=sr.effective_damage(),
+        causes=sr.effective_causes(),
+        actual_damage=sr.effective_actual_damage(),
+        targets=list(sr.report.targets),
+        narrative=sr.triage.published_narrative,
+        narrative_en=sr.triage.published_narrative_en,
+    )
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=Me, tags=["users"])
+def me(user: UserDep) -> Me:
+    """Who the token belongs to."""
+    return Me(name=user.name, role=user.role)
+
+
+@router.post("/users", status_code=201, response_model=UserCreated, tags=["admin"])
+def add_user(body: UserIn, user: AdminDep, store: StoreDep) -> UserCreated:
+    """Create a user; the response holds its API token (shown once)."""
+    token = store.add_user(body.name, body.role, body.password)
+    return UserCreated(name=body.name, role=body.role, token=token)

@@ -1,0 +1,204 @@
+"""The center's ASGI app: ``create_app(store)`` gives the JSON API (``/api``, OpenAPI at
+``/openapi.json``) and the HTML pages.
+
+Every error reaches the client as JSON with a status below 500 and, when it concerns one
+field, that field's path: ``{"error": "...", "field": "reporter.email"}``. Bodies over
+``max_body`` bytes are refused with 413 before anything parses them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from todokede import __version__
+from todokede.center.store import Store
+from todokede.center.web import api
+from todokede.center.web.writer import BatchWriter
+from todokede.errors import AccessDenied, InputError, NotFound, StoreError, TodokedeError
+
+MAX_BODY = 4 * 1024 * 1024  # bytes: a report with long log excerpts fits many times over
+
+log = logging.getLogger("todokede.center")
+
+
+def create_app(store: Store, *, max_body: int = MAX_BODY) -> FastAPI:
+    """The center's app over ``store``: API, OpenAPI, then the HTML pages."""
+    app = FastAPI(
+        title="todokede center",
+        version=__version__,
+        description=(
+            "Reports of unauthorized computer access (不正アクセス届出): submit, triage, "
+            "publish. Authenticate with `Authorization: Bearer TOKEN`."
+        ),
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.token_cache = {}
+    app.state.writer = BatchWriter(store)
+    app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(TodokedeError, _todokede_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(api.router)
+
+    from todokede.center.web import pages
+
+    pages.install(app, store)
+    return app
+
+
+def from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` (several workers): the database from
+    ``TODOKEDE_DB``."""
+    from todokede.settings import database_url
+
+    return create_app(Store.open(database_url(os.environ.get("TODOKEDE_DB"))))
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def error(status: int, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": message, "field": field, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def field_path(loc: Sequence[int | str]) -> str | None:
+    """``("body", "systems", 0, "os")`` -> ``"systems[0].os"``."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or None
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if errors and errors[0].get("type") == "json_invalid":
+        detail = str((errors[0].get("ctx") or {}).get("error", "")) or "cannot parse"
+        pos = errors[0]["loc"][-1] if errors[0].get("loc") else None
+        at = f" (at byte {pos})" if isinstance(pos, int) else ""
+        return error(400, f"malformed JSON: {detail}{at}", None)
+    items = [{"field": field_path(e.get("loc", ())), "error": _message(e)} for e in errors[:50]]
+    first = items[0] if items else {"field": None, "error": "invalid request"}
+    return error(422, str(first["error"]), first["field"], errors=items)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if not _is_api(request):
+        return await http_exception_handler(request, exc)
+    message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if exc.status_code == 400 and message == "There was an error parsing the body":
+        message = "the body is not readable JSON (bad encoding or nested too deeply)"
+    return error(exc.status_code, message)
+
+
+async def _todokede_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, api.Unauthenticated):
+        return error(401, str(exc))
+    if isinstance(exc, api.UnsupportedMedia):
+        return error(415, str(exc))
+    if isinstance(exc, NotFound):
+        return error(404, str(exc))
+    if isinstance(exc, AccessDenied):
+        return error(403, str(exc))
+    if isinstance(exc, InputError):
+        return error(422, exc.message, exc.field)
+    if isinstance(exc, StoreError):
+        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
+        return error(503, "the center's database is unavailable; try again later")
+    return error(400, str(exc))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error(500, "internal error")
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api") or path == "/openapi.json"
+
+
+# -- body limit --------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_body`` bytes with 413, whether announced by
+    Content-Length or streamed chunked, before the app reads them."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._refuse(scope, receive, send)
+                return
+        # Read the body here (the app would read it whole anyway), counting as we go.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error(413, f"the body is larger than {self.max_body} bytes")
+        await response(scope, receive, send)
