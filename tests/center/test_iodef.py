@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from todokede.center import iodef
+from todokede.center import iodef, taxonomy
 from todokede.center.iodef import from_iodef, to_iodef
 from todokede.center.schema import Report, StoredReport, Triage
 from todokede.errors import ReportError
 
 DATA = Path(__file__).parent / "data" / "exchange"
-SCHEMAS = Path(iodef.__file__).parent / "schemas"
+SCHEMAS = iodef.SCHEMA_DIR
 NS = {"i": iodef.NS}
 
 
@@ -248,8 +248,39 @@ def test_model_limits_become_report_errors_with_the_incident_path() -> None:
     assert caught.value.field == "/IODEF-Document/Incident"
 
 
+_EXTENSIONS = """<Method>
+      <Reference>
+        <enum:ReferenceName specIndex="1" ID="CVE-2014-0160"
+            xmlns:enum="urn:ietf:params:xml:ns:iodef-enum-1.0">CVE-2014-0160</enum:ReferenceName>
+      </Reference>
+      <sci:AttackPattern SpecID="urn:example:capec"
+          xmlns:sci="urn:ietf:params:xml:ns:iodef-sci-1.0">
+        <sci:RawData dtype="xml"><Pattern xmlns="urn:example:capec">CAPEC-49</Pattern></sci:RawData>
+      </sci:AttackPattern>
+    </Method>
+    <Contact"""
+
+
+def test_elements_of_the_extension_schemas_are_accepted_and_left_out(
+    rfc_schema: xmlschema.XMLSchema,
+) -> None:
+    data = _minimal(**{"<Contact": _EXTENSIONS})
+    rfc_schema.validate(data.decode())
+    iodef.validate(data)
+    (report,) = from_iodef(data)
+    assert report.methods == ["other"]
+    assert "CVE-2014-0160" not in (report.narrative or "")
+
+
+def test_an_unknown_element_in_method_is_refused() -> None:
+    data = _minimal(**{"<Contact": "<Method><Bogus/></Method>\n    <Contact"})
+    with pytest.raises(ReportError, match="Bogus") as caught:
+        from_iodef(data)
+    assert caught.value.field == "/IODEF-Document/Incident/Method/Bogus"
+
+
 def test_too_large_a_document_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(iodef, "MAX_DOCUMENT", 100)
+    monkeypatch.setattr(iodef.reader, "MAX_DOCUMENT", 100)
     with pytest.raises(ReportError, match="larger than"):
         from_iodef((DATA / "minimal.xml").read_bytes())
 
@@ -292,9 +323,9 @@ _TEXT = st.text(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    methods=st.lists(st.sampled_from(list(iodef.taxonomy.METHODS)), unique=True, max_size=4),
-    damage=st.lists(st.sampled_from(list(iodef.taxonomy.DAMAGE)), unique=True, max_size=3),
-    causes=st.lists(st.sampled_from(list(iodef.taxonomy.CAUSES)), unique=True, max_size=2),
+    methods=st.lists(st.sampled_from(list(taxonomy.METHODS)), unique=True, max_size=4),
+    damage=st.lists(st.sampled_from(list(taxonomy.DAMAGE)), unique=True, max_size=3),
+    causes=st.lists(st.sampled_from(list(taxonomy.CAUSES)), unique=True, max_size=2),
     actual=st.one_of(st.none(), st.booleans()),
     attempts=st.one_of(st.none(), st.integers(0, 10**6)),
     sources=st.lists(st.ip_addresses().map(str), unique=True, max_size=3),

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from todokede.center.monthly import Segment, _annotate, build, era, render, to_html, to_markdown
+from todokede.center.monthly import Segment, build, era, render, to_html, to_markdown
+from todokede.center.monthly.content import _annotate
 from todokede.center.schema import Discovery, Report, Reporter, StoredReport, Triage
 from todokede.center.store import Store
 from todokede.cli import cli
