@@ -11,12 +11,14 @@ and standard input are read in one stream. ``Scanner`` is the incremental form u
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from todokede.detect.config import DetectConfig
@@ -148,13 +150,12 @@ class Scanner:
         ranges = files.byte_ranges(path, jobs)
         ctx = multiprocessing.get_context("fork")
         children = []
-        for i, (start, end) in enumerate(ranges[1:], 1):
+        for start, end in ranges[1:]:
             recv, send = ctx.Pipe(duplex=False)
-            last = i == len(ranges) - 1
+            # the child takes its state out of the box, so that it can let go of it
+            box = [self._new_state()]
             proc = ctx.Process(
-                target=_child,
-                args=(send, path, start, end, framer, self._new_state(), last),
-                daemon=True,
+                target=_child, args=(send, path, start, end, framer, box), daemon=True
             )
             proc.start()
             send.close()
@@ -168,18 +169,21 @@ class Scanner:
                     progress(len(block))
             for proc, recv, size in children:
                 try:
-                    payload = recv.recv_bytes()
+                    tag = recv.recv_bytes()
+                    payload = recv.recv_bytes() if tag == b"P" else b""
                 except EOFError as exc:
                     raise LogError("a worker process died while reading", source=key) from exc
                 finally:
                     recv.close()
                 proc.join()
-                if payload[:1] == b"E":
-                    raise LogError(payload[1:].decode("utf-8", "replace"), source=key)
-                part: State = pickle.loads(payload[1:])  # noqa: S301 - our own child's pickle
+                if tag[:1] == b"E":
+                    raise LogError(tag[1:].decode("utf-8", "replace"), source=key)
+                part: State = pickle.loads(payload)  # noqa: S301 - our own child's pickle
+                del payload
                 before = self._lineno.get(key, 0)
                 self.state.merge(part, line_offset=before)
                 self._lineno[key] = before + part.lines
+                del part
                 if progress is not None:
                     progress(size)
         finally:
@@ -203,19 +207,33 @@ class Scanner:
 
 
 def _child(
-    send: object, path: Path, start: int, end: int, framer: Framer, state: State, last: bool
+    send: Connection, path: Path, start: int, end: int, framer: Framer, box: list[State]
 ) -> None:
+    """Read one byte range and send back what it found. Messages still queued at the end of
+    the range are sent as they are: the parent folds them with its own at the end, in time
+    order, as one pass over the file does."""
+    state = box.pop()
     try:
         lineno = 1
         for block in files.read_range(path, start, end):
             lineno += state.feed(block, framer, str(path), lineno)
-        if last:
-            state.end_of_log()  # less to send back, less for the parent to hold
-        payload = b"P" + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        buf = io.BytesIO()
+        pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        # no memo: it would hold an entry for every object pickled, more than the
+        # payload itself (the state has no cycles; strings shared by messages are
+        # written again)
+        pickler.fast = True
+        pickler.dump(state)
+        payload = buf.getbuffer()
     except Exception as exc:
-        payload = b"E" + str(exc).encode()
-    send.send_bytes(payload)  # type: ignore[attr-defined]
-    send.close()  # type: ignore[attr-defined]
+        send.send_bytes(b"E" + str(exc).encode())
+        send.close()
+        return
+    # the parent holds its own state and this payload at once: hold only the payload here
+    del state
+    send.send_bytes(b"P")
+    send.send_bytes(payload)
+    send.close()
 
 
 def scan_paths(

@@ -241,10 +241,14 @@ def _mail_agg(state: State, consume: bool) -> MailAgg:
     """The state's mail aggregates plus the messages still open (sendmail logs, messages whose
     "removed" line is not in the log)."""
     agg = state.mail if consume else copy.deepcopy(state.mail)
-    for m in sorted(state.msgs.values(), key=lambda m: (m.ts, m.key)):
-        agg.add(m, state.nets, state.admins, m.key in state.notices)
+    # newest first, taken from the end: each message is let go of once folded in, so that
+    # the aggregates grow into the memory the messages leave (keys are unique: no ties)
+    todo = sorted(state.msgs.values(), key=lambda m: (m.ts, m.key), reverse=True)
     if consume:
         state.msgs.clear()
+    while todo:
+        m = todo.pop()
+        agg.add(m, state.nets, state.admins, m.key in state.notices)
     return agg
 
 

@@ -7,10 +7,9 @@ big file are read by separate processes, each into its own :class:`State`, and m
 
 from __future__ import annotations
 
-import operator
-import re
-from collections import Counter
+from typing import Any
 
+from todokede.detect import bulk
 from todokede.logs import imap, mail, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
@@ -117,6 +116,11 @@ class Msg:
         self.raw: list[bytes] = []
         self.sent_from = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a plain tuple: a byte range's queued messages go to the parent process in a
+        # smaller pickle than slot by slot, and come out of it sooner
+        return _msg, tuple(getattr(self, name) for name in self.__slots__)
+
     def add_rcpt(self, rcpt: tuple[str, str, str, str, int]) -> None:
         """A delivery attempt; a later attempt for the same recipient (a deferred message
         retried) replaces the earlier one, so a recipient counts once, with its last status."""
@@ -144,15 +148,13 @@ class Msg:
 
 MsgKey = tuple[bytes, bytes]
 
-# A granted tcpd connection on a BSD-stamped line: (line, program, client). The program may
-# not contain "/" (Postfix's smtpd logs "connect from" too, and is read as Postfix).
-_CONNECT = re.compile(
-    rb"\n((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?: [1-9]|[12]\d|3[01]) "
-    rb"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d [^ \n]+ ([^ \n\[:/]+)(?:\[\d+\])?: "
-    rb"connect from ([^\r\n]*))(?=\r?\n|\r?$)"
-)
 
-_DAY = operator.itemgetter(slice(0, 6))
+def _msg(*values: Any) -> Msg:
+    m = Msg.__new__(Msg)
+    for name, value in zip(Msg.__slots__, values, strict=True):
+        setattr(m, name, value)
+    return m
+
 
 # statuses and transports repeat on every line: one str object each
 _WORDS: dict[bytes, str] = {}
@@ -213,7 +215,7 @@ class State:
         total = block.count(b"\n") + (1 if block and not block.endswith(b"\n") else 0)
         rest = None
         if self.fast and not self.filters and block.count(b": connect from ") * 4 >= total > 0:
-            rest = self._bulk_connects(block, source, framer)
+            rest = bulk.connects(self, block, source, framer)
         if rest is not None:
             examples = len(self.unparsed_examples)
             self._loop(rest, framer, source, None)
@@ -226,30 +228,6 @@ class State:
             self._loop(block, framer, source, lineno)
         self.lines += total
         return total
-
-    def _bulk_connects(self, block: bytes, source: str, framer: Framer) -> bytes | None:
-        """Count the granted tcpd connections of a block in C (regex split, Counter, dict);
-        return the other lines (None: a date is impossible, read the block line by line)."""
-        parts = _CONNECT.split(b"\n" + block)
-        lines, progs, clients = parts[1::4], parts[2::4], parts[3::4]
-        for day in set(map(_DAY, lines)):  # "Sep 31" passes the regex, not the calendar
-            if framer.bsd_time(day + b" 00:00:00") is None:
-                return None
-        keys = list(zip(progs, clients, strict=True))
-        counts = Counter(keys)
-        last = dict(zip(keys, lines, strict=True))
-        granted = self.granted
-        first: dict[tuple[bytes, bytes], bytes] | None = None
-        for key, count in counts.items():
-            seen = granted.get(key)
-            if seen is not None:
-                seen[0] += count  # type: ignore[operator]
-                seen[3], seen[4] = last[key], source
-                continue
-            if first is None:  # only while new hosts still turn up
-                first = dict(zip(reversed(keys), reversed(lines), strict=True))
-            granted[key] = [count, first[key], source, last[key], source]
-        return b"".join(parts[0::4])
 
     def _loop(self, block: bytes, framer: Framer, source: str, lineno: int | None) -> None:
         bsd_cache = framer.bsd_cache
@@ -427,14 +405,6 @@ class State:
         m.ts = min(m.ts, ts)
         m.raw[:] = [line]
         return True
-
-    def end_of_log(self) -> None:
-        """Nothing follows what was read: fold the messages that started here (a message
-        whose start was in an earlier part stays, to be merged with it)."""
-        for key, m in list(self.msgs.items()):
-            if m.host or m.addr or m.sender is not None:
-                del self.msgs[key]
-                self._retire(m)
 
     def _retire(self, m: Msg) -> None:
         self.mail.add(m, self.nets, self.admins, m.key in self.notices)
