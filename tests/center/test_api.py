@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from todokede.center.schema import Report
+from todokede.center.schema import Report, Triage
 from todokede.center.store import Store
 
 
@@ -165,12 +165,75 @@ def test_public_endpoints_serve_only_published_anonymised(
         assert secret not in dumped, secret
 
 
+def test_draft_update_and_send(client: Any, tokens: dict[str, str], store: Store) -> None:
+    alice = bearer(tokens["alice"])
+    r = client.post("/api/reports?draft=true", json={"title": "half"}, headers=alice)
+    assert r.status_code == 201 and r.json()["status"] == "draft"
+    rid = r.json()["id"]
+    assert not store.get_report(rid).counted
+    r = client.put(f"/api/reports/{rid}", json=IMAP, headers=alice)
+    assert r.status_code == 200, r.text
+    assert r.json()["report"]["title"] == IMAP["title"] and r.json()["triage"]["status"] == "draft"
+    got = client.get(f"/api/reports/{rid}", headers=alice).json()
+    assert got["report"]["methods"] == ["access_probe"] and got["report"]["reporter"]["name"]
+    # Still a draft: the analysts' counts do not see it.
+    assert store.list_reports(status="draft")[1] == 1
+    sent = client.post(f"/api/reports/{rid}/send", headers=alice)
+    assert sent.status_code == 200 and sent.json()["triage"]["status"] == "received"
+    assert sent.json()["report"]["received"] == sent.json()["updated_at"][:10]
+    assert store.get_report(rid).counted
+    # Sent: no more changes, only additions.
+    for again in (client.put(f"/api/reports/{rid}", json={"title": "rewritten"}, headers=alice),
+                  client.post(f"/api/reports/{rid}/send", headers=alice)):  # fmt: skip
+        assert again.status_code == 409 and "sent" in again.json()["error"], again.text
+    assert store.get_report(rid).report.title == IMAP["title"]
+    actions = [e.action for e in store.audit_log(rid)]
+    assert actions.count("update") == 1 and actions.count("send") == 1
+    # An analyst may not rewrite another's draft; a reporter does not even see it.
+    draft = client.post("/api/reports?draft=1", json={}, headers=bearer(tokens["bob"])).json()
+    assert client.put(f"/api/reports/{draft['id']}", json={}, headers=alice).status_code == 404
+    r = client.put(f"/api/reports/{draft['id']}", json={}, headers=bearer(tokens["analyst"]))
+    assert r.status_code == 403
+    assert client.put("/api/reports/999999", json={}, headers=alice).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [(b'{"title": ', 400, None), (b"[]", 422, None), (b'{"methods": ["hacking"]}', 422,
+      "methods[0]"), (b'{"systems": [{"device": "toaster"}]}', 422, "systems[0].device"),
+     (b'{"title": "a\\u0007b"}', 422, "title"), (b'{"colour": "red"}', 422, "colour"),
+     (b'{"additions": [{"at": "1997-09-20T00:00:00Z", "text": "x"}]}', 422, "additions"),
+     (b'{"evidence": [{"data": {"k": NaN}}]}', 422, "evidence[0].data")],
+)  # fmt: skip
+def test_draft_update_bad_input(
+    client: Any, tokens: dict[str, str], store: Store, body: bytes, status: int,
+    field: str | None,
+) -> None:  # fmt: skip
+    alice = bearer(tokens["alice"])
+    rid = client.post("/api/reports?draft=true", json={"title": "kept"}, headers=alice).json()["id"]
+    r = client.put(
+        f"/api/reports/{rid}", content=body, headers={**alice, "content-type": "application/json"}
+    )
+    assert (r.status_code, r.json()["field"]) == (status, field), r.text
+    assert store.get_report(rid).report.title == "kept"  # nothing changed
+    assert "update" not in [e.action for e in store.audit_log(rid)]
+
+
+def test_draft_flag_must_be_a_boolean(client: Any, tokens: dict[str, str]) -> None:
+    r = client.post("/api/reports?draft=maybe", json={}, headers=bearer(tokens["alice"]))
+    assert (r.status_code, r.json()["field"]) == (422, "draft")
+
+
 def test_openapi_is_served(client: Any) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     for path in ("/api/reports", "/api/reports/{id}", "/api/reports/{id}/triage",
-                 "/api/public/months/{month}"):  # fmt: skip
+                 "/api/reports/{id}/send", "/api/public/months/{month}"):  # fmt: skip
         assert path in spec["paths"]
+    assert {"get", "put"} <= set(spec["paths"]["/api/reports/{id}"])
+    assert "409" in spec["paths"]["/api/reports/{id}"]["put"]["responses"]
+    submit = spec["paths"]["/api/reports"]["post"]["parameters"]
+    assert "draft" in [p["name"] for p in submit]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
 
 
@@ -182,6 +245,8 @@ USER_OF_ROLE = {"reporter": "alice", "analyst": "analyst", "admin": "admin"}
 # (method, path, body); {id} is the report under test, {inc} an incident.
 ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", "/api/reports/{id}", None),
+    ("PUT", "/api/reports/{id}", {"title": "finished draft", "methods": ["mail_bombing"]}),
+    ("POST", "/api/reports/{id}/send", None),
     ("POST", "/api/reports/{id}/additions", {"at": "1997-09-20T00:00:00Z", "text": "more"}),
     ("PUT", "/api/reports/{id}/triage", {"status": "triaged"}),
     ("POST", "/api/reports/{id}/status", {"status": "triaged"}),
@@ -204,8 +269,14 @@ OWN_OR_ANALYST = {"anon": (401, 401), "reporter": (200, 404), "analyst": (200, 2
 ANALYST = {"anon": (401, 401), "reporter": (403, 403), "analyst": (200, 200), "admin": (200, 200)}
 ADMIN = {"anon": (401, 401), "reporter": (403, 403), "analyst": (403, 403), "admin": (200, 200)}
 ANY_USER = {"anon": (401, 401), "reporter": (200, 200), "analyst": (200, 200), "admin": (200, 200)}
+OWNER_OR_ADMIN = {"anon": (401, 401), "reporter": (200, 404), "analyst": (200, 403),
+                  "admin": (200, 200)}  # fmt: skip
+# Endpoints that change a draft: the report under test is a draft for these.
+ON_DRAFTS = {"PUT /api/reports/{id}", "POST /api/reports/{id}/send"}
 EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "GET /api/reports/{id}": OWN_OR_ANALYST,
+    "PUT /api/reports/{id}": OWNER_OR_ADMIN,
+    "POST /api/reports/{id}/send": OWNER_OR_ADMIN,
     "POST /api/reports/{id}/additions": OWN_OR_ANALYST,
     "PUT /api/reports/{id}/triage": ANALYST,
     "POST /api/reports/{id}/status": ANALYST,
@@ -236,12 +307,14 @@ def test_access_control(
     failures = []
     for method, template, body in ENDPOINTS:
         # A fresh report per endpoint, owned by the caller (own) or by bob (other).
-        rid = store.add_report(Report.model_validate(IMAP), owner=owner).id
+        key = f"{method} {template}"
+        triage = Triage(status="draft") if key in ON_DRAFTS else None
+        rid = store.add_report(Report.model_validate(IMAP), owner=owner, triage=triage).id
         path = template.format(id=rid, inc=inc.id)
         if body is not None and "name" in body:
             body = {**body, "name": f"carol-{role}-{whose}"}
         r = client.request(method, path, json=body, headers=bearer(token))
-        want = EXPECTED[f"{method} {template}"][role][0 if whose == "own" else 1]
+        want = EXPECTED[key][role][0 if whose == "own" else 1]
         if r.status_code != want:
             failures.append(f"{method} {path}: {r.status_code} (want {want}) {r.text[:200]}")
         if r.status_code >= 400:

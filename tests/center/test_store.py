@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from todokede.center import tables as t
 from todokede.center.schema import Addition, Report, Triage
-from todokede.center.store import Store
-from todokede.errors import InputError, NotFound, StoreError
+from todokede.center.store import NotDraft, Store
+from todokede.errors import InputError, NotFound, StoreError, TodokedeError
 
 
 def imap_report(**extra: object) -> Report:
@@ -156,6 +156,108 @@ def test_additions_append(store: Store) -> None:
     again = store.add_addition(stored.id, addition, actor="alice")
     assert len(again.report.additions) == 2
     assert store.get_report(stored.id).report.additions == [addition, addition]
+
+
+def test_update_draft_keeps_columns_and_terms_in_step(store: Store) -> None:
+    draft = store.add_report(Report(title="half"), owner="alice", triage=Triage(status="draft"))
+    assert terms(store, draft.id) == set()
+    assert row(store, draft.id)["counted"] is False
+    new = store.update_report(
+        draft.id,
+        imap_report(received=None, methods=["mail_bombing"], damage=["server_down"],
+                    actual_damage=True),
+        actor="alice",
+    )  # fmt: skip
+    assert new.triage.status == "draft" and new.report.methods == ["mail_bombing"]
+    assert new.updated_at > draft.updated_at
+    assert store.get_report(draft.id).report == new.report
+    r = row(store, draft.id)
+    assert (r["status"], r["counted"], r["actual_damage"]) == ("draft", False, True)
+    assert ("method", "mail_bombing") in terms(store, draft.id)
+    with store.engine.connect() as conn:
+        flags = set(conn.execute(select(t.report_terms.c.counted)).scalars())
+    assert flags == {False}  # a draft is not counted anywhere
+
+
+def test_send_draft(store: Store) -> None:
+    draft = store.add_report(
+        imap_report(received="1997-09-01"), owner="alice", triage=Triage(status="draft")
+    )
+    sent = store.send_draft(draft.id, actor="alice")
+    assert sent.triage.status == "received" and sent.counted
+    assert sent.report.received == sent.updated_at.date()  # the day it was sent
+    r = row(store, draft.id)
+    assert (r["status"], r["counted"], r["received"]) == ("received", True, sent.report.received)
+    assert r["month"] == sent.report.received.strftime("%Y-%m")
+    with store.engine.connect() as conn:
+        months = set(conn.execute(select(t.report_terms.c.month)).scalars())
+        flags = set(conn.execute(select(t.report_terms.c.counted)).scalars())
+    assert months == {r["month"]} and flags == {True}
+    assert store.get_report(draft.id).report.title == draft.report.title
+
+
+def test_update_and_send_in_one_step(store: Store) -> None:
+    draft = store.add_report(Report(), owner="alice", triage=Triage(status="draft"))
+    sent = store.update_report(draft.id, imap_report(), actor="alice", send=True)
+    assert sent.triage.status == "received" and sent.report.methods == ["access_probe"]
+    assert [(e.actor, e.action) for e in store.audit_log(draft.id)] == [
+        ("alice", "create"), ("alice", "update"), ("alice", "send")
+    ]  # fmt: skip
+
+
+def test_sent_reports_cannot_be_changed(store: Store) -> None:
+    sent = store.add_report(imap_report(), owner="alice")
+    before = row(store, sent.id)
+    for call in (
+        lambda: store.update_report(sent.id, Report(title="rewritten"), actor="alice"),
+        lambda: store.update_report(sent.id, Report(), actor="alice", send=True),
+        lambda: store.send_draft(sent.id, actor="alice"),
+    ):
+        with pytest.raises(NotDraft) as err:
+            call()
+        assert isinstance(err.value, TodokedeError) and not isinstance(err.value, StoreError)
+    assert row(store, sent.id) == before  # nothing written
+    assert [e.action for e in store.audit_log(sent.id)] == ["create"]
+    with pytest.raises(NotFound):
+        store.update_report(12345, Report(), actor="alice")
+    with pytest.raises(NotFound):
+        store.send_draft(12345, actor="alice")
+
+
+def test_draft_update_keeps_additions(store: Store) -> None:
+    draft = store.add_report(Report(), owner="alice", triage=Triage(status="draft"))
+    addition = Addition(at="1997-09-20T10:00:00Z", text="noted early")
+    store.add_addition(draft.id, addition, actor="alice")
+    new = store.update_report(draft.id, Report(title="t"), actor="alice")
+    assert new.report.additions == [addition]
+    with pytest.raises(InputError) as err:
+        store.update_report(
+            draft.id, Report(additions=[Addition(at="1997-09-21T00:00:00Z")]), actor="alice"
+        )
+    assert err.value.field == "additions"
+    assert store.get_report(draft.id).report.additions == [addition]
+
+
+def test_concurrent_draft_updates_are_serialised(store: Store) -> None:
+    draft = store.add_report(Report(), owner="alice", triage=Triage(status="draft"))
+    errors: list[BaseException] = []
+
+    def save(i: int) -> None:
+        try:
+            store.update_report(draft.id, Report(title=f"v{i}", targets=[f"t{i}"]), actor="alice")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert errors == []
+    final = store.get_report(draft.id).report
+    # The terms are those of the last write, not a mix of several.
+    assert terms(store, draft.id) == {("target", final.targets[0])}
+    assert final.title == f"v{final.targets[0][1:]}"
 
 
 def test_concurrent_additions_lose_nothing(store: Store) -> None:

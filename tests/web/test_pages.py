@@ -206,6 +206,8 @@ def test_addition_to_a_sent_report(live: Live) -> None:
 
 
 def test_draft_is_not_received(live: Live) -> None:
+    """Save a draft, reopen it, save it again changed, then send it: one report, which is a
+    draft (not counted, not in a month) until sent and received (counted) after."""
     with signed_in(live, "alice") as client:
         token = csrf_of(client.get("/reports/new").text)
         response = client.post(
@@ -216,19 +218,67 @@ def test_draft_is_not_received(live: Live) -> None:
         stored = live.store.get_report(rid)
         assert stored.triage.status == "draft" and not stored.counted
         again = client.get(f"/reports/{rid}/edit")
-        assert "half written" in again.text
+        assert again.status_code == 200 and "half written" in again.text
+        saved = client.post(
+            f"/reports/{rid}/edit",
+            data={"csrf": csrf_of(again.text), "action": "draft", "title": "three quarters",
+                  "methods": ["mail_bombing"]},
+        )  # fmt: skip
+        assert saved.status_code == 303 and saved.headers["location"] == f"/reports/{rid}/edit"
+        stored = live.store.get_report(rid)
+        assert stored.triage.status == "draft" and stored.report.title == "three quarters"
+        assert stored.report.methods == ["mail_bombing"] and not stored.counted
+        again = client.get(f"/reports/{rid}/edit")
+        assert "three quarters" in again.text and 'value="mail_bombing" checked' in again.text
         send = client.post(
             f"/reports/{rid}/edit",
-            data={"csrf": csrf_of(again.text), "action": "send", "title": "finished now"},
-        )
+            data={"csrf": csrf_of(again.text), "action": "send", "title": "finished now",
+                  "methods": ["mail_bombing"]},
+        )  # fmt: skip
+        assert send.status_code == 303 and send.headers["location"] == f"/reports/{rid}"
         stored = live.store.get_report(rid)
-        if not hasattr(live.store, "update_report"):
-            # This store cannot change a report's content: the page says so, nothing changes.
-            assert send.status_code == 501 and "Drafts cannot be changed" in send.text
-            assert stored.triage.status == "draft" and stored.report.title == "half written"
-            return
-        assert send.status_code == 303
         assert stored.triage.status == "received" and stored.report.title == "finished now"
+        assert stored.counted and stored.report.received == datetime.now(UTC).date()
+        actions = [e.action for e in live.store.audit_log(rid)]
+        assert actions.count("update") == 2 and actions.count("send") == 1
+        mine = client.get("/my")
+        assert f'href="/reports/{rid}"' in mine.text and f"/reports/{rid}/edit" not in mine.text
+        # Sent: the form is gone and a late POST changes nothing.
+        assert client.get(f"/reports/{rid}/edit").headers["location"] == f"/reports/{rid}"
+        late = client.post(
+            f"/reports/{rid}/edit",
+            data={"csrf": csrf_of(again.text), "action": "draft", "title": "rewritten"},
+        )
+        assert late.status_code == 409 and "can no longer be changed" in late.text
+        assert live.store.get_report(rid).report.title == "finished now"
+
+
+def test_others_drafts_are_not_found(live: Live) -> None:
+    with signed_in(live, "alice") as alice:
+        token = csrf_of(alice.get("/reports/new").text)
+        response = alice.post(
+            "/reports/new", data={"csrf": token, "action": "draft", "title": "alice's draft"}
+        )
+        rid = int(response.headers["location"].split("/")[2])
+    with signed_in(live, "bob") as bob:
+        page = bob.get("/reports/new")
+        assert bob.get(f"/reports/{rid}/edit").status_code == 404
+        taken = bob.post(
+            f"/reports/{rid}/edit",
+            data={"csrf": csrf_of(page.text), "action": "send", "title": "bob's now"},
+        )
+        assert taken.status_code == 404
+    with signed_in(live, "ana") as ana:  # an analyst reads it but does not write it
+        page = ana.get(f"/reports/{rid}")
+        assert page.status_code == 200
+        assert ana.get(f"/reports/{rid}/edit").headers["location"] == f"/reports/{rid}"
+        taken = ana.post(
+            f"/reports/{rid}/edit",
+            data={"csrf": csrf_of(page.text), "action": "send", "title": "ana's now"},
+        )
+        assert taken.status_code == 403
+    stored = live.store.get_report(rid)
+    assert stored.report.title == "alice's draft" and stored.triage.status == "draft"
 
 
 def test_analyst_flow_and_public_page(live: Live) -> None:

@@ -4,19 +4,19 @@ and the public (anonymised, published-only) endpoints.
 Roles: a reporter submits and sees only its own reports; an analyst sees and triages all;
 an admin also manages users and reads the audit log. A reporter asking for another's
 report gets 404, as if it did not exist. Reads of a report's confidential part (reporter,
-evidence) are audited by the store.
+evidence) are audited by the store. A draft's content is changed (``PUT``) or sent only by
+its owner or an admin. The JSON shapes are in ``shapes.py``.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -24,6 +24,26 @@ from todokede.center import taxonomy
 from todokede.center.auth import User, parse_bearer, token_digest
 from todokede.center.schema import Addition, Report, Status, StoredReport, Triage
 from todokede.center.store import NewReport, Store
+from todokede.center.web.shapes import (
+    ERRORS,
+    AuditOut,
+    Created,
+    DuplicateIn,
+    ErrorOut,
+    IncidentIn,
+    IncidentLinkIn,
+    IncidentOut,
+    Me,
+    Months,
+    Page,
+    PublicMonth,
+    PublicReport,
+    Published,
+    StatusIn,
+    Summary,
+    UserCreated,
+    UserIn,
+)
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
 
@@ -43,23 +63,6 @@ class UnsupportedMedia(TodokedeError):
 
 IDEMPOTENCY_KEY_MAX = 200
 
-
-class ErrorOut(BaseModel):
-    """Every error: a message and, when it concerns one field, that field's path."""
-
-    error: str
-    field: str | None = Field(description='e.g. "reporter.email", "systems[0].os"')
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="All problems found, when several: [{field, error}]"
-    )
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": text}
-    for code, text in [(400, "Malformed request"), (401, "No valid token"),
-                       (403, "Role not allowed"), (404, "Not found (or not yours)"),
-                       (413, "Body too large"), (422, "Invalid field")]
-}  # fmt: skip
 
 router = APIRouter(prefix="/api", responses=ERRORS)
 
@@ -140,145 +143,6 @@ def _visible(store: Store, user: User, id: int) -> None:
         raise NotFound(f"no report {id}")
 
 
-# -- response shapes ---------------------------------------------------------------------
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Created(_Out):
-    id: int
-    status: str
-    received: date
-    url: str
-
-
-class Summary(_Out):
-    """A report in a list: no confidential parts (reporter, evidence, narrative)."""
-
-    id: int
-    title: str | None
-    received: date | None
-    status: str
-    methods: list[str]
-    damage: list[str]
-    actual_damage: bool
-    counted: bool
-    owner: str | None
-    incident_id: int | None
-    duplicate_of: int | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, sr: StoredReport) -> Summary:
-        return cls(
-            id=sr.id,
-            title=sr.report.title,
-            received=sr.report.received,
-            status=sr.triage.status,
-            methods=sr.effective_methods(),
-            damage=sr.effective_damage(),
-            actual_damage=sr.effective_actual_damage(),
-            counted=sr.counted,
-            owner=sr.owner,
-            incident_id=sr.triage.incident_id,
-            duplicate_of=sr.triage.duplicate_of,
-            created_at=sr.created_at,
-            updated_at=sr.updated_at,
-        )
-
-
-class Page(_Out):
-    items: list[Summary]
-    total: int
-    limit: int
-    offset: int
-
-
-class StatusIn(_Out):
-    status: Status
-
-
-class DuplicateIn(_Out):
-    of: int | None = Field(description="The report this one duplicates; null unlinks.")
-
-
-class IncidentLinkIn(_Out):
-    incident_id: int | None = Field(description="The incident; null unlinks.")
-
-
-class IncidentIn(_Out):
-    title: str = Field(min_length=1, max_length=300)
-
-
-class IncidentOut(_Out):
-    id: int
-    title: str
-    created_by: str
-    created_at: datetime
-    report_ids: list[int]
-
-
-class UserIn(_Out):
-    name: str = Field(min_length=1, max_length=100)
-    role: str = Field(pattern="^(reporter|analyst|admin)$")
-    password: str | None = Field(default=None, min_length=8, max_length=200)
-
-
-class UserCreated(_Out):
-    name: str
-    role: str
-    token: str
-
-
-class Me(_Out):
-    name: str
-    role: str
-
-
-class AuditOut(_Out):
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    report_id: int | None
-    detail: str | None
-
-
-class Published(_Out):
-    month: str
-    published: bool
-
-
-class PublicReport(_Out):
-    """A published case: classification and the analyst's public text only."""
-
-    id: int
-    received: date | None
-    title: str
-    title_en: str
-    methods: list[str]
-    damage: list[str]
-    causes: list[str]
-    actual_damage: bool
-    targets: list[str]
-    narrative: str | None
-    narrative_en: str | None
-
-
-class PublicMonth(_Out):
-    month: str
-    total: int
-    with_actual_damage: int
-    reports: list[PublicReport]
-
-
-class Months(_Out):
-    months: list[str]
-
-
 # -- reports -----------------------------------------------------------------------------
 
 
@@ -296,12 +160,20 @@ _SUBMIT_OPENAPI: dict[str, Any] = {
     "security": [{"HTTPBearer": []}],
     "parameters": [
         {
+            "name": "draft",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "boolean", "default": False},
+            "description": "Store it as a draft (status `draft`: not received, not counted) "
+            "to change with `PUT /api/reports/{id}` and send later.",
+        },
+        {
             "name": "Idempotency-Key",
             "in": "header",
             "required": False,
             "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
             "description": "Makes a retried submission return the first one's id.",
-        }
+        },
     ],
     "requestBody": {
         "required": True,
@@ -328,6 +200,7 @@ async def submit(request: Request) -> Response:
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMedia(f"send the report as application/json, not {kind[:100]!r}")
+    draft = _flag(request.query_params.get("draft"), "draft")
     body = await request.body()
     try:
         report = Report.model_validate_json(body)
@@ -336,7 +209,8 @@ async def submit(request: Request) -> Response:
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from None
     writer: BatchWriter = request.app.state.writer
-    sr = await writer.add(NewReport(report, user.name, None, key))
+    triage = Triage(status="draft") if draft else None
+    sr = await writer.add(NewReport(report, user.name, triage, key))
     received = sr.report.received
     assert received is not None
     return JSONResponse(
@@ -344,6 +218,14 @@ async def submit(request: Request) -> Response:
          "url": f"/api/reports/{sr.id}"},
         status_code=201,
     )  # fmt: skip
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None or value.lower() in ("false", "0", ""):
+        return False
+    if value.lower() in ("true", "1"):
+        return True
+    raise InputError("must be true or false", field=name)
 
 
 @router.get("/reports", response_model=Page, tags=["reports"])
@@ -368,6 +250,39 @@ def get_report(id: ReportId, user: UserDep, store: StoreDep) -> StoredReport:
     """One report with its confidential parts (the read is audited)."""
     _visible(store, user, id)
     return _view(store.get_report(id, actor=user.name), user)
+
+
+def _editable(store: Store, user: User, id: int) -> None:
+    """Only a report's owner (or an admin) changes its content; others' reports stay
+    invisible to reporters (404)."""
+    owner = store.report_owner(id)
+    if not user.may_read(owner):
+        raise NotFound(f"no report {id}")
+    if owner != user.name and not user.is_admin:
+        raise AccessDenied("only the report's owner or an admin may change it")
+
+
+_DRAFT_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "Not a draft: sent already (add to it instead)"}
+}
+
+
+@router.put("/reports/{id}", response_model=StoredReport, tags=["reports"], responses=_DRAFT_ERRORS)
+def update_report(id: ReportId, report: Report, user: UserDep, store: StoreDep) -> StoredReport:
+    """Replace a draft's content (its owner or an admin). A sent report cannot be
+    changed (409): send an addition instead. Stored additions are kept."""
+    _editable(store, user, id)
+    return _view(store.update_report(id, report, actor=user.name), user)
+
+
+@router.post(
+    "/reports/{id}/send", response_model=StoredReport, tags=["reports"], responses=_DRAFT_ERRORS
+)
+def send_draft(id: ReportId, user: UserDep, store: StoreDep) -> StoredReport:
+    """Send a draft (its owner or an admin): status `received`, received today. 409 if
+    it was sent already."""
+    _editable(store, user, id)
+    return _view(store.send_draft(id, actor=user.name), user)
 
 
 @router.post("/reports/{id}/additions", response_model=StoredReport, tags=["reports"])

@@ -11,19 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todokede import __version__
-from todokede.center.store import Store
+from todokede.center.store import NotDraft, Store
 from todokede.center.web import api
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import AccessDenied, InputError, NotFound, StoreError, TodokedeError
@@ -58,7 +59,7 @@ def create_app(store: Store, *, max_body: int = MAX_BODY) -> FastAPI:
 
     from todokede.center.web import pages
 
-    pages.install(app, store)
+    app.state.site = pages.install(app, store)
     return app
 
 
@@ -113,12 +114,29 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request) or headers.get("Allow", "")
     if not _is_api(request):
-        return await http_exception_handler(request, exc)
+        return await _page_error(request, exc.status_code, headers)
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 400 and message == "There was an error parsing the body":
         message = "the body is not readable JSON (bad encoding or nested too deeply)"
-    return error(exc.status_code, message)
+    response = error(exc.status_code, message)
+    response.headers.update(headers)
+    return response
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path takes. Starlette names only those of the first route whose
+    path matches, and here each method is a route of its own: ask each route."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    methods = [
+        m
+        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(methods)
 
 
 async def _todokede_error(request: Request, exc: Exception) -> Response:
@@ -126,6 +144,8 @@ async def _todokede_error(request: Request, exc: Exception) -> Response:
         return error(401, str(exc))
     if isinstance(exc, api.UnsupportedMedia):
         return error(415, str(exc))
+    if isinstance(exc, NotDraft):
+        return error(409, str(exc))
     if isinstance(exc, NotFound):
         return error(404, str(exc))
     if isinstance(exc, AccessDenied):
@@ -140,7 +160,21 @@ async def _todokede_error(request: Request, exc: Exception) -> Response:
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
+    if not _is_api(request):
+        return await _page_error(request, 500)
     return error(500, "internal error")
+
+
+async def _page_error(
+    request: Request, status: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    """Pages get the site's HTML error page; the API keeps its JSON errors."""
+    from todokede.center.web.site import bare_error_page
+
+    site = getattr(request.app.state, "site", None)
+    if site is None or status in (204, 304):
+        return Response(status_code=status, headers=dict(headers or {}))
+    return await run_in_threadpool(bare_error_page, site, request, status, dict(headers or {}))
 
 
 def _is_api(request: Request) -> bool:

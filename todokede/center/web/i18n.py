@@ -246,9 +246,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "この形式はこのサーバでは利用できません。",
         "This format is not available on this server.",
     ),
-    "draft_locked": (
-        "このサーバでは下書きを変更できません。新しい届出として送信してください。",
-        "Drafts cannot be changed on this server; please send it as a new report.",
+    "not_draft": (
+        "この届出は送信済みのため変更できません。追加報告を送ってください。",
+        "This report has been sent and can no longer be changed; send an addition instead.",
+    ),
+    "draft_no_addition": (
+        "下書きには追加報告を付けられません。下書きを編集してください。",
+        "A draft takes no additions; edit the draft instead.",
+    ),
+    "page_not_found": ("ページが見つかりません", "Page not found"),
+    "page_not_found_text": (
+        "お探しのページは存在しないか、移動しました。",
+        "The page you asked for does not exist or has moved.",
+    ),
+    "method_not_allowed": (
+        "このページはその方法では利用できません。",
+        "This page cannot be used that way.",
+    ),
+    "internal_error": (
+        "サーバ内部でエラーが発生しました。記録しましたので、時間をおいて再度お試しください。",
+        "Something went wrong on the server. It has been logged; please try again later.",
     ),
     "case_no": ("届出番号", "Report no."),
     "owner": ("届出アカウント", "Submitted by"),

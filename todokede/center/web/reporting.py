@@ -1,8 +1,9 @@
 """The reporter's pages: the report form (new, draft, fill from ``scan --json``), the list of
 their own reports, one report with its additions, and sending an addition.
 
-A draft is a stored report with status ``draft``: not received, not counted. Sending it
-sets the received date and the status ``received``.
+A draft is a stored report with status ``draft``: not received, not counted. Saving it
+again replaces its content (``Store.update_report``); sending it sets the received date and
+the status ``received`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def install(app: Starlette, site: Site) -> None:
         user = ctx.need_user()
         form = ctx.form()
         stored = owned(ctx, report_id, user)
-        if stored.triage.status != "draft" or stored.owner != user.name:
-            raise PageError(409, "forbidden")
+        if stored.owner != user.name:
+            raise PageError(403, "forbidden")
+        if stored.triage.status != "draft":
+            raise PageError(409, "not_draft")
         return _save(ctx, user, form, stored)
 
     @on
@@ -95,7 +98,7 @@ def install(app: Starlette, site: Site) -> None:
         form = ctx.form()
         stored = owned(ctx, report_id, user)
         if stored.triage.status == "draft":
-            raise PageError(409, "forbidden")
+            raise PageError(409, "draft_no_addition")
         evidence = _new_evidence(form)
         text = str(form.get("addition.text") or "").strip()
         if not text and not evidence:
@@ -152,20 +155,11 @@ def install(app: Starlette, site: Site) -> None:
                 idempotency_key=key if isinstance(key, str) and key else None,
             )
         else:
-            saved = _update(stored, report, user)
-            if sending:
-                saved = store.update_triage(saved.id, {"status": "received"}, actor=user.name)
+            saved = store.update_report(stored.id, report, actor=user.name, send=sending)
         ctx.flash("sent" if sending else "draft_saved")
         if sending:
             return ctx.redirect(f"/reports/{saved.id}")
         return ctx.redirect(f"/reports/{saved.id}/edit")
-
-    def _update(stored: StoredReport, report: Report, user: User) -> StoredReport:
-        update = getattr(store, "update_report", None)
-        if update is None:
-            raise PageError(501, "draft_locked")
-        result: StoredReport = update(stored.id, report, actor=user.name)
-        return result
 
     def _form_page(
         ctx: Ctx,

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from todokede.center import taxonomy
 from todokede.center.auth import User
 from todokede.center.schema import STATUSES
-from todokede.center.store import Store
+from todokede.center.store import NotDraft, Store
 from todokede.center.web import i18n
 from todokede.center.web.ratelimit import LoginLimiter
 from todokede.center.web.session import Session, Sessions, csrf_ok
@@ -205,6 +205,8 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
                 return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
             except PageError as exc:
                 return error_page(ctx, exc.status, exc.key, exc.detail)
+            except NotDraft:
+                return error_page(ctx, 409, "not_draft")
             except NotFound as exc:
                 return error_page(ctx, 404, "not_found", str(exc))
             except AccessDenied as exc:
@@ -222,8 +224,47 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
     return decorate
 
 
-def error_page(ctx: Ctx, status: int, key: str, detail: str | None = None) -> HTMLResponse:
-    return ctx.render("error.html", status=status, message=ctx.t(key), detail=detail)
+def error_page(
+    ctx: Ctx, status: int, key: str, detail: str | None = None, heading: str | None = None
+) -> HTMLResponse:
+    return ctx.render(
+        "error.html",
+        status=status,
+        message=ctx.t(key),
+        detail=detail,
+        heading=ctx.t(heading) if heading else None,
+    )
+
+
+# Errors that happen outside any page handler: no such path, a method the path does not
+# take, an unexpected exception.
+_BARE: dict[int, tuple[str, str | None]] = {
+    404: ("page_not_found_text", "page_not_found"),
+    405: ("method_not_allowed", None),
+    500: ("internal_error", None),
+}
+_LAST_RESORT = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Error</title></head>'
+    '<body><h1>エラー / Error</h1><p><a href="/">todokede</a></p></body></html>'
+)
+
+
+def bare_error_page(
+    site: Site, request: Request, status: int, headers: dict[str, str] | None = None
+) -> Response:
+    """The site's error page (in the reader's language, in the site's layout) for an
+    error no page handler caught. Never raises: if even that fails, a static page."""
+    key, heading = _BARE.get(status, ("error", None))
+    try:
+        ctx = Ctx(site, request, site.sessions.load(request), i18n.negotiate(request))
+        response: Response = error_page(ctx, status, key, heading=heading)
+    except Exception:  # the last line of defence must not fail
+        response = HTMLResponse(_LAST_RESORT, status_code=status)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
 
 
 def local_path(target: str | None, default: str = "/") -> str:

@@ -1,0 +1,109 @@
+"""Errors outside any page: a path that does not exist, a method a path does not take, an
+unexpected exception. Pages get the site's HTML page (ja/en, the site's layout, no
+traceback); the API keeps its JSON errors."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.server import Live
+from todokede.center.store import Store
+from todokede.center.web.app import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette asks for httpx2 at import time
+    from fastapi.testclient import TestClient
+
+
+def assert_site_page(response: httpx.Response, status: int, lang: str, heading: str) -> None:
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-language"] == lang
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    text = response.text
+    assert f'<html lang="{lang}">' in text and 'href="/static/site.css"' in text
+    assert 'href="/published"' in text  # the site's navigation
+    assert heading in text
+    assert "Traceback" not in text and '"detail"' not in text
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading"), [("ja", "ページが見つかりません"), ("en", "Page not found")]
+)
+@pytest.mark.parametrize("path", ["/no/such/page", "/reports/new/x", "/static/none.css"])
+def test_unknown_page_is_an_html_404(live: Live, lang: str, heading: str, path: str) -> None:
+    response = httpx.get(live.url + path, headers={"Accept-Language": lang})
+    assert_site_page(response, 404, lang, heading)
+
+
+def test_unknown_api_path_stays_json(live: Live) -> None:
+    for path in ("/api/no/such", "/api/reports/1/nothing"):
+        response = httpx.get(live.url + path)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/json"
+        assert set(response.json()) >= {"error", "field"}
+
+
+def test_hostile_path_is_not_reflected(live: Live) -> None:
+    response = httpx.get(live.url + "/<script>alert(1)</script>", headers={"Accept-Language": "en"})
+    assert response.status_code == 404
+    assert "<script>" not in response.text and "alert(1)" not in response.text.replace("%", "")
+
+
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [("ja", "このページはその方法では利用できません"), ("en", "This page cannot be used that way")],
+)
+def test_wrong_method_on_a_page_is_an_html_405(live: Live, lang: str, message: str) -> None:
+    response = httpx.put(live.url + "/login", headers={"Accept-Language": lang})
+    assert_site_page(response, 405, lang, message)
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    api = httpx.put(live.url + "/api/me")
+    assert api.status_code == 405 and api.headers["content-type"] == "application/json"
+    assert api.headers["allow"] == "GET"
+    # Each method is a route of its own: Allow names them all.
+    api = httpx.patch(live.url + "/api/reports/1")
+    assert api.status_code == 405 and api.headers["allow"] == "GET, PUT"
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Iterator[tuple[Any, Store]]:
+    """A center whose store fails unexpectedly (not a TodokedeError) on one call."""
+    store = Store.open(f"sqlite:///{tmp_path / 'center.db'}")
+
+    def fail() -> list[str]:
+        raise RuntimeError("secret internals /var/lib/x")
+
+    store.published_months = fail  # type: ignore[method-assign]
+    app = create_app(store)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, app
+    store.close()
+
+
+@pytest.mark.parametrize(("lang", "heading"), [("ja", "エラー"), ("en", "Something went wrong")])
+def test_unexpected_error_on_a_page_is_an_html_500(
+    broken: tuple[Any, Store], lang: str, heading: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _ = broken
+    response = client.get("/published", headers={"Accept-Language": lang})
+    assert_site_page(response, 500, lang, heading)
+    assert "secret internals" not in response.text
+    assert "secret internals" in caplog.text  # logged for the operator, not shown
+    api = client.get("/api/public/months")
+    assert (api.status_code, api.json()["error"]) == (500, "internal error")
+
+
+def test_error_page_survives_a_broken_template(broken: tuple[Any, Any]) -> None:
+    client, app = broken
+    app.state.site.env = None  # rendering itself now fails
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and "Error" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["x-content-type-options"] == "nosniff"
