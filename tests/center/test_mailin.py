@@ -530,7 +530,7 @@ def test_actual_damage_answers(answer: str, expected: bool | None) -> None:
 
 def test_smtp_limits_connections_and_session_time() -> None:
     intake = SMTPIntake(
-        lambda raw, env: "", host="127.0.0.1", port=0, max_clients=1, session_limit=1.0
+        lambda raw, env: "", host="127.0.0.1", port=0, max_clients=1, session_limit=3.0
     )
     with Running(intake) as server, smtplib.SMTP("127.0.0.1", server.port, timeout=10) as first:
         assert first.noop()[0] == 250
@@ -538,7 +538,8 @@ def test_smtp_limits_connections_and_session_time() -> None:
             smtplib.SMTP("127.0.0.1", server.port, timeout=10)
         assert caught.value.smtp_code == 421
         # a busy client is still cut off at the session limit
+        # (the limit leaves room for a loaded machine to get through the 421 check first)
         with pytest.raises(smtplib.SMTPServerDisconnected):
-            for _ in range(100):
+            for _ in range(300):
                 first.noop()
                 time.sleep(0.05)
