@@ -309,3 +309,27 @@ def test_cli_help_has_an_example() -> None:
     proc = subprocess.run([*TODOKEDE, "wrap", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert "Example:" in proc.stdout and "--inetd" in proc.stdout
+
+
+def test_inetd_aclexec_on_the_connection_and_sticky(tmp_path: Path) -> None:
+    # As tcpd: the aclexec command talks on the connection; its failure in hosts.allow
+    # sends matching on to hosts.deny, whose rule with an option is then discarded too.
+    rd = rules(
+        tmp_path / "r",
+        "echo: 127.0.0.1 : aclexec /bin/echo checking %a\necho: 127.0.0.2 : aclexec /bin/false\n",
+        "echo: 127.0.0.2 : severity auth.notice\nALL: ALL\n",
+    )
+    log = tmp_path / "wrap.log"
+    argv = wrap_inetd(rd, str(log), "/bin/echo", "hello", extra=("--allow-commands",))
+    with inetd(argv) as (port, _pids):
+        with connect(port, "127.0.0.1") as s:
+            assert read_all(s) == b"checking 127.0.0.1\nhello\n"
+        with connect(port, "127.0.0.2") as s:
+            assert read_all(s) == b"hello\n"
+    messages = [line.split(": ", 1)[1] for line in log.read_text().splitlines()]
+    assert messages == [
+        "connect from 127.0.0.1 (127.0.0.1)",
+        "aclexec returned 1",
+        "aclexec returned 1",
+        "connect from 127.0.0.2 (127.0.0.2)",
+    ]

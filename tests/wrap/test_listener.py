@@ -348,3 +348,50 @@ def test_client_that_speaks_first_loses_nothing(tmp_path: Path) -> None:
         s.sendall(b"first words\n")
         s.shutdown(socket.SHUT_WR)
         assert read_all(s) == GREETING + b"first words\n"
+
+
+def test_aclexec_runs_on_the_connection(tmp_path: Path) -> None:
+    # As under tcpd, the command's stdout is the client's connection.
+    rd = rules(tmp_path / "r", "in.echod: 127.0.0.1 : aclexec /bin/echo checked %a\n", "ALL: ALL\n")
+    with Running(config(rd, allow_commands=True)) as run:
+        with connect(run.port) as s:
+            assert read_until(s, GREETING) == b"checked 127.0.0.1\n" + GREETING
+        run.log.wait_for("connect from")
+        assert run.log.normalised() == ["<30>TS in.echod[PID]: connect from 127.0.0.1 (127.0.0.1)"]
+
+
+def test_aclexec_without_allow_commands(tmp_path: Path) -> None:
+    rd = rules(tmp_path / "r", "in.echod: 127.0.0.1 : aclexec /bin/false\n", "ALL: ALL\n")
+    with Running(config(rd)) as run:
+        with connect(run.port) as s:
+            assert read_until(s, b"\r\n") == GREETING
+        run.log.wait_for("connect from")
+        assert run.log.normalised() == [
+            "<27>TS in.echod[PID]: warning: aclexec: command not run (needs --allow-commands), "
+            "rule applied as if it succeeded: /bin/false",
+            "<30>TS in.echod[PID]: connect from 127.0.0.1 (127.0.0.1)",
+        ]
+
+
+def test_user_pattern_asks_identd_lazily(tmp_path: Path) -> None:
+    async def identd_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        query = (await reader.readline()).decode().strip()
+        asked.append(query)
+        writer.write(f"{query} : USERID : UNIX : alice\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    asked: list[str] = []
+    rd = rules(tmp_path / "r", "in.echod: 127.0.0.2 bob@127.0.0.1 alice@127.0.0.1\n", "ALL: ALL\n")
+    identd: list[asyncio.Server] = []
+    with Running(config(rd, listen=[("127.0.0.1", 0)])) as run:
+        assert run.wrapper is not None
+        run.wrapper.config.ident_port = run.call(lambda: _identd(identd_handler, identd))
+        with connect(run.port) as s:
+            assert read_until(s, b"\r\n") == GREETING
+        run.log.wait_for("connect from")
+        assert run.log.normalised() == [
+            "<30>TS in.echod[PID]: connect from alice@127.0.0.1 (127.0.0.1)"
+        ]
+        assert len(asked) == 1  # once, though two patterns wanted the user
+        run.call(lambda: _close(identd))

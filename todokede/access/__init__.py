@@ -12,7 +12,15 @@ only when one of them changed.
 
 from todokede.access.check import Finding, check
 from todokede.access.compiled import Rule
-from todokede.access.engine import Decision, Match, Request, Rules, expand_percent
+from todokede.access.engine import (
+    AclExec,
+    Decision,
+    Ident,
+    Match,
+    Request,
+    Rules,
+    expand_percent,
+)
 from todokede.access.options import Option
 from todokede.access.query import Prediction, predict
 from todokede.access.resolve import (
@@ -24,10 +32,12 @@ from todokede.access.resolve import (
 )
 
 __all__ = [
+    "AclExec",
     "Decision",
     "Finding",
     "HostEntry",
     "HostsFileResolver",
+    "Ident",
     "Match",
     "Option",
     "Prediction",

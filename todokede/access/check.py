@@ -164,6 +164,12 @@ class _Placeholders:
     def daemon(self) -> str:
         return "daemon_name"
 
+    def aclexec(self, command: str) -> None:
+        pass  # checking runs nothing
+
+    def rfc931(self, timeout: float) -> None:
+        pass
+
 
 _BARE_V6 = re.compile(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f*]{0,4}){2,7}(?:\.[0-9.]+)?(?:/\d+)?")
 

@@ -16,30 +16,24 @@ from typing import Literal
 
 from todokede.access import options as opts
 from todokede.access.compiled import Rule, Table
+from todokede.access.evaluation import AclExec, Evaluation, Ident, Request, expand_percent
 from todokede.access.options import Option
-from todokede.access.patterns import UNKNOWN, FileList, dot_quad, fold, known, parse_ip6
-from todokede.access.resolve import Resolver, SystemResolver, verify_name
+from todokede.access.patterns import FileList
+from todokede.access.resolve import Resolver, SystemResolver
 from todokede.access.table import RawWarning
+
+__all__ = [
+    "AclExec",
+    "Decision",
+    "Ident",
+    "Match",
+    "Request",
+    "Rules",
+    "expand_percent",
+]
 
 Access = Literal["granted", "denied", "delegated"]
 TABLES = ("hosts.allow", "hosts.deny")
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One connection to decide on. ``client_name=None`` means: look the name up (with
-    the reverse+forward check) only if a rule needs it; ``"unknown"`` means it is unknown.
-    Ports are optional (Debian's numeric daemon patterns and ``%r``/``%R`` use them)."""
-
-    daemon: str
-    client_addr: str | None
-    client_name: str | None = None
-    client_user: str | None = None
-    server_addr: str | None = None
-    server_name: str | None = None
-    pid: int | None = None
-    client_port: int | None = None
-    server_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,169 +46,27 @@ class Match:
 class Decision:
     """The verdict. ``warnings`` holds libwrap's own lines, ``warning: ...`` and
     ``error: ...``; ``trace`` is everything tcpdmatch would print, in order, as
-    (kind, text) with kind one of matched, option, warning, error, banner."""
+    (kind, text) with kind one of matched, option, warning, error, banner, and info
+    (``aclexec returned 1``, which tcpd logs at daemon.info).
+
+    ``options`` are the options of every rule whose options were processed, in order
+    (more than one rule only when a failed ``aclexec`` made libwrap go on): the k-th
+    ``option`` entry of ``trace`` is ``options[k]``. ``client`` is the client as tcpd
+    names it in its log (libwrap's ``eval_client()``): ``user@host`` when the user is
+    known, host being the verified name when a rule looked it up, else the address.
+    ``user`` is the RFC 931 user as the decision left it (None: not known)."""
 
     access: Access
     matched: Match | None
     options: list[Option]
     warnings: list[str]
     trace: list[tuple[str, str]] = field(default_factory=list)
+    client: str = ""
+    user: str | None = None
 
     @property
     def granted(self) -> bool:
         return self.access != "denied"
-
-
-# --- the evaluation of one request --------------------------------------------------------
-
-
-class _Host:
-    """libwrap's host_info: address and name, the name looked up lazily."""
-
-    __slots__ = ("_addr", "_ip4", "_ip6", "_key", "_name", "_port", "_text", "ev")
-
-    def __init__(self, ev: _Eval, addr: str | None, name: str | None, port: int | None) -> None:
-        self.ev = ev
-        self._text = UNKNOWN if addr is None or addr == "" else addr
-        if addr is not None and addr[:7].lower() == "::ffff:" and "." in addr:
-            # Debian matches IPv4-mapped addresses as IPv4; %a still shows them as given
-            self._addr = addr[7:]
-        else:
-            self._addr = self._text
-        self._name = name
-        self._port = port
-        self._key: str | None = None
-        self._ip4: int | bool | None = False
-        self._ip6: int | bool | None = False
-
-    def addr(self) -> str:
-        return self._addr
-
-    def key(self) -> str:
-        """The address as the indexes compare it (case-folded)."""
-        if self._key is None:
-            self._key = self._addr.lower() if self._addr.isascii() else fold(self._addr)
-        return self._key
-
-    def name(self) -> str:
-        if self._name is None:
-            if fold(self._addr) == UNKNOWN:
-                self._name = UNKNOWN
-            else:
-                self._name, warnings = verify_name(self.ev.resolver, self._addr)
-                for w in warnings:
-                    self.ev.warn(w)
-        return self._name
-
-    def text(self) -> str:
-        """The address as given (what %a and %h show)."""
-        return self._text
-
-    def hostinfo(self) -> str:
-        """eval_hostinfo(): the name if already known, else the address (no lookup)."""
-        if self._name is None:
-            return self._text
-        return self._name if known(self._name) else self._text
-
-    def ip4(self) -> int | None:
-        if self._ip4 is False:
-            self._ip4 = dot_quad(self._addr)
-        return self._ip4  # type: ignore[return-value,unused-ignore]
-
-    def ip6(self) -> int | None:
-        if self._ip6 is False:
-            self._ip6 = parse_ip6(self._addr.split("%", 1)[0])
-        return self._ip6  # type: ignore[return-value,unused-ignore]
-
-    def port(self) -> int | None:
-        if fold(self._addr) == UNKNOWN:
-            return None
-        return self._port if self._port is not None else None
-
-    def warn(self, message: str) -> None:
-        self.ev.warn(message)
-
-
-class _Eval:
-    __slots__ = ("_daemon", "_server", "client", "context", "events", "req", "resolver")
-
-    def __init__(self, req: Request, resolver: Resolver) -> None:
-        self.req = req
-        self.resolver = resolver
-        self._daemon = req.daemon
-        self.events: list[tuple[tuple[int, int], str, str]] = []
-        # (table index, entry position, file label, line) of the rule being evaluated
-        self.context: tuple[int, int, str, int] | None = None
-        self.client = _Host(self, req.client_addr, req.client_name, req.client_port)
-        self._server: _Host | None = None
-
-    @property
-    def server(self) -> _Host:
-        if self._server is None:  # most rules never look at the server end
-            r = self.req
-            self._server = _Host(self, r.server_addr, r.server_name, r.server_port)
-        return self._server
-
-    def daemon(self) -> str:
-        return self._daemon
-
-    def user(self) -> str:
-        return self.req.client_user or UNKNOWN
-
-    def warn(self, message: str) -> None:
-        if self.context is None:
-            self.events.append(((-1, 0), "warning", message))
-        else:
-            t_index, pos, label, line = self.context
-            self.events.append(((t_index, pos), "warning", f"{label}, line {line}: {message}"))
-
-    def expansion(self, letter: str) -> str | None:
-        c, s = self.client, self.server
-        if letter == "a":
-            return c.text()
-        if letter == "A":
-            return s.text()
-        if letter == "c":
-            user = self.user()
-            return f"{user}@{c.hostinfo()}" if fold(user) != UNKNOWN else c.hostinfo()
-        if letter == "d":
-            return self._daemon
-        if letter == "h":
-            return c.hostinfo()
-        if letter == "H":
-            return s.hostinfo()
-        if letter == "n":
-            return c.name()
-        if letter == "N":
-            return s.name()
-        if letter == "p":
-            return str(self.req.pid if self.req.pid is not None else os.getpid())
-        if letter == "r":
-            return str(self.req.client_port or 0)
-        if letter == "R":
-            return str(self.req.server_port or 0)
-        if letter == "s":
-            host = s.hostinfo()
-            return f"{self._daemon}@{host}" if fold(host) != UNKNOWN else self._daemon
-        if letter == "u":
-            return self.user()
-        return None
-
-
-def expand_percent(
-    template: str,
-    request: Request,
-    *,
-    resolver: Resolver | None = None,
-    warnings: list[str] | None = None,
-) -> str:
-    """libwrap's %-expansion of ``template`` for ``request`` (see hosts_access(5)).
-
-    ``%n``/``%N`` look the name up (reverse+forward) through ``resolver``; unknown
-    ``%x`` sequences expand to nothing and are reported in ``warnings``.
-    """
-    ev = _Eval(request, resolver if resolver is not None else SystemResolver())
-    return opts.percent_x(template, ev, warnings)
 
 
 # --- the rule set -------------------------------------------------------------------------
@@ -256,6 +108,7 @@ class Rules:
         self.tables: tuple[Table, Table]
         self.files: dict[str, FileList]
         self._signatures: dict[str, Signature]
+        self._watch: list[tuple[str, Signature]]
         self._build()
 
     @classmethod
@@ -297,27 +150,56 @@ class Rules:
         self.tables = (tables[0], tables[1])
         self.files = files
         self._signatures = signatures
+        self._watch = list(signatures.items())
         self._checked = time.monotonic()
 
     def reload_if_changed(self) -> bool:
         """Re-read the files if any of them (or a ``/file`` list) changed. Cheap: stat()s."""
         self._checked = time.monotonic()
-        if all(_signature(p) == sig for p, sig in self._signatures.items()):
+        stat = os.stat
+        # A plain loop over (path, signature): this runs before every decision of a live
+        # wrapper, so it is kept to the stat() calls themselves.
+        for path, sig in self._watch:
+            try:
+                st = stat(path)
+            except OSError:
+                if sig is None:
+                    continue
+                break
+            if sig is None or st.st_mtime_ns != sig[2] or st.st_size != sig[1]:
+                break
+            if st.st_ino != sig[0]:
+                break
+        else:
             return False
         with self._lock:
             self._build()
         return True
 
-    def decide(self, request: Request, *, dry_run: bool = False) -> Decision:
+    def decide(
+        self,
+        request: Request,
+        *,
+        dry_run: bool = False,
+        aclexec: AclExec | None = None,
+        ident: Ident | None = None,
+    ) -> Decision:
         """hosts_access(): the verdict for one request.
 
         ``dry_run=True`` gives tcpdmatch's view where it differs from a live tcpd (the
-        ``user`` option fails in a dry run on Debian).
+        ``user`` option fails in a dry run on Debian; ``aclexec`` is not run).
+
+        ``aclexec`` runs Debian's ``aclexec`` commands in the middle of matching, as tcpd
+        does: a command that fails makes its rule count as not matched (libwrap then
+        goes on with hosts.deny) and, as in libwrap, every later matched rule that has
+        options too, until an ``aclexec`` succeeds. Without it (or in a dry run) an
+        ``aclexec`` option is only reported. ``ident`` looks the RFC 931 user up, lazily:
+        only when a ``user@host`` pattern, ``%u`` or the ``rfc931`` option needs it.
         """
         if self.recheck >= 0 and time.monotonic() - self._checked >= self.recheck:
             self.reload_if_changed()
-        ev = _Eval(request, self.resolver)
-        trace_tail: list[tuple[str, str]] = []
+        ev = Evaluation(request, self.resolver, None if dry_run else aclexec, ident)
+        tail: list[tuple[tuple[int, int, int], str, str]] = []
         access: Access = "granted"
         matched: Match | None = None
         options: list[Option] = []
@@ -332,8 +214,9 @@ class Rules:
                 continue
             rule = table.entries[hit]
             assert isinstance(rule, Rule)
+            key = (t_index, hit, 1)  # after the scan's own events for this rule
             matched = Match(table.name, rule.line)
-            trace_tail.append(("matched", f"{table.name} line {rule.line}"))
+            tail.append((key, "matched", f"{table.name} line {rule.line}"))
             access = "granted" if t_index == 0 else "denied"
             if rule.raw.options is not None:
                 ev.context = (t_index, hit, table.label, rule.line)
@@ -342,24 +225,29 @@ class Rules:
                 for kind, text in outcome.events:
                     if kind in ("warning", "error"):
                         text = prefix + text
-                    trace_tail.append((kind, text))
-                options = outcome.options
+                    tail.append((key, kind, text))
+                options += outcome.options
                 if outcome.verdict == "allow":
                     access = "granted"
                 elif outcome.verdict in ("deny", "error"):
                     access = "denied"
                 elif outcome.verdict == "twist":
                     access = "delegated"
+                elif ev.aclexec_failed:
+                    # Debian: the rule counts as not matched; hosts.deny not matching
+                    # means access is granted.
+                    tail.append((key, "info", "aclexec returned 1"))
+                    matched = None
+                    access = "granted"
+                    continue
             break
-        if ev.events:
-            events = sorted(ev.events, key=lambda e: e[0])
-            trace = [(kind, text) for _, kind, text in events] + trace_tail
-        else:
-            trace = trace_tail
+        ev.context = None
+        events = sorted(ev.events + tail, key=lambda e: e[0]) if ev.events else tail
+        trace = [(kind, text) for _, kind, text in events]
         warnings = [f"{k}: {t}" for k, t in trace if k == "warning" or k == "error"]
-        return Decision(access, matched, options, warnings, trace)
+        return Decision(access, matched, options, warnings, trace, ev.label(), ev.known_user())
 
-    def _scan(self, t_index: int, table: Table, ev: _Eval) -> int | None:
+    def _scan(self, t_index: int, table: Table, ev: Evaluation) -> int | None:
         """Position of the first matching rule, -1 for a fatal line, None for no match.
         Scan warnings of the lines passed over are added to the evaluation's events."""
         entries = table.entries
@@ -387,12 +275,12 @@ class Rules:
             w = entries[wpos]
             assert isinstance(w, RawWarning)
             ev.events.append(
-                ((t_index, wpos), "warning", f"{table.label}, line {w.line}: {w.message}")
+                ((t_index, wpos, 0), "warning", f"{table.label}, line {w.line}: {w.message}")
             )
             if w.fatal:
                 ev.events.append(
                     (
-                        (t_index, wpos),
+                        (t_index, wpos, 0),
                         "warning",
                         f"{table.label}, line {w.line}: all the subsequent rules will be ignored",
                     )

@@ -1,8 +1,10 @@
 """hosts_options(5): the option field of a matched rule, parsed, validated and %-expanded
 as libwrap's process_options() does (Debian 7.6.q, which adds ``aclexec``).
 
-Nothing is executed here: ``spawn``, ``twist``, ``aclexec``, ``setenv``, ``nice``, ``umask``
-and friends come back as :class:`Option` values for the caller (``todokede wrap``) to apply.
+Nothing is executed here: ``spawn``, ``twist``, ``setenv``, ``nice``, ``umask`` and friends
+come back as :class:`Option` values for the caller (``todokede wrap``) to apply. Two options
+act during matching and go through the source: ``aclexec`` (its command's exit status is
+part of the verdict) and ``rfc931`` (which looks the user up at once).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from todokede.access.table import WHITESPACE, split_at
 
 NEED_ARG, USE_LAST, OPT_ARG, EXPAND_ARG = 2, 4, 8, 16
 USE_ARG = NEED_ARG | OPT_ARG
+RFC931_TIMEOUT = 10.0  # libwrap's default, seconds
 
 OPTIONS: dict[str, int] = {
     "user": NEED_ARG,
@@ -165,6 +168,10 @@ class Outcome:
 class OptionSource(Expander, Protocol):
     def daemon(self) -> str: ...
 
+    def aclexec(self, command: str) -> None: ...
+
+    def rfc931(self, timeout: float) -> None: ...
+
 
 def process(text: str, source: OptionSource, *, dry_run: bool) -> Outcome:
     """Run libwrap's option processing for the option field ``text`` of a matched rule."""
@@ -203,6 +210,10 @@ def process(text: str, source: OptionSource, *, dry_run: bool) -> Outcome:
         problem = check_value(option, dry_run=dry_run)
         if problem:
             return fail(problem)
+        if name == "aclexec" and value is not None and not dry_run:
+            source.aclexec(value)
+        elif name == "rfc931":
+            source.rfc931(float(int(value)) if value is not None else RFC931_TIMEOUT)
         if name == "banners" and value is not None:
             banner, warning = read_banner(value, source)
             if warning:

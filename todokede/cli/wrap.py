@@ -86,13 +86,15 @@ if TYPE_CHECKING:
 @click.option(
     "--ident-timeout",
     type=float,
-    help="Ask every client's identd (RFC 1413) with this timeout (default: only for rfc931).",
+    help="Ask every client's identd (RFC 1413) with this timeout (default: only when a rule "
+    "needs the user: user@host, %u, rfc931).",
 )
 @click.option("--dns-timeout", type=float, default=5.0, show_default=True)
 @click.option(
     "--allow-commands",
     is_flag=True,
-    help="Run spawn and twist shell commands (without it only echo/logger are emulated).",
+    help="Run spawn, twist and aclexec shell commands (without it only echo/logger are "
+    "emulated and aclexec is taken as succeeded).",
 )
 @click.option(
     "--workers",

@@ -7,10 +7,11 @@ inetd: the connection on standard input, decide, log, exec the daemon.
 
     from todokede.wrap import WrapConfig, Wrapper, TcpdLog, SyslogSink
 
-Modules: ``listener`` (asyncio accept/decide/proxy), ``inetd`` (inetd mode, socket
-activation), ``options`` (hosts_options(5) on live connections), ``lookup`` (cached,
-time-limited name lookups and RFC 1413 ident), ``tcpdlog`` (tcpd's log lines),
-``request`` (the bridge to the access engine), ``commands`` (spawn/twist children).
+Modules: ``listener`` (asyncio accept/decide), ``splice`` (the client and backend
+halves of a connection), ``inetd`` (inetd mode, socket activation), ``options``
+(hosts_options(5) on live connections), ``lookup`` (cached, time-limited name lookups and
+RFC 1413 ident), ``tcpdlog`` (tcpd's log lines), ``request`` (the bridge to the access
+engine), ``commands`` (spawn/twist/aclexec children).
 Names are imported on first use so that ``todokede wrap --inetd`` starts fast.
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Callable
 
 
 class Commands:
@@ -54,3 +55,38 @@ async def exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
     return True
+
+
+def run_aclexec(
+    command: str,
+    *,
+    fd: int = -1,
+    timeout: float = 30.0,
+    log: Callable[[str], None] | None = None,
+) -> bool:
+    """Debian's ``aclexec``: ``/bin/sh -c command``, waited for; True when it exits 0.
+
+    Blocking (the engine calls it while matching, so it runs in a worker thread or in
+    inetd mode). As under tcpd the command's stdin, stdout and stderr are the connection
+    (``fd``; /dev/null when -1). libwrap waits for ever; a command still running after
+    ``timeout`` seconds is killed and counts as failed.
+    """
+    stdio: int = subprocess.DEVNULL if fd < 0 else fd
+    try:
+        proc = subprocess.run(
+            ["/bin/sh", "-c", command],
+            stdin=stdio,
+            stdout=stdio,
+            stderr=stdio,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        if log is not None:
+            log(f"aclexec: killed after {timeout:g}s: {command}")
+        return False
+    except OSError as exc:
+        if log is not None:
+            log(f"aclexec: cannot run /bin/sh: {exc.strerror}")
+        return False
+    return proc.returncode == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import grp
 import os
 import pwd
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from todokede.access import Rules, SystemResolver
 from todokede.errors import ConfigError
+from todokede.wrap.commands import run_aclexec
 from todokede.wrap.lookup import CachingResolver, Resolver, ident_user
 from todokede.wrap.options import (
     Plan,
@@ -32,7 +34,7 @@ from todokede.wrap.options import (
     logger_call,
     plan_options,
 )
-from todokede.wrap.request import banners, client_label, decide, make_request, unmap
+from todokede.wrap.request import banners, decide, make_request, steps, unmap
 from todokede.wrap.tcpdlog import Sink, TcpdLog
 
 SD_LISTEN_FDS_START = 3
@@ -115,30 +117,32 @@ def run_inetd(
             ident_user((client_addr, client_port), (server_addr, server_port), timeout=timeout)
         )
 
-    user = ident(ident_timeout) if ident_timeout else None
-    request = replace(request, client_user=user)
-    result = decide(rules, cached, request, blocking=True)
-    assert result is not None
-    decision, host = result
+    if ident_timeout:
+        request = replace(request, client_user=ident(ident_timeout) or "unknown")
+    # As tcpd: aclexec commands get the connection as stdin/stdout/stderr.
+    aclexec = (
+        functools.partial(run_aclexec, fd=fd, timeout=command_timeout, log=log.warning)
+        if allow_commands
+        else None
+    )
+    decision = decide(rules, cached, request, blocking=True, aclexec=aclexec, ident=ident)
+    assert decision is not None
     plan = plan_options(decision.options)
-    if plan.rfc931 is not None and user is None:
-        user = ident(plan.rfc931)
-        if user is not None:
-            request = replace(request, client_user=user)
-            result = decide(rules, cached, request, blocking=True)
-            assert result is not None
-            decision, host = result
-            plan = plan_options(decision.options)
     cached.close()
-    for warning in decision.warnings:
-        log.warning(warning)
+    for kind, text in steps(decision):
+        if kind == "spawn":
+            _spawn(log, text, allow_commands, command_timeout)
+        elif kind == "info":
+            log.info(text)
+        elif kind == "error":
+            log.error(text)
+        else:
+            log.warning(text)
     for error in plan.errors:
         log.error(error)
-    if (unsupported := aclexec_warning(plan)) is not None:
+    if not allow_commands and (unsupported := aclexec_warning(plan)) is not None:
         log.warning(unsupported)
-    label = client_label(host, user)
-    for spawn in plan.spawn:
-        _spawn(log, spawn, allow_commands, command_timeout)
+    label = decision.client
     with sock:
         banner = banners(decision)
         if banner:

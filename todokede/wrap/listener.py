@@ -2,9 +2,9 @@
 
 Each accepted connection is held (reading paused) while it is admitted: limits, the
 decision (on the event loop from cached name lookups; in a worker thread only when a
-lookup is really needed), the matched rule's options, the log line. A granted connection
-is then spliced to the backend with flow control in both directions and half-closes
-passed through; a refused one is held ``refuse_delay`` seconds, as tcpd does, and closed.
+name lookup, an ident query or an ``aclexec`` command is really needed), the matched
+rule's options, the log lines. A granted connection is then spliced to the backend (see
+splice.py); a refused one is held ``refuse_delay`` seconds, as tcpd does, and closed.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
 
 from todokede.access import Decision, Request, Rules, SystemResolver
-from todokede.wrap.commands import Commands, exited
+from todokede.wrap.commands import Commands, exited, run_aclexec
 from todokede.wrap.lookup import CachingResolver, Resolver, ident_user
 from todokede.wrap.options import (
     Plan,
@@ -31,11 +30,9 @@ from todokede.wrap.options import (
     logger_call,
     plan_options,
 )
-from todokede.wrap.request import banners, client_label, decide, make_request, unmap
+from todokede.wrap.request import banners, decide, make_request, steps
+from todokede.wrap.splice import Address, Backend, Client, attach, hostport, reason
 from todokede.wrap.tcpdlog import TcpdLog
-
-Address = tuple[str, int]
-PENDING_LIMIT = 65536  # bytes kept from a client that speaks before it is admitted
 
 
 @dataclass
@@ -72,122 +69,6 @@ class Stats:
     active: int = 0
 
 
-class _Client(asyncio.Protocol):
-    def __init__(self, wrapper: Wrapper) -> None:
-        self.wrapper = wrapper
-        self.transport: asyncio.Transport | None = None
-        self.backend: asyncio.Transport | None = None
-        self.addr = ""
-        self.port = 0
-        self.local: Address = ("", 0)
-        self.eof = False
-        self.backend_eof = False
-        self.closed = False
-        self.counted = False
-        self.task: asyncio.Task[None] | None = None
-        self.last = time.monotonic()
-        self.pending: list[bytes] = []
-        self.pending_size = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not subclass asyncio.Transport: no isinstance() here.
-        transport = cast(asyncio.Transport, transport)
-        self.transport = transport
-        transport.pause_reading()
-        peer = transport.get_extra_info("peername")
-        local = transport.get_extra_info("sockname")
-        if not peer or not local:  # the client left before we could ask who it was
-            transport.abort()
-            return
-        self.addr, self.port = unmap(peer[0]), int(peer[1])
-        self.local = (unmap(local[0]), int(local[1]))
-        self.wrapper._accepted(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.last = time.monotonic()
-        if self.backend is not None:
-            self.backend.write(data)
-            return
-        # Not admitted yet. Reading is paused, but uvloop may already have read before the
-        # pause took effect: keep the bytes for the backend, within reason.
-        self.pending.append(data)
-        self.pending_size += len(data)
-        if self.pending_size > PENDING_LIMIT and self.transport is not None:
-            self.transport.pause_reading()
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        if self.backend is not None:
-            if self.backend_eof:
-                self.close()
-            elif self.backend.can_write_eof():
-                self.backend.write_eof()
-        return True  # keep our side open: the backend may still answer
-
-    def pause_writing(self) -> None:
-        if self.backend is not None:
-            self.backend.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.backend is not None and not self.backend.is_closing():
-            self.backend.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.backend is not None:
-            self.backend.close()
-        self.wrapper._finished(self)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-        if self.backend is not None:
-            self.backend.close()
-
-
-class _Backend(asyncio.Protocol):
-    def __init__(self, client: _Client, name: str) -> None:
-        self.client = client
-        self.name = name  # for the log: host:port, or the twist command
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        client = self.client
-        client.last = time.monotonic()
-        if client.transport is not None:
-            client.transport.write(data)
-
-    def eof_received(self) -> bool:
-        client = self.client
-        client.backend_eof = True
-        if client.eof:
-            client.close()
-        elif client.transport is not None and client.transport.can_write_eof():
-            client.transport.write_eof()
-        return True
-
-    def pause_writing(self) -> None:
-        if self.client.transport is not None:
-            self.client.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        transport = self.client.transport
-        if transport is not None and not transport.is_closing():
-            transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        client = self.client
-        if exc is not None and not client.closed:
-            client.wrapper.log.warning(
-                f"connection to {self.name} lost: {_reason(exc)} (client {client.addr})"
-            )
-        if client.transport is not None:
-            client.transport.close()  # flushes what the backend sent before it went away
-
-
 class Wrapper:
     """One wrapped service: listening sockets, rules, log, and the live connections."""
 
@@ -207,7 +88,7 @@ class Wrapper:
         )
         self.stats = Stats()
         self.servers: list[asyncio.Server] = []
-        self.clients: set[_Client] = set()
+        self.clients: set[Client] = set()
         self.per_source: Counter[str] = Counter()
         self.commands = Commands()
         self._limit_logged = 0.0
@@ -226,12 +107,12 @@ class Wrapper:
         cfg = self.config
         for sock in cfg.sockets:
             self.servers.append(
-                await loop.create_server(lambda: _Client(self), sock=sock, backlog=cfg.backlog)
+                await loop.create_server(lambda: Client(self), sock=sock, backlog=cfg.backlog)
             )
         for host, port in cfg.listen:
             self.servers.append(
                 await loop.create_server(
-                    lambda: _Client(self),
+                    lambda: Client(self),
                     host or None,
                     port,
                     backlog=cfg.backlog,
@@ -285,7 +166,7 @@ class Wrapper:
 
     # -- per connection -----------------------------------------------------------------
 
-    def _accepted(self, client: _Client) -> None:
+    def _accepted(self, client: Client) -> None:
         self.stats.accepted += 1
         cfg = self.config
         over = ""
@@ -310,7 +191,7 @@ class Wrapper:
         self.stats.active = len(self.clients)
         client.task = asyncio.get_running_loop().create_task(self._admit_safely(client))
 
-    def _finished(self, client: _Client) -> None:
+    def _finished(self, client: Client) -> None:
         if not client.counted:
             return
         client.counted = False
@@ -320,7 +201,7 @@ class Wrapper:
             del self.per_source[client.addr]
         self.stats.active = len(self.clients)
 
-    async def _admit_safely(self, client: _Client) -> None:
+    async def _admit_safely(self, client: Client) -> None:
         try:
             await self._admit(client)
         except asyncio.CancelledError:
@@ -331,43 +212,88 @@ class Wrapper:
             self.log.error(f"cannot serve {client.addr}: {exc!r}")
             client.close()
 
-    async def _decide(self, request: Request) -> tuple[Decision, str]:
-        result = decide(self.rules, self.resolver, request, blocking=False)
-        if result is None:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self._decide_pool,
-                functools.partial(decide, self.rules, self.resolver, request, blocking=True),
+    async def _decide(self, client: Client, request: Request) -> Decision:
+        cfg = self.config
+        # On the loop first, with cached answers only; the callbacks given here only say
+        # whether the rules need them.
+        decision = decide(
+            self.rules,
+            self.resolver,
+            request,
+            blocking=False,
+            aclexec=run_aclexec if cfg.allow_commands else None,
+            ident=_no_ident,
+        )
+        if decision is not None:
+            return decision
+        loop = asyncio.get_running_loop()
+        ident = functools.partial(self._ident_from_thread, client, loop)
+        fd = -1
+        sock = client.transport.get_extra_info("socket") if client.transport else None
+        if cfg.allow_commands and sock is not None:
+            # aclexec commands get the connection as stdin/stdout/stderr, as under tcpd; a
+            # duplicate, so that the number stays ours even if the client goes away.
+            fd = os.dup(sock.fileno())
+        try:
+            aclexec = (
+                functools.partial(
+                    run_aclexec, fd=fd, timeout=cfg.command_timeout, log=self.log.warning
+                )
+                if cfg.allow_commands
+                else None
             )
-            assert result is not None
+            call = functools.partial(
+                decide,
+                self.rules,
+                self.resolver,
+                request,
+                blocking=True,
+                aclexec=aclexec,
+                ident=ident,
+            )
+            result = await loop.run_in_executor(self._decide_pool, call)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        assert result is not None
         return result
 
-    async def _admit(self, client: _Client) -> None:
+    def _ident_from_thread(
+        self, client: Client, loop: asyncio.AbstractEventLoop, timeout: float
+    ) -> str | None:
+        """The engine's ident callback, called in a worker thread: the query runs on the
+        event loop, the thread waits for it."""
+        future = asyncio.run_coroutine_threadsafe(self._ident(client, timeout), loop)
+        try:
+            return future.result(timeout + 1.0)
+        except Exception:
+            future.cancel()
+            return None
+
+    async def _admit(self, client: Client) -> None:
         cfg = self.config
         transport = client.transport
         assert transport is not None
         request = make_request(cfg.daemon, (client.addr, client.port), client.local, os.getpid())
-        user: str | None = None
         if cfg.ident_timeout:
             user = await self._ident(client, cfg.ident_timeout)
-            request = replace(request, client_user=user)
-        decision, host = await self._decide(request)
+            request = replace(request, client_user=user or "unknown")
+        decision = await self._decide(client, request)
         plan = plan_options(decision.options)
-        if plan.rfc931 is not None and user is None:
-            user = await self._ident(client, plan.rfc931)
-            if user is not None:
-                request = replace(request, client_user=user)
-                decision, host = await self._decide(request)
-                plan = plan_options(decision.options)
-        for warning in decision.warnings:
-            self.log.warning(warning)
+        for kind, text in steps(decision):
+            if kind == "spawn":
+                await self._spawn(text)
+            elif kind == "info":
+                self.log.info(text)
+            elif kind == "error":
+                self.log.error(text)
+            else:
+                self.log.warning(text)
         for error in plan.errors:
             self.log.error(error)
-        if (unsupported := aclexec_warning(plan)) is not None:
+        if not cfg.allow_commands and (unsupported := aclexec_warning(plan)) is not None:
             self.log.warning(unsupported)
-        label = client_label(host, user)
-        for command in plan.spawn:
-            await self._spawn(command)
+        label = decision.client
         banner = banners(decision)
         if banner and not client.closed:
             transport.write(banner)
@@ -389,11 +315,12 @@ class Wrapper:
             transport.close()
             return
         self.stats.granted += 1
-        apply_socket_options(transport.get_extra_info("socket"), plan)
+        if plan.keepalive or plan.linger is not None:
+            apply_socket_options(transport.get_extra_info("socket"), plan)
         self.log.connect(label, client.addr, plan.allow_priority)
         await self._connect_backend(client)
 
-    async def _connect_backend(self, client: _Client) -> None:
+    async def _connect_backend(self, client: Client) -> None:
         host, port = self.config.backend
         transport = client.transport
         assert transport is not None
@@ -401,17 +328,17 @@ class Wrapper:
         try:
             async with asyncio.timeout(self.config.connect_timeout):
                 backend, _ = await loop.create_connection(
-                    lambda: _Backend(client, _hostport(host, port)), host, port
+                    lambda: Backend(client, hostport(host, port)), host, port
                 )
         except (OSError, TimeoutError) as exc:
             self.stats.backend_failed += 1
-            reason = "timed out" if isinstance(exc, TimeoutError) else _reason(exc)
-            self.log.error(f"cannot connect to {_hostport(host, port)}: {reason}")
+            why = "timed out" if isinstance(exc, TimeoutError) else reason(exc)
+            self.log.error(f"cannot connect to {hostport(host, port)}: {why}")
             transport.close()
             return
-        _attach(client, backend)
+        attach(client, backend)
 
-    async def _ident(self, client: _Client, timeout: float) -> str | None:
+    async def _ident(self, client: Client, timeout: float) -> str | None:
         return await ident_user(
             (client.addr, client.port), client.local, timeout=timeout, port=self.config.ident_port
         )
@@ -429,7 +356,7 @@ class Wrapper:
         if not await exited(proc, self.config.command_timeout):
             self.log.warning(f"spawn: still running after {self.config.command_timeout:g}s")
 
-    async def _twist(self, client: _Client, plan: Plan, label: str) -> None:
+    async def _twist(self, client: Client, plan: Plan, label: str) -> None:
         transport = client.transport
         assert transport is not None
         command = plan.twist or ""
@@ -457,9 +384,9 @@ class Wrapper:
             theirs.close()
         loop = asyncio.get_running_loop()
         backend, _ = await loop.create_unix_connection(
-            lambda: _Backend(client, f"twist command {command!r}"), sock=ours
+            lambda: Backend(client, f"twist command {command!r}"), sock=ours
         )
-        _attach(client, backend)
+        attach(client, backend)
 
     async def _sweep(self, idle: float) -> None:
         while True:
@@ -470,26 +397,5 @@ class Wrapper:
                     client.close()
 
 
-def _attach(client: _Client, backend: asyncio.Transport) -> None:
-    """Splice an admitted client to its backend (a service, or a twist command)."""
-    transport = client.transport
-    if client.closed or transport is None:
-        backend.close()
-        return
-    client.backend = backend
-    if client.pending:
-        backend.write(b"".join(client.pending))
-        client.pending.clear()
-    if client.eof and backend.can_write_eof():
-        backend.write_eof()
-    transport.resume_reading()
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)  # asyncio's own strerror says "Connect call failed"
-    return str(exc) or type(exc).__name__
+def _no_ident(timeout: float) -> str | None:
+    return None  # never called: decide() stands in for it on the event loop

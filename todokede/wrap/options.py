@@ -62,11 +62,14 @@ class Plan:
 
 
 def aclexec_warning(plan: Plan) -> str | None:
-    """Debian's ``aclexec`` runs a command in the middle of matching, which is not done here;
-    say so when the verdict depends on it (no ``allow``/``deny`` after it)."""
+    """Without ``--allow-commands`` an ``aclexec`` command is not run and its rule applies as
+    if it succeeded; say so when the verdict depends on it (no ``allow``/``deny`` after it)."""
     if plan.aclexec is None or plan.verdict_option:
         return None
-    return f"aclexec not supported, rule applied as if it succeeded: {plan.aclexec}"
+    return (
+        "aclexec: command not run (needs --allow-commands), rule applied as if it "
+        f"succeeded: {plan.aclexec}"
+    )
 
 
 def apply_socket_options(sock: socket.socket | None, plan: Plan) -> None:

@@ -2,12 +2,14 @@
 
 tcpd names a client in its log as ``eval_client()`` does: ``user@host`` when the ident user
 is known, where host is the verified name if a rule made libwrap look it up and the
-address otherwise.
+address otherwise. The engine gives that label as ``Decision.client``.
 """
 
 from __future__ import annotations
 
-from todokede.access import Decision, Request, Rules, verify_name
+from collections.abc import Iterator
+
+from todokede.access import AclExec, Decision, Ident, Request, Rules
 from todokede.errors import ConfigError
 from todokede.wrap.lookup import CachingResolver
 
@@ -39,28 +41,61 @@ def client_label(host: str, user: str | None) -> str:
     return f"{user}@{host}" if user else host
 
 
-def decide(
-    rules: Rules, resolver: CachingResolver, request: Request, *, blocking: bool
-) -> tuple[Decision, str] | None:
-    """The engine's decision and the host label tcpd would log for it.
+class _Deferred:
+    """Stands in for the blocking callbacks on the event loop: notes that one was needed
+    (the decision is then made again in a worker thread, with the real ones)."""
 
-    Without ``blocking`` only cached name lookups are answered, and ``None`` says the
-    decision needs a real lookup (the caller then repeats it where blocking is fine).
+    needed = False
+
+    def aclexec(self, command: str) -> bool:
+        self.needed = True
+        return True
+
+    def ident(self, timeout: float) -> str | None:
+        self.needed = True
+        return None
+
+
+def decide(
+    rules: Rules,
+    resolver: CachingResolver,
+    request: Request,
+    *,
+    blocking: bool,
+    aclexec: AclExec | None = None,
+    ident: Ident | None = None,
+) -> Decision | None:
+    """The engine's decision for a live connection.
+
+    Without ``blocking`` only cached name lookups are answered and neither ``aclexec``
+    nor ``ident`` is called: ``None`` says the decision needs one of them (the caller then
+    repeats it where blocking is fine).
     """
     resolver.begin(blocking=blocking)
-    decision = rules.decide(request)
-    if not blocking and resolver.missed():
+    if blocking:
+        return rules.decide(request, aclexec=aclexec, ident=ident)
+    deferred = _Deferred()
+    decision = rules.decide(
+        request,
+        aclexec=deferred.aclexec if aclexec is not None else None,
+        ident=deferred.ident if ident is not None else None,
+    )
+    if deferred.needed or resolver.missed():
         return None
-    addr = request.client_addr or "unknown"
-    host = addr
-    if resolver.asked_for_name(addr):
-        # The engine looked the name up, so tcpd would log it: ask the same question of
-        # the cache (every answer is there now) to learn whether the name was verified.
-        resolver.begin(blocking=False)
-        name, _ = verify_name(resolver, addr)
-        if name.lower() not in ("unknown", "paranoid"):
-            host = name
-    return decision, host
+    return decision
+
+
+def steps(decision: Decision) -> Iterator[tuple[str, str]]:
+    """What tcpd does while it decides, in its order: log lines (``warning``, ``error``,
+    ``info``, the text without its prefix) and the ``spawn`` commands to run."""
+    options = iter(decision.options)
+    for kind, text in decision.trace:
+        if kind == "option":
+            option = next(options)
+            if option.name == "spawn" and option.value is not None:
+                yield "spawn", option.value
+        elif kind in ("warning", "error", "info"):
+            yield kind, text
 
 
 def banners(decision: Decision) -> bytes:

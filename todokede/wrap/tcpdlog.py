@@ -52,10 +52,20 @@ def parse_severity(value: str, *, default_facility: int = DAEMON) -> int:
     return facility << 3 | level
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def timestamp(now: float | None = None) -> str:
     """The RFC 3164 timestamp syslog(3) writes, in the C locale: ``Nov  8 01:35:03``."""
-    t = time.localtime(now)
-    return f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    global _last_stamp
+    second = int(time.time() if now is None else now)
+    cached = _last_stamp  # one tuple: safe to read while another thread replaces it
+    if cached[0] == second:
+        return cached[1]  # a busy wrapper logs many lines a second
+    t = time.localtime(second)
+    text = f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    _last_stamp = (second, text)
+    return text
 
 
 class Sink(Protocol):
