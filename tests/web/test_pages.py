@@ -269,6 +269,9 @@ def test_others_drafts_are_not_found(live: Live) -> None:
         )
         assert taken.status_code == 404
     with signed_in(live, "ana") as ana:  # an analyst reads it but does not write it
+        link = f'href="/reports/{rid}"'
+        assert link not in ana.get("/inbox", params={"q": f"#{rid}"}).text  # not sent yet
+        assert link in ana.get("/inbox", params={"q": f"#{rid}", "status": "draft"}).text
         page = ana.get(f"/reports/{rid}")
         assert page.status_code == 200
         assert ana.get(f"/reports/{rid}/edit").headers["location"] == f"/reports/{rid}"

@@ -203,6 +203,9 @@ def _where(f: dict[str, str]) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if f["status"] in STATUSES:
         where.append(r.status == f["status"])
+    else:
+        # A draft is the reporter's until sent: the inbox shows it only when asked for.
+        where.append(r.status != "draft")
     if f["month"]:
         stats.parse_month(f["month"])
         where.append(r.month == f["month"])
