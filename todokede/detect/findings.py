@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from todokede.detect.config import DEFAULT_LOCAL_NETS, DetectConfig
-from todokede.detect.mailagg import MailAgg, Pair
+from todokede.detect.mailagg import MailAgg, Nets, Pair
 from todokede.detect.state import Agg, State
 from todokede.logs import tcpd
 from todokede.logs.events import Event
@@ -64,7 +63,7 @@ class Site:
 
     def __init__(self, config: DetectConfig, state: State, seen_domains: set[str]) -> None:
         nets = config.local_nets if config.local_nets is not None else DEFAULT_LOCAL_NETS
-        self.nets = [ipaddress.ip_network(n, strict=False) for n in nets]
+        self.nets = Nets(nets)
         if config.local_domains is not None:
             domains = {d.lower().lstrip(".") for d in config.local_domains}
         else:
@@ -72,19 +71,10 @@ class Site:
         self.domains = domains
         self.names = state.names
         # a big log names the same few thousand hosts and domains over and over
-        self._addr_memo: dict[str, bool] = {}
         self._domain_memo: dict[str, bool] = {}
 
     def addr_local(self, addr: str) -> bool:
-        known = self._addr_memo.get(addr)
-        if known is None:
-            try:
-                ip = ipaddress.ip_address(addr.strip("[]"))
-                known = any(ip in n for n in self.nets if n.version == ip.version)
-            except ValueError:
-                known = False
-            self._addr_memo[addr] = known
-        return known
+        return addr in self.nets
 
     def domain_local(self, domain: str) -> bool:
         known = self._domain_memo.get(domain)

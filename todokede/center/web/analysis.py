@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from todokede.center import novelty, stats, tables
+from todokede.center import rows as rows_
 from todokede.center.schema import STATUSES, StoredReport
 from todokede.center.web import forms
 from todokede.center.web.public import chart_response
@@ -48,9 +49,12 @@ def install(app: Starlette, site: Site) -> None:
                 if not filters["month"]:
                     raise PageError(400, "bad_input", "choose a month to filter by new type")
                 rows = conn.execute(
-                    select(*_COLS).where(*where).order_by(r.id.desc()).limit(NEW_TYPE_SCAN)
+                    select(*rows_.REPORT_COLS)
+                    .where(*where)
+                    .order_by(r.id.desc())
+                    .limit(NEW_TYPE_SCAN)
                 ).mappings()
-                candidates = [_stored(row) for row in rows]
+                candidates = [rows_.stored(row) for row in rows]
                 judged = novelty.month_novelty(store, filters["month"], candidates)
                 want = filters["new"] == "yes"
                 matching = [sr for sr in candidates if judged[sr.id].new == want]
@@ -61,9 +65,13 @@ def install(app: Starlette, site: Site) -> None:
                     select(func.count()).select_from(tables.reports).where(*where)
                 ).scalar_one()
                 rows = conn.execute(
-                    select(*_COLS).where(*where).order_by(r.id.desc()).limit(PAGE).offset(offset)
+                    select(*rows_.REPORT_COLS)
+                    .where(*where)
+                    .order_by(r.id.desc())
+                    .limit(PAGE)
+                    .offset(offset)
                 ).mappings()
-                reports = [_stored(row) for row in rows]
+                reports = [rows_.stored(row) for row in rows]
             months = list(
                 conn.execute(
                     select(r.month).distinct().order_by(r.month.desc()).limit(240)
@@ -173,29 +181,6 @@ def install(app: Starlette, site: Site) -> None:
         "/dashboard/{month}/{kind}.svg", dashboard_chart, methods=["GET"], include_in_schema=False
     )
     app.add_route("/publish", publish, methods=["POST"], include_in_schema=False)
-
-
-_COLS = (
-    tables.reports.c.id,
-    tables.reports.c.body,
-    tables.reports.c.triage,
-    tables.reports.c.owner,
-    tables.reports.c.created_at,
-    tables.reports.c.updated_at,
-)
-
-
-def _stored(row: Any) -> StoredReport:
-    from todokede.center.schema import Report, Triage
-
-    return StoredReport(
-        id=row["id"],
-        report=Report.model_validate_json(row["body"]),
-        triage=Triage.model_validate_json(row["triage"]),
-        owner=row["owner"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _where(f: dict[str, str]) -> list[ColumnElement[bool]]:
