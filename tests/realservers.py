@@ -221,10 +221,11 @@ smtpd_tls_security_level = may
 """
 
 
-def _postfix_stop(conf: Path, root: Path, port: int) -> None:
+def _stop(command: list[str], pidfile: Path, port: int) -> None:
+    """Stop a server with its own command; if its port stays open, kill its master by pid."""
     with contextlib.suppress(Exception):
         subprocess.run(
-            ["postfix", "-c", str(conf), "stop"],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -232,10 +233,12 @@ def _postfix_stop(conf: Path, root: Path, port: int) -> None:
         )
     if wait_port(HOST, port, up=False, timeout=STOP_TIMEOUT):
         return
-    # `postfix stop` did not work: kill the master by the pid it wrote.
-    pidfile = root / "spool" / "pid" / "master.pid"
     with contextlib.suppress(Exception):
         os.kill(int(pidfile.read_text().split()[0]), 9)
+
+
+def _postfix_stop(conf: Path, root: Path, port: int) -> None:
+    _stop(["postfix", "-c", str(conf), "stop"], root / "spool" / "pid" / "master.pid", port)
 
 
 @contextlib.contextmanager
@@ -352,18 +355,7 @@ service anvil {{
 
 
 def _dovecot_stop(conf: Path, root: Path, port: int) -> None:
-    with contextlib.suppress(Exception):
-        subprocess.run(
-            ["doveadm", "-c", str(conf), "stop"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=STOP_TIMEOUT,
-        )
-    if wait_port(HOST, port, up=False, timeout=STOP_TIMEOUT):
-        return
-    with contextlib.suppress(Exception):
-        os.kill(int((root / "run" / "master.pid").read_text().split()[0]), 9)
+    _stop(["doveadm", "-c", str(conf), "stop"], root / "run" / "master.pid", port)
 
 
 @contextlib.contextmanager
