@@ -79,9 +79,12 @@ def _jobs(config: DetectConfig) -> int:
 class Scanner:
     """Reads logs into one :class:`State`; ``findings()`` can be asked at any time."""
 
-    def __init__(self, config: DetectConfig | None = None, *, year: int | None = None) -> None:
+    def __init__(
+        self, config: DetectConfig | None = None, *, year: int | None = None, native: bool = True
+    ) -> None:
         self.config = (config or DetectConfig()).validate()
         self.year = year
+        self.native = native  # the C scanner, when it was built (else the same, in Python)
         self.filters = [Filter.load(p) for p in self.config.filters]
         self.state = self._new_state()
         self._framers: dict[str, Framer] = {}
@@ -94,6 +97,7 @@ class Scanner:
         nets = self.config.local_nets if self.config.local_nets is not None else DEFAULT_LOCAL_NETS
         return State(
             self.filters,
+            native=self.native,
             nets=nets,
             admins=self.config.admins,
             own_domains=self.config.local_domains,
@@ -170,6 +174,7 @@ class Scanner:
             for proc, recv, size in children:
                 try:
                     tag = recv.recv_bytes()
+                    queued = recv.recv_bytes() if tag == b"P" else b""
                     payload = recv.recv_bytes() if tag == b"P" else b""
                 except EOFError as exc:
                     raise LogError("a worker process died while reading", source=key) from exc
@@ -180,6 +185,8 @@ class Scanner:
                     raise LogError(tag[1:].decode("utf-8", "replace"), source=key)
                 part: State = pickle.loads(payload)  # noqa: S301 - our own child's pickle
                 del payload
+                part.unpack_queue(queued)
+                del queued
                 before = self._lineno.get(key, 0)
                 self.state.merge(part, line_offset=before)
                 self._lineno[key] = before + part.lines
@@ -217,6 +224,9 @@ def _child(
         lineno = 1
         for block in files.read_range(path, start, end):
             lineno += state.feed(block, framer, str(path), lineno)
+        # the C queue packs its messages itself, and lets go of them before the rest is
+        # pickled: the two are never held twice at once
+        queued = state.pack_queue()
         buf = io.BytesIO()
         pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
         # no memo: it would hold an entry for every object pickled, more than the
@@ -232,6 +242,8 @@ def _child(
     # the parent holds its own state and this payload at once: hold only the payload here
     del state
     send.send_bytes(b"P")
+    send.send_bytes(queued)
+    del queued
     send.send_bytes(payload)
     send.close()
 

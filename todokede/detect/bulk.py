@@ -28,7 +28,7 @@ _STAMP = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?: [1-9]|[12]\d
 # not contain "/" (Postfix's smtpd logs "connect from" too, and is read as Postfix).
 _CONNECT = re.compile(
     rb"\n(" + _STAMP + rb" [^ \n]+ ([^ \n\[:/]+)(?:\[\d+\])?: "
-    rb"connect from ([^\r\n]*))(?=\r?\n|\r?$)"
+    rb"connect from ([^\r\n]*))\r?(?=\n|$)"
 )
 
 _DAY = operator.itemgetter(slice(0, 6))

@@ -80,12 +80,23 @@ class Site:
         known = self._domain_memo.get(domain)
         if known is None:
             d = domain.lower().rstrip(".").strip("[]")
-            if looks_like_address(d):
-                known = self.addr_local(d)
+            if d[-1:].isdigit() or ":" in d:
+                known = self.addr_local(d) if looks_like_address(d) else self._under(d)
             else:
-                known = any(d == ld or d.endswith("." + ld) for ld in self.domains)
+                known = self._under(d)
             self._domain_memo[domain] = known
         return known
+
+    def _under(self, d: str) -> bool:
+        """Is ``d`` one of the site's domains or under one? (one set lookup per label)"""
+        domains = self.domains
+        while True:
+            if d in domains:
+                return True
+            dot = d.find(".")
+            if dot < 0:
+                return False
+            d = d[dot + 1 :]
 
     def host_local(self, name: str, addr: str) -> bool:
         if addr:
@@ -231,14 +242,7 @@ def _mail_agg(state: State, consume: bool) -> MailAgg:
     """The state's mail aggregates plus the messages still open (sendmail logs, messages whose
     "removed" line is not in the log)."""
     agg = state.mail if consume else copy.deepcopy(state.mail)
-    # newest first, taken from the end: each message is let go of once folded in, so that
-    # the aggregates grow into the memory the messages leave (keys are unique: no ties)
-    todo = sorted(state.msgs.values(), key=lambda m: (m.ts, m.key), reverse=True)
-    if consume:
-        state.msgs.clear()
-    while todo:
-        m = todo.pop()
-        agg.add(m, state.nets, state.admins, m.key in state.notices)
+    state.msgs.fold(state.folder(agg), consume)
     return agg
 
 

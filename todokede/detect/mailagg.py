@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from todokede.detect.state import Msg
+from todokede.detect.queue import Rcpt
 
 NULL_SENDERS = frozenset({"", "<>", "mailer-daemon"})
 RAW_PER_KEY = 4
@@ -118,45 +118,58 @@ class MailAgg:
         # "service\0sender\0recipient" -> time of its only message, or a Pair
         self.pairs: dict[str, int | Pair] = {}
 
-    def add(self, m: Msg, nets: Nets, admins: frozenset[str], bounce: bool) -> None:
-        """Fold one complete message in."""
-        sender = m.sender
-        if sender is None and not m.rcpts:
+    def add(
+        self,
+        service: str,
+        ts: int,
+        host: str,
+        addr: str,
+        sender: str | None,
+        size: int,
+        rcpts: list[Rcpt],
+        raw_lines: list[bytes],
+        bounce: bool,
+        nets: Nets,
+        admins: frozenset[str],
+    ) -> None:
+        """Fold one complete message in (the fields of a :class:`~todokede.detect.queue.Msg`;
+        ``bounce``: a notice of the mail server's own, known by its queue id)."""
+        if sender is None and not rcpts:
             return
-        for rcpt, via, status, _orig, _ts in m.rcpts:
+        for rcpt, via, status, _orig, _ts in rcpts:
             if via == "local" and status == "sent" and "@" in rcpt:
                 self.local_domains.add(rcpt.rpartition("@")[2].lower())
         if bounce or not sender or (sender[0] in "dDmM<" and is_null_sender(sender)):
-            self._bounce(m, admins)
+            self._bounce(service, size, rcpts, raw_lines, admins)
             return
-        raw = m.raw[0] if m.raw else b""
+        raw = raw_lines[0] if raw_lines else b""
         # mail bombs come over the network: mail submitted on the host itself (cron, scripts
         # mailing root every minute) has no client and is not counted
-        rcpts = {r[0] for r in m.rcpts} if len(m.rcpts) > 1 else [r[0] for r in m.rcpts]
+        names = {r[0] for r in rcpts} if len(rcpts) > 1 else [r[0] for r in rcpts]
         pairs = self.pairs
-        for rcpt in rcpts if (m.host or m.addr) else ():
-            key = f"{m.service}\0{sender}\0{rcpt}"
+        for rcpt in names if (host or addr) else ():
+            key = f"{service}\0{sender}\0{rcpt}"
             pair = pairs.get(key)
             if pair is None:
-                pairs[key] = m.ts
+                pairs[key] = ts
             elif isinstance(pair, int):
-                p = pairs[key] = Pair(m.service, [pair])
-                p.add(m.ts, raw)
+                p = pairs[key] = Pair(service, [pair])
+                p.add(ts, raw)
             else:
-                pair.add(m.ts, raw)
-        if not (m.host or m.addr) or (m.addr and m.addr in nets):
+                pair.add(ts, raw)
+        if not (host or addr) or (addr and addr in nets):
             return
-        remote = [r for r in m.rcpts if r[1] != "local" and not self._own(r[0])]
+        remote = [r for r in rcpts if r[1] != "local" and not self._own(r[0])]
         if not remote or "@" not in sender or self._own(sender):
             return
-        src = m.addr or m.host
+        src = addr or host
         relay = self.relays.get(src)
         if relay is None:
-            relay = self.relays[src] = Relay(m.service)
-        if m.host:
-            relay.names.add(m.host)
-        if m.addr:
-            relay.addrs.add(m.addr)
+            relay = self.relays[src] = Relay(service)
+        if host:
+            relay.names.add(host)
+        if addr:
+            relay.addrs.add(addr)
         if sender not in relay.senders:
             # a sample that does not depend on the order of reading: the first names
             relay.senders.add(sender)
@@ -166,12 +179,12 @@ class MailAgg:
         entry = relay.by_sender.get(sdom)
         last = max(r[4] for r in remote)
         if entry is None:
-            relay.by_sender[sdom] = [1, m.ts, last, list(m.raw[:RAW_PER_KEY])]
+            relay.by_sender[sdom] = [1, ts, last, list(raw_lines[:RAW_PER_KEY])]
         else:
             entry[0] += 1
-            entry[1], entry[2] = min(entry[1], m.ts), max(entry[2], last)
+            entry[1], entry[2] = min(entry[1], ts), max(entry[2], last)
             if len(entry[3]) < RAW_PER_KEY:
-                entry[3].extend(m.raw[: RAW_PER_KEY - len(entry[3])])
+                entry[3].extend(raw_lines[: RAW_PER_KEY - len(entry[3])])
         by_status = relay.by_status
         for r in remote:
             dkey = (r[0].rpartition("@")[2].lower(), r[2])
@@ -183,24 +196,32 @@ class MailAgg:
         d = address.rpartition("@")[2].lower().rstrip(".")
         return any(d == o or d.endswith("." + o) for o in self.own_domains)
 
-    def _bounce(self, m: Msg, admins: frozenset[str]) -> None:
-        for rcpt, via, _status, orig, ts in m.rcpts:
+    def _bounce(
+        self,
+        service: str,
+        size: int,
+        rcpts: list[Rcpt],
+        raw_lines: list[bytes],
+        admins: frozenset[str],
+    ) -> None:
+        for rcpt, via, _status, orig, ts in rcpts:
             who = (orig or rcpt).partition("@")[0].lower()
             local = rcpt.partition("@")[0].lower()
             if via == "local" and (who in admins or local in admins):
-                service = "postfix/local" if m.service.startswith("postfix/") else m.service
+                if service.startswith("postfix/"):
+                    service = "postfix/local"
                 hours = self.bounces.setdefault((service, local), {})
                 hour = ts - ts % 3600
                 cell = hours.get(hour)
                 if cell is None:
-                    hours[hour] = [1, m.size, ts, ts]
+                    hours[hour] = [1, size, ts, ts]
                 else:
                     cell[0] += 1
-                    cell[1] += m.size
+                    cell[1] += size
                     cell[2], cell[3] = min(cell[2], ts), max(cell[3], ts)
                 raw = self.bounce_raw.setdefault((service, local), [])
                 if len(raw) < RAW_PER_KEY:
-                    raw.extend(m.raw[-1:])
+                    raw.extend(raw_lines[-1:])
                 return
 
     def merge(self, other: MailAgg) -> None:

@@ -7,9 +7,9 @@ big file are read by separate processes, each into its own :class:`State`, and m
 
 from __future__ import annotations
 
-from typing import Any
-
 from todokede.detect import bulk
+from todokede.detect.mailagg import MailAgg, Nets
+from todokede.detect.queue import Done, Msg, MsgKey, Queue, Rcpt, new_queue
 from todokede.logs import imap, mail, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
@@ -88,96 +88,17 @@ class Agg:
         return [decode(r) for r in raw]
 
 
-class Msg:
-    """One queued mail message, joined from its lines by queue id."""
-
-    __slots__ = (
-        "addr",
-        "host",
-        "key",
-        "raw",
-        "rcpts",
-        "sender",
-        "sent_from",
-        "service",
-        "size",
-        "ts",
-    )
-
-    def __init__(self, key: tuple[bytes, bytes], ts: int, service: str) -> None:
-        self.key = key
-        self.ts = ts
-        self.service = service
-        self.host = ""
-        self.addr = ""
-        self.sender: str | None = None
-        self.size = 0
-        self.rcpts: list[tuple[str, str, str, str, int]] = []  # rcpt, via, status, orig, ts
-        self.raw: list[bytes] = []
-        self.sent_from = False
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # a plain tuple: a byte range's queued messages go to the parent process in a
-        # smaller pickle than slot by slot, and come out of it sooner
-        return _msg, tuple(getattr(self, name) for name in self.__slots__)
-
-    def add_rcpt(self, rcpt: tuple[str, str, str, str, int]) -> None:
-        """A delivery attempt; a later attempt for the same recipient (a deferred message
-        retried) replaces the earlier one, so a recipient counts once, with its last status."""
-        rcpts = self.rcpts
-        if rcpts:
-            name = rcpt[0]
-            for i in range(len(rcpts) - 1, -1, -1):
-                if rcpts[i][0] == name:
-                    rcpts[i] = rcpt
-                    return
-        rcpts.append(rcpt)
-
-    def merge(self, other: Msg) -> None:
-        self.ts = min(self.ts, other.ts)
-        if other.service and "smtpd" not in self.service and "sendmail" not in self.service:
-            self.service = other.service
-        self.host = self.host or other.host
-        self.addr = self.addr or other.addr
-        if self.sender is None:
-            self.sender, self.size = other.sender, other.size
-        for rcpt in other.rcpts:
-            self.add_rcpt(rcpt)
-        self.raw.extend(other.raw[: 2 - len(self.raw)])
-
-
-MsgKey = tuple[bytes, bytes]
-
-
-def _msg(*values: Any) -> Msg:
-    m = Msg.__new__(Msg)
-    for name, value in zip(Msg.__slots__, values, strict=True):
-        setattr(m, name, value)
-    return m
-
-
-# statuses and transports repeat on every line: one str object each
-_WORDS: dict[bytes, str] = {}
-
-
-def _word(raw: bytes) -> str:
-    word = raw.decode("ascii", "replace")
-    if len(_WORDS) < 1000:
-        _WORDS[raw] = word
-    return word
-
-
 class State:
     def __init__(
         self,
         filters: list[Filter] | None = None,
         *,
         fast: bool = True,
+        native: bool = True,
         nets: tuple[str, ...] = (),
         admins: tuple[str, ...] = ("root", "postmaster"),
         own_domains: tuple[str, ...] | None = None,
     ) -> None:
-        from todokede.detect.mailagg import MailAgg, Nets
 
         self.filters = filters or []
         self.fast = fast
@@ -193,8 +114,9 @@ class State:
         self.granted: dict[tuple[bytes, bytes], list[object]] = {}
         self.rules: dict[str, YearRule] = {}
         self.names: dict[str, str] = {}  # host name -> address, from tcpd lines with both
-        self.msgs: dict[MsgKey, Msg] = {}
         self.notices: set[MsgKey] = set()
+        self.msgs = new_queue(self.folder(self.mail), native=native)
+        self.native = not isinstance(self.msgs, Queue)  # the C scanner was built
         self.rejects: dict[tuple[str, str], Agg] = {}
         self.exploits: dict[tuple[str, str], Agg] = {}
         self.failures: dict[tuple[str, str], Agg] = {}
@@ -206,23 +128,45 @@ class State:
         """Read a block of whole lines; ``lineno`` is the file line number of its first line.
         Returns the number of lines read.
 
-        The common lines are handled without a per-line parser: granted tcpd connections
-        in bulk by one regex over the block (when they are a good part of it), BSD-stamped
-        Postfix queue lines inline by slicing; every other line goes through the general
-        path: :meth:`Framer.frame` and the parser of its program.
+        The common lines are handled without a per-line parser: by the C scanner when it
+        was built (:mod:`todokede.detect._fast`); else granted tcpd connections in bulk by
+        one regex over the block (when they are a good part of it) and BSD-stamped Postfix
+        queue lines inline by slicing. Every other line goes through the general path:
+        :meth:`Framer.frame` and the parser of its program.
         """
         self.rules[source] = framer.rule
+        fast = self.fast and not self.filters
+        if fast and self.native:
+            from todokede.detect import _fast
+
+            first = lineno - 1
+            total = _fast.scan_block(
+                block,
+                framer.days,
+                self.msgs,  # type: ignore[arg-type]  # native: the C queue
+                self.granted,
+                source,
+                lambda line, n: self._other(line, framer, source, first + n),
+            )
+            self.lines += total
+            return total
         total = block.count(b"\n") + (1 if block and not block.endswith(b"\n") else 0)
         rest = None
-        if self.fast and not self.filters and block.count(b": connect from ") * 4 >= total > 0:
+        if fast and block.count(b": connect from ") * 4 >= total > 0:
             rest = bulk.connects(self, block, source, framer)
         if rest is not None:
             examples = len(self.unparsed_examples)
             self._loop(rest, framer, source, None)
+            padded, pos = b"\n" + block, 0
             for i in range(examples, len(self.unparsed_examples)):
-                # the bulk pass removed lines: find the example's real line number
+                # the bulk pass removed lines: find the example's real line number (the
+                # next whole line that is the same, after the one found before)
                 src, _, text = self.unparsed_examples[i]
-                at = block.find(self._unparsed_raw.pop(0))
+                raw = b"\n" + self._unparsed_raw.pop(0)
+                at = padded.find(raw, pos)
+                while padded[at + len(raw) : at + len(raw) + 1] not in (b"", b"\n", b"\r"):
+                    at = padded.find(raw, at + 1)
+                pos = at + 1
                 self.unparsed_examples[i] = (src, lineno + block.count(b"\n", 0, at), text)
         else:
             self._loop(block, framer, source, lineno)
@@ -232,6 +176,7 @@ class State:
     def _loop(self, block: bytes, framer: Framer, source: str, lineno: int | None) -> None:
         bsd_cache = framer.bsd_cache
         bsd_time = framer.bsd_time
+        postfix, removed = self.msgs.postfix, self.msgs.removed
         granted = self.granted
         fast = self.fast and not self.filters
         n = 0
@@ -258,13 +203,13 @@ class State:
                             ts = bsd_time(line[:15])
                         bracket = line.find(b"[", sp, colon)
                         prog = line[sp + 1 : bracket if bracket > 0 else colon]
-                        if ts is not None and self._postfix(
+                        if ts is not None and postfix(
                             ts, line[16:sp], prog, line[q:qe], head, line[qe + 2 :], line
                         ):
                             continue
                     elif head == b"rem" and line.endswith(b": removed"):
                         if bsd_cache.get(line[:15]) is not None or bsd_time(line[:15]):
-                            self._removed((line[16:sp], line[q:qe]))
+                            removed(line[16:sp], line[q:qe])
                             continue
                     elif b"Relay access denied" not in line and (
                         bsd_cache.get(line[:15]) is not None or bsd_time(line[:15])
@@ -285,16 +230,20 @@ class State:
                                 seen[0] += 1  # type: ignore[operator]
                                 seen[3], seen[4] = line, source
                             continue
-            f = framer.frame(line)
-            if f is None:
-                self.unparsed += 1
-                if len(self.unparsed_examples) < UNPARSED_EXAMPLES:
-                    if lineno is None:
-                        self._unparsed_raw.append(line)
-                    at = 0 if lineno is None else lineno + n - 1
-                    self.unparsed_examples.append((source, at, decode(line[:200])))
-                continue
-            self._general(f, line, source)
+            self._other(line, framer, source, None if lineno is None else lineno + n - 1)
+
+    def _other(self, line: bytes, framer: Framer, source: str, at: int | None) -> None:
+        """A line the fast path did not take (``at``: its line number, None when a bulk
+        pass took lines out of the block and it is found later)."""
+        f = framer.frame(line)
+        if f is None:
+            self.unparsed += 1
+            if len(self.unparsed_examples) < UNPARSED_EXAMPLES:
+                if at is None:
+                    self._unparsed_raw.append(line)
+                self.unparsed_examples.append((source, at or 0, decode(line[:200])))
+            return
+        self._general(f, line, source)
 
     def _general(self, f: tuple[int, bytes, bytes, bytes, bytes], line: bytes, source: str) -> None:
         ts, host, prog, _pid, msg = f
@@ -303,19 +252,16 @@ class State:
             qid, _, rest = msg.partition(b": ")
             head = rest[:3]
             if rest == b"removed":
-                self._removed((host, qid))
+                self.msgs.removed(host, qid)
             elif not (
                 (head == b"to=" or head == b"fro" or head == b"cli")
-                and self._postfix(ts, host, prog, qid, head, rest, line)
+                and self.msgs.postfix(ts, host, prog, qid, head, rest, line)
             ):
                 ev = mail.parse_postfix(ts, prog, msg)
                 if ev is not None:
                     self._mail(ev, host, line)
-        elif prog == b"sendmail" or prog == b"sm-mta":
-            ev = mail.parse_sendmail(ts, prog, msg)
-            if ev is not None:
-                self._mail(ev, host, line)
         elif msg[:13] == b"connect from ":
+            # before sendmail's own lines: a sendmail run by tcpd from inetd logs these
             key = (prog, msg[13:])
             seen = self.granted.get(key)
             if seen is None:
@@ -327,6 +273,10 @@ class State:
             ev = tcpd.parse(ts, prog, msg)
             if ev is not None:
                 self._connect(ev, host, line)
+        elif prog == b"sendmail" or prog == b"sm-mta":
+            ev = mail.parse_sendmail(ts, prog, msg)
+            if ev is not None:
+                self._mail(ev, host, line)
         elif prog in imap.PROGRAMS:
             ev = imap.parse(ts, prog, msg)
             if ev is not None:
@@ -334,88 +284,24 @@ class State:
         if self.filters:
             self._filters(f, line)
 
-    def _postfix(
-        self, ts: int, host: bytes, prog: bytes, qid: bytes, head: bytes, rest: bytes, line: bytes
-    ) -> bool:
-        """client=, from= and to= lines of Postfix, parsed by slicing. False: not understood."""
-        key = (host, qid)
-        m = self.msgs.get(key)
-        if head == b"to=":
-            end = rest.find(b">", 4)
-            if end < 0 or rest[3:4] != b"<":
-                return False
-            rcpt = rest[4:end]
-            pos = end + 3
-            orig = b""
-            if rest.startswith(b"orig_to=<", pos):
-                oend = rest.find(b">", pos + 9)
-                orig = rest[pos + 9 : oend]
-                pos = oend + 3
-            st = rest.find(b" status=", pos)
-            if st < 0:
-                return False
-            st_end = rest.find(b" ", st + 8)
-            status_b = rest[st + 8 : st_end if st_end > 0 else None]
-            status = _WORDS.get(status_b) or _word(status_b)
-            transport = _WORDS.get(prog[8:]) or _word(prog[8:])
-            if rest.startswith(b"relay=local", pos) or transport in mail.LOCAL_TRANSPORTS:
-                transport = "local"
-            if m is None:
-                m = self.msgs[key] = Msg(key, ts, prog.decode("ascii", "replace"))
-            m.add_rcpt(
-                (
-                    rcpt.decode("utf-8", "replace"),
-                    transport,
-                    status,
-                    orig.decode("utf-8", "replace"),
-                    ts,
-                )
-            )
-            if not m.raw:
-                m.raw.append(line)
-            return True
-        if head == b"fro":
-            end = rest.find(b">, size=", 5)
-            if end < 0 or rest[5:6] != b"<":
-                return False
-            comma = rest.find(b",", end + 8)
-            size_b = rest[end + 8 : comma if comma > 0 else None]
-            if not size_b.isdigit():
-                return False
-            # qmgr logs from= again at each retry of a deferred message: same message
-            if m is None:
-                m = self.msgs[key] = Msg(key, ts, prog.decode("ascii", "replace"))
-            m.sender = rest[6:end].decode("utf-8", "replace")
-            m.size = int(size_b)
-            return True
-        if rest[:7] != b"client=":
-            return False
-        bracket = rest.find(b"[", 7)
-        close = rest.find(b"]", bracket)
-        if bracket < 0 or close < 0:
-            return False
-        if m is not None and (m.host or m.addr or m.sender is not None):
-            self._retire(m)  # the queue id was reused: a new message
-            m = None
-        if m is None:
-            m = self.msgs[key] = Msg(key, ts, "")
-        m.host = rest[7:bracket].decode("utf-8", "replace")
-        m.addr = rest[bracket + 1 : close].decode("ascii", "replace")
-        m.service = prog.decode("ascii", "replace")
-        m.ts = min(m.ts, ts)
-        m.raw[:] = [line]
-        return True
+    def folder(self, agg: MailAgg) -> Done:
+        """The callback that folds a complete message of the queue into ``agg``."""
+        notices, nets, admins = self.notices, self.nets, self.admins
 
-    def _retire(self, m: Msg) -> None:
-        self.mail.add(m, self.nets, self.admins, m.key in self.notices)
+        def fold(
+            key: MsgKey,
+            ts: int,
+            service: str,
+            host: str,
+            addr: str,
+            sender: str | None,
+            size: int,
+            rcpts: list[Rcpt],
+            raw: list[bytes],
+        ) -> None:
+            agg.add(service, ts, host, addr, sender, size, rcpts, raw, key in notices, nets, admins)
 
-    def _removed(self, key: MsgKey) -> None:
-        """Postfix is done with a message: fold it into the aggregates and forget it. A
-        message whose start is in another part of the file stays, to be merged."""
-        m = self.msgs.get(key)
-        if m is not None and (m.host or m.addr or m.sender is not None):
-            del self.msgs[key]
-            self.mail.add(m, self.nets, self.admins, key in self.notices)
+        return fold
 
     def _connect(self, ev: Event, host: bytes, raw: bytes) -> None:
         """A refused connection (granted ones are only counted, in :meth:`feed`)."""
@@ -442,13 +328,14 @@ class State:
                 self.notices.add((host, ev.via.encode()))
             return
         mkey = (host, ev.qid.encode())
-        m = self.msgs.get(mkey)
+        queue = self.msgs
+        m = queue.take(mkey)
         if kind == "from":
             if m is not None and m.sent_from:
-                self._retire(m)  # sendmail reuses queue ids: this is a new message
+                queue.retire(m)  # sendmail reuses queue ids: this is a new message
                 m = None
             if m is None:
-                m = self.msgs[mkey] = Msg(mkey, ev.ts, ev.service)
+                m = Msg(mkey, ev.ts, ev.service)
             m.sent_from = True
             m.sender, m.size = ev.sender, ev.size
             if ev.host or ev.addr:
@@ -456,9 +343,10 @@ class State:
                 m.service = ev.service
             if len(m.raw) < 2:
                 m.raw.append(raw)
+            queue.put(m)
             return
         if m is None:
-            m = self.msgs[mkey] = Msg(mkey, ev.ts, ev.service)
+            m = Msg(mkey, ev.ts, ev.service)
         if kind == "client":
             m.host, m.addr, m.service, m.ts = ev.host, ev.addr, ev.service, min(m.ts, ev.ts)
             if len(m.raw) < 2:
@@ -468,6 +356,7 @@ class State:
                 m.add_rcpt((r, ev.via, ev.status, ev.detail, ev.ts))
             if len(m.raw) < 2:
                 m.raw.append(raw)
+        queue.put(m)
 
     def _imap(self, ev: Event, host: bytes, raw: bytes) -> None:
         if ev.kind == "login":
@@ -526,12 +415,37 @@ class State:
         self.mail.merge(other.mail)
         self.notices |= other.notices
         self.logins |= other.logins
-        for mkey, msg in other.msgs.items():
-            mine_msg = self.msgs.get(mkey)
-            if mine_msg is None:
-                self.msgs[mkey] = msg
-            elif mine_msg.sender is not None and (msg.host or msg.addr):
-                self._retire(mine_msg)
-                self.msgs[mkey] = msg
-            else:
-                mine_msg.merge(msg)
+        self.msgs.merge(other.msgs)  # type: ignore[arg-type]  # both of one kind
+
+    # -- pickling (a byte range's state goes to the parent process) ----------------------
+
+    def pack_queue(self) -> bytes:
+        """The C queue's messages packed into bytes, the queue emptied (b"": the Python
+        queue, which is pickled with the state)."""
+        msgs = self.msgs
+        if isinstance(msgs, Queue):
+            return b""
+        packed = msgs.dump()
+        msgs.clear()
+        return packed
+
+    def unpack_queue(self, packed: bytes) -> None:
+        if packed and not isinstance(self.msgs, Queue):
+            self.msgs.load(packed)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        # the queue holds a callback into this state; the C one packs itself into bytes
+        msgs = self.msgs
+        state["msgs"] = msgs.messages() if isinstance(msgs, Queue) else msgs.dump()
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        msgs = state.pop("msgs")
+        self.__dict__.update(state)
+        self.msgs = new_queue(self.folder(self.mail), native=self.native)
+        if isinstance(msgs, bytes) and not isinstance(self.msgs, Queue):
+            self.msgs.load(msgs)
+        else:
+            for m in msgs:  # type: ignore[attr-defined]
+                self.msgs.put(m)

@@ -17,6 +17,7 @@ a date before it belongs to the year after).
 from __future__ import annotations
 
 import calendar
+import struct
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -80,6 +81,23 @@ class Framer:
         self.bsd_cache: dict[bytes, int] = {}
         self._days: dict[bytes, int] = {}
         self._iso: dict[bytes, int] = {}
+        self._table: bytes | None = None
+
+    @property
+    def days(self) -> bytes:
+        """Midnight of every (month, day) as :meth:`bsd_time` counts it, for the C scanner:
+        12 x 32 native int64 (month from 0, day as written), the smallest int64 where there
+        is no such day."""
+        if self._table is None:
+            none = -(2**63)
+            values = []
+            for month in range(1, 13):
+                for day in range(32):
+                    year = self.rule.year_for(month, day)
+                    valid = 1 <= day <= calendar.monthrange(year, month)[1]
+                    values.append(calendar.timegm((year, month, day, 0, 0, 0)) if valid else none)
+            self._table = struct.pack("=384q", *values)
+        return self._table
 
     def frame(self, line: bytes) -> Frame | None:
         """Split a line; None when it is not syslog as we know it (counted as unparsed)."""
