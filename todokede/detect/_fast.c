@@ -102,11 +102,14 @@ typedef struct {
 
 static PyTypeObject QueueType;
 
-/* FNV-1a: queue ids and log host names are written by the mail server, not by a client */
+/* FNV-1a from a per-process start: the granted table is keyed by client names that
+ * an attacker's DNS can choose, so colliding names must not be known in advance */
+static uint64_t seed = 1469598103934665603ULL;
+
 static uint64_t
 hash_key(const char *h, Py_ssize_t hn, const char *q, Py_ssize_t qn)
 {
-    uint64_t x = 1469598103934665603ULL;
+    uint64_t x = seed;
     for (Py_ssize_t i = 0; i < hn; i++)
         x = (x ^ (unsigned char)h[i]) * 1099511628211ULL;
     x = (x ^ 0x1f) * 1099511628211ULL ^ (uint64_t)hn;
@@ -1762,6 +1765,8 @@ PyInit__fast(void)
 {
     if (PyType_Ready(&QueueType) < 0)
         return NULL;
+    if (_PyOS_URandomNonblock(&seed, sizeof seed) < 0)
+        PyErr_Clear(); /* the fixed start: slower only against a crafted log */
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
