@@ -284,6 +284,55 @@ def test_cli_workers_share_the_port(tmp_path: Path) -> None:
     assert 1 <= len(pids) <= 3
 
 
+def test_cli_sigterm_loses_no_log_line(tmp_path: Path) -> None:
+    # The file log is written once per loop iteration; SIGTERM must still leave a line
+    # for every connection that was admitted, however many were in flight.
+    rd = rules(tmp_path / "r", "imapd: 127.0.0.1\n", "ALL: ALL\n")
+    log = tmp_path / "wrap.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with greeter() as backend:
+        argv = [
+            *TODOKEDE, "wrap", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{backend}",
+            "--daemon", "imapd", "--rules-dir", str(rd), "--log", str(log),
+            "--shutdown-grace", "2",
+        ]  # fmt: skip
+        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        socks: list[socket.socket] = []
+        try:
+            assert proc.stderr is not None
+            proc.stderr.readline()
+            socks.append(connect(port))
+            assert read_until(socks[0], b"\r\n") == b"* OK greeter\r\n"
+            for _ in range(100):
+                try:
+                    socks.append(connect(port))
+                except OSError:
+                    break
+            proc.send_signal(signal.SIGTERM)
+            served = 1
+            for s in socks[1:]:
+                served += read_all(s).startswith(b"* OK")
+                s.close()  # its session ends: the shutdown need not wait for it
+            assert proc.wait(30) == 0
+        finally:
+            for s in socks:
+                s.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            if proc.stderr is not None:
+                proc.stderr.close()
+    # Every connection that reached the service was logged first (as tcpd logs before it
+    # execs); a few more may have been logged and then cut by the shutdown.
+    text = log.read_text()
+    lines = text.splitlines()
+    assert text.endswith("\n")
+    assert served <= len(lines) <= len(socks)
+    assert all(line.endswith("connect from 127.0.0.1 (127.0.0.1)") for line in lines)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -157,8 +157,8 @@ def test_severity_and_keepalive_linger(tmp_path: Path) -> None:
             assert read_until(s, b"\r\n") == GREETING
             assert run.wrapper is not None
             (client,) = run.wrapper.clients
-            assert client.transport is not None
-            sock = client.transport.get_extra_info("socket")
+            assert client.sock is not None
+            sock = client.sock
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         with connect(run.port, "127.0.0.2") as s:
             assert read_all(s) == b""

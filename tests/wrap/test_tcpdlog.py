@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,39 @@ def test_memory_sink() -> None:
     sink = MemorySink()
     TcpdLog(sink, "d", 1).warning("x")
     assert sink.records == [(27, "d[1]", "warning: x")]
+
+
+def test_file_sink_deferred_to_the_end_of_the_loop_iteration(tmp_path: Path) -> None:
+    path = tmp_path / "wrap.log"
+    sink = FileSink(path, hostname="gw")
+    loop = asyncio.new_event_loop()
+    try:
+        sink.defer_flush(loop)
+        for i in range(3):
+            sink.emit(ALLOW_PRIORITY, "imapd[7]", f"connect from 192.0.2.{i} (192.0.2.{i})")
+        assert path.read_text() == ""  # held until the loop's next turn ...
+        loop.run_until_complete(asyncio.sleep(0))
+        assert len(path.read_text().splitlines()) == 3  # ... then written together
+        thread = threading.Thread(target=sink.emit, args=(ALLOW_PRIORITY, "imapd[7]", "other"))
+        thread.start()  # from another thread: the loop is woken to write it
+        thread.join()
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert path.read_text().splitlines()[-1].endswith("imapd[7]: other")
+        sink.emit(DENY_PRIORITY, "imapd[7]", "refused connect from 192.0.2.9 (192.0.2.9)")
+    finally:
+        sink.close()  # what is still held is written, never lost
+        loop.close()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 5
+    assert lines[-1].endswith("imapd[7]: refused connect from 192.0.2.9 (192.0.2.9)")
+
+
+def test_file_sink_after_its_loop_closed(tmp_path: Path) -> None:
+    path = tmp_path / "wrap.log"
+    sink = FileSink(path, hostname="gw")
+    loop = asyncio.new_event_loop()
+    sink.defer_flush(loop)
+    loop.close()
+    sink.emit(ALLOW_PRIORITY, "imapd[7]", "late")  # written at once, not lost
+    assert path.read_text().endswith("imapd[7]: late\n")
+    sink.close()

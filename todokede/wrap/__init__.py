@@ -7,8 +7,10 @@ inetd: the connection on standard input, decide, log, exec the daemon.
 
     from todokede.wrap import WrapConfig, Wrapper, TcpdLog, SyslogSink
 
-Modules: ``listener`` (asyncio accept/decide), ``splice`` (the client and backend
-halves of a connection), ``inetd`` (inetd mode, socket activation), ``options``
+Modules: ``listener`` (admission: limits, decision, options, log), ``accept`` (the
+listening sockets), ``connect`` (the backend connect), ``splice`` (the client and backend
+halves of a connection, on plain sockets in one epoll set that the event loop watches),
+``inetd`` (inetd mode, socket activation), ``options``
 (hosts_options(5) on live connections), ``lookup`` (cached, time-limited name lookups and
 RFC 1413 ident), ``tcpdlog`` (tcpd's log lines), ``request`` (the bridge to the access
 engine), ``commands`` (spawn/twist/aclexec children).

@@ -34,6 +34,7 @@ class Resolver(Protocol):
 class _State:
     blocking: bool = True
     missed: bool = False
+    consulted: bool = False  # any lookup at all, answered or not
     asked_names: set[str] = field(default_factory=set)
 
 
@@ -74,6 +75,10 @@ class CachingResolver:
         """Whether the decision just recorded needed an answer the cache did not have."""
         return self._state().missed
 
+    def consulted(self) -> bool:
+        """Whether the decision just recorded asked for any name or address."""
+        return self._state().consulted
+
     def asked_for_name(self, addr: str) -> bool:
         return addr in self._state().asked_names
 
@@ -86,10 +91,11 @@ class CachingResolver:
         return entry[1]
 
     def _lookup(self, kind: str, key: str, call: Callable[[], Any], empty: Any) -> Any:
+        state = self._state()
+        state.consulted = True
         hit = self.cached(kind, key)
         if hit is not _MISS:
             return hit
-        state = self._state()
         if not state.blocking:
             state.missed = True
             return empty

@@ -10,6 +10,7 @@ writes the log line — and anything else is logged as not run.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import shlex
 import socket
@@ -72,7 +73,7 @@ def aclexec_warning(plan: Plan) -> str | None:
     )
 
 
-def apply_socket_options(sock: socket.socket | None, plan: Plan) -> None:
+def apply_socket_options(sock: _socket.socket | None, plan: Plan) -> None:
     """``keepalive`` and ``linger`` on the client's socket."""
     if sock is None:
         return

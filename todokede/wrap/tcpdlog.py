@@ -21,9 +21,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from todokede.errors import ConfigError
+
+if TYPE_CHECKING:
+    import asyncio
 
 FACILITIES = {
     "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
@@ -160,7 +163,11 @@ def _stderr(data: bytes) -> None:
 
 
 class FileSink:
-    """Syslog-style lines appended to a file; reopened when log rotation moves it."""
+    """Syslog-style lines appended to a file; reopened when log rotation moves it.
+
+    Each line is written out at once, unless :meth:`defer_flush` handed it an event loop:
+    then the lines of one loop iteration go out in one write at its end (a busy listener
+    logs several connections an iteration), and :meth:`close` writes what is left."""
 
     def __init__(self, path: str | Path, *, hostname: str | None = None) -> None:
         self.path = Path(path)
@@ -168,6 +175,9 @@ class FileSink:
         self._lock = threading.Lock()
         self._file = self._open()
         self._checked = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._flush_due = False
 
     def _open(self) -> TextIO:
         try:
@@ -190,15 +200,47 @@ class FileSink:
                 self._file.close()
                 self._file = new
 
+    def defer_flush(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Write at the end of each iteration of ``loop``; None: every line at once again
+        (what is pending is written now)."""
+        with self._lock:
+            self._loop = loop
+            self._loop_thread = threading.get_ident()
+            if loop is None:
+                self._file.flush()
+
     def emit(self, priority: int, tag: str, message: str) -> None:
         line = f"{timestamp()} {self.hostname} {tag}: {message}\n"
         with self._lock:
             self._reopen_if_rotated()
             self._file.write(line)
-            self._file.flush()
+            loop = self._loop
+            if loop is None:
+                self._file.flush()
+            elif not self._flush_due:
+                self._flush_due = True
+                # call_soon runs after the callbacks already queued, i.e. after the rest
+                # of this iteration's connections; from another thread it must be the
+                # threadsafe call (which also wakes the loop).
+                try:
+                    if threading.get_ident() == self._loop_thread:
+                        loop.call_soon(self.flush)
+                    else:
+                        loop.call_soon_threadsafe(self.flush)
+                except RuntimeError:  # the loop is closed: back to a write per line
+                    self._loop = None
+                    self._flush_due = False
+                    self._file.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_due = False
+            if not self._file.closed:
+                self._file.flush()
 
     def close(self) -> None:
         with self._lock:
+            self._loop = None
             self._file.close()
 
 
