@@ -191,6 +191,14 @@ def test_draft_update_and_send(client: Any, tokens: dict[str, str], store: Store
     assert actions.count("update") == 1 and actions.count("send") == 1
     # An analyst may not rewrite another's draft; a reporter does not even see it.
     draft = client.post("/api/reports?draft=1", json={}, headers=bearer(tokens["bob"])).json()
+    # The analysts' list leaves drafts out unless asked; the reporter's own list has them.
+    analyst = bearer(tokens["analyst"])
+    ids = [i["id"] for i in client.get("/api/reports", headers=analyst).json()["items"]]
+    assert rid in ids and draft["id"] not in ids
+    asked = client.get("/api/reports?status=draft", headers=analyst).json()["items"]
+    assert [i["id"] for i in asked] == [draft["id"]]
+    mine = client.get("/api/reports", headers=bearer(tokens["bob"])).json()["items"]
+    assert draft["id"] in [i["id"] for i in mine]
     assert client.put(f"/api/reports/{draft['id']}", json={}, headers=alice).status_code == 404
     r = client.put(f"/api/reports/{draft['id']}", json={}, headers=bearer(tokens["analyst"]))
     assert r.status_code == 403

@@ -228,14 +228,18 @@ class Store(Users, Incidents, AuditLog):
         limit: int = 100,
         offset: int = 0,
         newest_first: bool = False,
+        drafts: bool = True,
     ) -> tuple[list[StoredReport], int]:
-        """A page of reports (by id) and the total matching. Not audited: callers that
-        show a report's reporter or evidence record that with ``audit()``."""
+        """A page of reports (by id) and the total matching; ``drafts=False`` leaves out
+        drafts unless ``status`` asks for them. Not audited: callers that show a report's
+        reporter or evidence record that with ``audit()``."""
         where = []
         if month is not None:
             where.append(t.reports.c.month == _check_month(month))
         if status is not None:
             where.append(t.reports.c.status == status)
+        elif not drafts:
+            where.append(t.reports.c.status != "draft")
         if owner is not None:
             where.append(t.reports.c.owner == owner)
         order = t.reports.c.id.desc() if newest_first else t.reports.c.id

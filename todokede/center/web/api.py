@@ -237,10 +237,16 @@ def list_reports(
     month: Annotated[str | None, Query(pattern=MONTH)] = None,
     status: Annotated[Status | None, Query()] = None,
 ) -> Page:
-    """Reports, oldest first: all of them for analysts, a reporter's own for reporters."""
+    """Reports, oldest first: all of them for analysts, a reporter's own for reporters.
+    A draft is its reporter's until sent: analysts see drafts only with `status=draft`."""
     owner = None if user.is_analyst else user.name
     items, total = store.list_reports(
-        month=month, status=status, owner=owner, limit=limit, offset=offset
+        month=month,
+        status=status,
+        owner=owner,
+        limit=limit,
+        offset=offset,
+        drafts=not user.is_analyst,
     )
     return Page(items=[Summary.of(sr) for sr in items], total=total, limit=limit, offset=offset)
 
