@@ -1,11 +1,14 @@
-"""The C scanner (todokede/detect/_fast.c) against its Python reference: the same findings,
-counts, line numbers and queue contents for the same input, whatever the input."""
+"""The C scanner (todokede/detect/_fast*.c) against its Python reference: the same findings,
+counts, line numbers, queue contents and mail aggregates for the same input, whatever the
+input."""
 
 # ruff: noqa: E501 - real log lines are long
 from __future__ import annotations
 
+import copy
 import os
 import pickle
+import struct
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,9 @@ from hypothesis import strategies as st
 
 import todokede.detect as detect
 from todokede.detect import DetectConfig, Scanner
+from todokede.detect.mailagg import MailAgg, Pair
 from todokede.detect.queue import Msg, Queue, new_queue
+from todokede.detect.state import State
 from todokede.logs.syslog import Framer, YearRule
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
@@ -293,10 +298,169 @@ def test_queue_dump_keeps_any_text() -> None:
 
 @native
 @pytest.mark.parametrize(
-    "data", [b"", b"\x01", b"\x01\x00\x00\x00\x00\x00\x00\x00", b"\x01" + b"\x00" * 7 + b"\xff" * 8]
+    "data",
+    [
+        b"",
+        b"\x01",
+        b"\x01\x00\x00\x00\x00\x00\x00\x00",
+        b"\x01" + b"\x00" * 7 + b"\xff" * 8,
+        # a whole record whose fields are not what a record packs
+        b"\x01" + b"\x00" * 7 + (b"\x00" * 16) + struct.pack("=qqq", 1, 1, 6) + b"hqjunk",
+    ],
 )
 def test_a_damaged_dump_is_an_error_not_a_crash(data: bytes) -> None:
     q = new_queue(lambda *a: None)
     with pytest.raises(ValueError, match="queue dump"):
         q.load(data)  # type: ignore[union-attr]
     assert len(q) == 0
+
+
+# -- the fold: MailAgg.add in C (_fast.Fold) against MailAgg.add in Python --------------
+
+TEXTS = st.sampled_from(["", "x@out.example", "y@Far.Example", "\u00fc@\u00dcn\u00ef.example"])
+SENDERS = st.sampled_from(
+    [
+        None,
+        "",
+        "<>",
+        "MAILER-DAEMON",
+        "mailer-daemon@here.example",
+        "Double-Bounce@here.example",
+        "s@out.example",
+        "t@OUT.example",
+        "u@here.example",
+        "dave@sub.here.example",
+        "no-at-sign",
+        "\u212aelvin@out.example",  # KELVIN SIGN lowers to an ASCII k
+        "m\u0130@out.example",  # lowers to two characters
+    ]
+)
+RCPTS = st.tuples(
+    st.sampled_from(
+        [
+            "r@far.example",
+            "R@FAR.example",
+            "root@here.example",
+            "postmaster",
+            "q@sub.here.example",
+            "\u00e9@d\u00e9.example",
+            "x@",
+            "nodomain",
+        ]
+    ),
+    st.sampled_from(["local", "smtp", "relay"]),
+    st.sampled_from(["sent", "deferred", "bounced"]),
+    st.sampled_from(["", "root@here.example", "Postmaster@x"]),
+    st.integers(0, 5000),
+)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> Msg:
+    key = (b"mail", draw(st.sampled_from([b"Q1", b"Q2", b"Q3", b"Q4"])))
+    m = Msg(key, draw(st.integers(0, 5000)), draw(st.sampled_from(["postfix/smtpd", "sendmail"])))
+    m.host = draw(st.sampled_from(["", "c.example", "\u00e7.example"]))
+    m.addr = draw(st.sampled_from(["", "192.0.2.1", "10.0.0.1", "198.51.100.7"]))
+    m.sender = draw(SENDERS)
+    m.size = draw(st.sampled_from([0, 7, 10**30]))
+    m.rcpts = draw(st.lists(RCPTS, max_size=5))
+    m.raw = draw(st.lists(st.sampled_from([b"line one", b"line \xff two", b""]), max_size=3))
+    return m
+
+
+def plain(agg: MailAgg) -> tuple[object, ...]:
+    """Everything an aggregate holds, with dict and set orders where they matter."""
+    pairs = [
+        (k, v if isinstance(v, int) else (v.service, v.times, v.raw, v.last_raw))
+        for k, v in agg.pairs.items()
+    ]
+    relays = [
+        (
+            k,
+            r.service,
+            r.names,
+            r.addrs,
+            r.senders,
+            list(r.by_sender.items()),
+            list(r.by_status.items()),
+        )
+        for k, r in agg.relays.items()
+    ]
+    bounces = [(k, list(h.items())) for k, h in agg.bounces.items()]
+    # a deep copy: a later merge changes the sets and lists it would otherwise share
+    return copy.deepcopy((agg.local_domains, relays, bounces, list(agg.bounce_raw.items()), pairs))
+
+
+def folded(msgs: list[Msg], native: bool, own: tuple[str, ...] | None, notice: bool) -> State:
+    state = State(native=native, nets=("10.0.0.0/8",), own_domains=own)
+    if notice:
+        state.notices.add((b"mail", b"Q2"))
+    for m in msgs:
+        state.msgs.retire(m)  # type: ignore[arg-type]
+    return state
+
+
+@native
+@settings(max_examples=int(os.environ.get("FUZZ", "300")), deadline=None)
+@given(
+    st.lists(messages(), max_size=12),
+    st.lists(messages(), max_size=12),
+    st.sampled_from([None, ("here.example",)]),
+    st.booleans(),
+)
+def test_the_c_fold_agrees_with_mailagg_add(
+    first: list[Msg], second: list[Msg], own: tuple[str, ...] | None, notice: bool
+) -> None:
+    py, c = folded(first, False, own, notice), folded(first, True, own, notice)
+    assert isinstance(c.mail.pairs, _fast_pairs_type())
+    assert all(type(r.by_status).__name__ == "Tally" for r in c.mail.relays.values())
+    assert plain(py.mail) == plain(c.mail)
+    # the next byte range's aggregates, as the parent process gets them (pickled), merged
+    py2, c2 = folded(second, False, own, notice), folded(second, True, own, notice)
+    c2_mail = pickle.loads(pickle.dumps(c2.mail))
+    assert plain(c2_mail) == plain(py2.mail)
+    kept, before = c.mail.copy(), plain(c.mail)
+    py.mail.merge(py2.mail)
+    c.mail.merge(c2_mail)
+    assert plain(py.mail) == plain(c.mail)
+    assert [(k, p.times) for k, p in py.mail.multi_pairs()] == [
+        (k, p.times) for k, p in c.mail.multi_pairs()
+    ]
+    assert plain(kept) == before  # a copy of the C table is a copy, not a view
+
+
+def _fast_pairs_type() -> type:
+    from todokede.detect import _fast
+
+    return _fast.Pairs
+
+
+@native
+def test_the_c_fold_is_the_one_the_queue_runs() -> None:
+    # a Fold called from Python is MailAgg.add; the queue runs it in C: both give this
+    state = State(native=True, nets=())
+    m = Msg((b"mail", b"Q1"), 100, "postfix/smtpd")
+    m.host, m.addr, m.sender = "c.example", "192.0.2.1", "s@out.example"
+    m.rcpts = [("r@far.example", "smtp", "sent", "", 101)] * 2
+    m.raw = [b"raw"]
+    fold = state.folder(state.mail)
+    assert type(fold).__name__ == "Fold"
+    state.msgs.retire(m)  # type: ignore[arg-type]
+    fold(m.key, m.ts, m.service, m.host, m.addr, m.sender, m.size, m.rcpts, m.raw)
+    pair = state.mail.pairs.get("postfix/smtpd\0s@out.example\0r@far.example")
+    assert isinstance(pair, Pair) and pair.times == [100, 100]
+    relay = state.mail.relays["192.0.2.1"]
+    assert dict(relay.by_status.items()) == {("far.example", "sent"): 4}
+    assert relay.by_sender["out.example"][:3] == [2, 100, 101]
+
+
+@native
+def test_damaged_pickles_of_the_tables_are_errors_not_crashes() -> None:
+    from todokede.detect import _fast
+
+    with pytest.raises(ValueError, match="damaged pairs"):
+        _fast.Pairs(Pair, b"\x01" * 20, [])
+    with pytest.raises(ValueError, match="damaged pairs"):
+        _fast.Pairs(Pair, b"\x00" * 8 + b"\x01\x00\x00\x00\x01k", [])
+    with pytest.raises(ValueError, match="damaged tally"):
+        _fast.Tally(b"\x01" * 8 + b"\x05\x00\x00\x00\x00\x00\x00\x00abc")

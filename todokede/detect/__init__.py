@@ -11,11 +11,13 @@ and standard input are read in one stream. ``Scanner`` is the incremental form u
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from multiprocessing.connection import Connection
@@ -65,6 +67,20 @@ def year_rule(path: Path | str, year: int | None) -> YearRule:
     except OSError as exc:
         raise LogError(f"cannot open: {exc.strerror}", source=str(path)) from exc
     return YearRule.newest(datetime.fromtimestamp(mtime).date())
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while reading a file or building findings: the scan
+    makes many small containers and no cycles, and each collection would walk them all."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _jobs(config: DetectConfig) -> int:
@@ -121,6 +137,10 @@ class Scanner:
         self._lineno[key] = start - 1 + self.state.feed(block, self.framer(path), key, start)
 
     def scan(self, path: Path | str, progress: Progress | None = None) -> None:
+        with _gc_paused():
+            self._scan(path, progress)
+
+    def _scan(self, path: Path | str, progress: Progress | None) -> None:
         p = Path(path)
         jobs = _jobs(self.config)
         if (
@@ -204,8 +224,10 @@ class Scanner:
 
     def result(self) -> ScanResult:
         """The findings of everything read so far; the scanner is used up."""
+        with _gc_paused():
+            findings = build(self.state, self.config, consume=True)
         return ScanResult(
-            build(self.state, self.config, consume=True),
+            findings,
             self.state.lines,
             self.state.unparsed,
             list(self.state.unparsed_examples),

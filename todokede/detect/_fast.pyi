@@ -1,8 +1,66 @@
-"""Types of the C module built from _fast.c (see queue.py and state.py for the reference)."""
+"""Types of the C module built from _fast*.c (see queue.py, mailagg.py and state.py for the
+reference)."""
 
 from collections.abc import Callable
+from typing import overload
 
-from todokede.detect.queue import Done, Msg
+from todokede.detect.mailagg import MailAgg, Nets, Pair, Relay
+from todokede.detect.queue import Done, Msg, MsgKey, Rcpt
+
+class Fold:
+    """Folds complete messages into a MailAgg (MailAgg.add; in C when the queue calls it)."""
+
+    def __init__(
+        self,
+        agg: MailAgg,
+        notices: set[MsgKey],
+        nets: Nets,
+        admins: frozenset[str],
+        pair: type[Pair],
+        relay: Callable[[str], Relay],
+    ) -> None: ...
+    def __call__(
+        self,
+        key: MsgKey,
+        ts: int,
+        service: str,
+        host: str,
+        addr: str,
+        sender: str | None,
+        size: int,
+        rcpts: list[Rcpt],
+        raw: list[bytes],
+    ) -> None: ...
+
+class Pairs:
+    """MailAgg.pairs as one compact table: key -> the time of its only message, or a Pair."""
+
+    def __init__(
+        self, pair_type: type[Pair], packed: bytes = b"", pairs: list[Pair] | None = None
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def __setitem__(self, key: str, value: int | Pair) -> None: ...
+    def get(self, key: str, default: int | Pair | None = None) -> int | Pair | None: ...
+    def items(self) -> list[tuple[str, int | Pair]]: ...
+    def multi(self) -> list[tuple[str, Pair]]: ...
+    def merge(self, other: Pairs) -> None: ...
+    def clear(self) -> None: ...
+
+class Tally:
+    """Relay.by_status as one compact table: (recipient domain, status) -> recipients."""
+
+    def __init__(self, packed: bytes = b"") -> None: ...
+    def __len__(self) -> int: ...
+    def __setitem__(self, key: tuple[str, str], value: int) -> None: ...
+    @overload
+    def get(self, key: tuple[str, str]) -> int | None: ...
+    @overload
+    def get(self, key: tuple[str, str], default: int) -> int: ...
+    def items(self) -> list[tuple[tuple[str, str], int]]: ...
+    def merge(self, other: Tally) -> None: ...
+    def tally(
+        self, memo: dict[str, bool], local: Callable[[str], bool]
+    ) -> tuple[int, dict[str, int], dict[str, int]]: ...
 
 class Queue:
     def __init__(

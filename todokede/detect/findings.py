@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections import Counter
+import heapq
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from todokede.detect.config import DEFAULT_LOCAL_NETS, DetectConfig
@@ -69,6 +70,8 @@ class Site:
         else:
             domains = set(seen_domains)
         self.domains = domains
+        # a few domains: one endswith() in C instead of a set lookup per label
+        self._suffixes = tuple("." + d for d in domains) if len(domains) <= 64 else None
         self.names = state.names
         # a big log names the same few thousand hosts and domains over and over
         self._domain_memo: dict[str, bool] = {}
@@ -90,6 +93,8 @@ class Site:
     def _under(self, d: str) -> bool:
         """Is ``d`` one of the site's domains or under one? (one set lookup per label)"""
         domains = self.domains
+        if self._suffixes is not None:
+            return d in domains or d.endswith(self._suffixes)
         while True:
             if d in domains:
                 return True
@@ -119,7 +124,7 @@ def build(state: State, config: DetectConfig, *, consume: bool = False) -> list[
     site = Site(config, state, mail.local_domains)
     out: list[Finding] = []
     out += _access(state, config, site)
-    out += _mail(state, mail, config, site)
+    out += _mail(state, mail, config, site, consume)
     for (service, _key), agg in state.exploits.items():
         if agg.count >= config.exploit_min:
             out.append(
@@ -246,34 +251,64 @@ def _mail_agg(state: State, consume: bool) -> MailAgg:
     return agg
 
 
-def _mail(state: State, agg: MailAgg, config: DetectConfig, site: Site) -> list[Finding]:
+def _first_sdom(entry: tuple[int, str, list[bytes]]) -> tuple[int, str]:
+    return entry[0], entry[1]
+
+
+def _mail(
+    state: State, agg: MailAgg, config: DetectConfig, site: Site, consume: bool = False
+) -> list[Finding]:
     out: list[Finding] = []
+    # first, so that a one-shot scan lets go of the pairs (a spam run leaves a pair per
+    # recipient) before the relay tables are tallied; listed last, in their order
+    bombs = _bombs(agg.multi_pairs(consume), config)
     for relay in agg.relays.values():
         if (relay.addrs and all(site.addr_local(a) for a in relay.addrs)) or (
             not relay.addrs and all(site.domain_local(n) for n in relay.names)
         ):
             continue  # --local-net named this client's network after all
-        count = rcpts = 0
-        first = last = 0
-        status: Counter[str] = Counter()
-        domains: Counter[str] = Counter()
-        raw: list[bytes] = []
-        for (domain, st), k in relay.by_status.items():
-            if not site.domain_local(domain):
-                rcpts += k
-                status[st] += k
-                domains[domain] += k
+        # a spam run leaves tens of thousands of domains here: one pass, the memo read
+        # inline, plain dicts (a Counter's += calls Python for every new key)
+        memo, domain_local = site._domain_memo, site.domain_local
+        by_status = relay.by_status
+        if isinstance(by_status, dict):
+            rcpts = 0
+            status: dict[str, int] = {}
+            domains: dict[str, int] = {}
+            for (domain, st), k in by_status.items():
+                local = memo.get(domain)
+                if local is None:
+                    local = domain_local(domain)
+                if not local:
+                    rcpts += k
+                    status[st] = status.get(st, 0) + k
+                    domains[domain] = domains.get(domain, 0) + k
+        else:  # the C scanner's table: the same pass, in C
+            rcpts, status, domains = by_status.tally(memo, domain_local)
         if not rcpts:
             continue
-        for sdom, (n, s_first, s_last, s_raw) in sorted(
-            relay.by_sender.items(), key=lambda kv: (kv[1][1], kv[0])
-        ):
-            if site.domain_local(sdom):
+        count = last = 0
+        earliest: int | None = None
+        with_raw: list[tuple[int, str, list[bytes]]] = []
+        for sdom, entry in relay.by_sender.items():
+            local = memo.get(sdom)
+            if local is None:
+                local = domain_local(sdom)
+            if local:
                 continue
+            n, s_first, s_last, s_raw = entry
             count += n
-            first = s_first if not first else min(first, s_first)
+            # the earliest time that is not 0, as the old walk in time order found it
+            if s_first and (earliest is None or s_first < earliest):
+                earliest = s_first
             last = max(last, s_last)
+            if s_raw:
+                with_raw.append((s_first, sdom, s_raw))
+        # evidence: the raw lines of the earliest sender domains, each giving one at least
+        raw: list[bytes] = []
+        for _f, _d, s_raw in heapq.nsmallest(config.evidence, with_raw, key=_first_sdom):
             raw.extend(s_raw[: config.evidence - len(raw)])
+        first = earliest or 0
         if count < config.relay_min:
             continue
         out.append(
@@ -286,7 +321,8 @@ def _mail(state: State, agg: MailAgg, config: DetectConfig, site: Site) -> list[
                 last,
                 "relayed",
                 [decode(r) for r in raw],
-                [d for d, _ in domains.most_common(20)],
+                # Counter.most_common(20), without copying the table into a Counter
+                [d for d, _ in heapq.nlargest(20, domains.items(), key=itemgetter(1))],
                 {
                     "recipients": rcpts,
                     "delivery": dict(status),
@@ -312,7 +348,7 @@ def _mail(state: State, agg: MailAgg, config: DetectConfig, site: Site) -> list[
                 )
             )
     out += _storms(agg.bounces, agg.bounce_raw, config)
-    out += _bombs(agg.pairs, config)
+    out += bombs
     return out
 
 
@@ -356,10 +392,10 @@ def _storms(
     return out
 
 
-def _bombs(pairs: dict[str, int | Pair], config: DetectConfig) -> list[Finding]:
+def _bombs(pairs: list[tuple[str, Pair]], config: DetectConfig) -> list[Finding]:
     out = []
-    for key, pair in pairs.items():
-        if isinstance(pair, int) or len(pair.times) < config.bomb_min:
+    for key, pair in pairs:
+        if len(pair.times) < config.bomb_min:
             continue
         service, sender, rcpt = key.split("\0", 2)
         times = sorted(pair.times)

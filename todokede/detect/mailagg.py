@@ -5,6 +5,12 @@ Postfix says when a message is done (``QID: removed``); the scanner then folds i
 What depends on the whole log (the site's own domains, inferred from local deliveries) is
 decided only when findings are built: relay candidates are kept per (sender domain, recipient
 domains) so that the decision can still be made then.
+
+This module is the reference. With the C scanner (``native``) the same aggregates are filled
+by ``_fast.Fold`` straight from the queue's records, and the two tables a spam run makes big
+(the sender-recipient pairs, a relay's recipient domains) are compact C tables,
+``_fast.Pairs`` and ``_fast.Tally``, that answer what this module and the findings ask of the
+dicts they stand for.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ import ipaddress
 from typing import Any
 
 from todokede.detect.queue import Rcpt
+
+try:
+    from todokede.detect import _fast
+except ImportError:  # built without a C compiler: the Python path
+    _fast = None  # type: ignore[assignment]
 
 NULL_SENDERS = frozenset({"", "<>", "mailer-daemon"})
 RAW_PER_KEY = 4
@@ -54,14 +65,17 @@ class Relay:
 
     __slots__ = ("addrs", "by_sender", "by_status", "names", "senders", "service")
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, by_status: _fast.Tally | None = None) -> None:
         self.service = service
         self.names: set[str] = set()
         self.addrs: set[str] = set()
         # sender domain -> [messages, first, last, raw lines]
         self.by_sender: dict[str, list[Any]] = {}
-        # (recipient domain, status) -> recipients
-        self.by_status: dict[tuple[str, str], int] = {}
+        # (recipient domain, status) -> recipients; with the C scanner the same in a compact
+        # table (_fast.Tally: get, [key] =, items, merge, tally)
+        self.by_status: dict[tuple[str, str], int] | _fast.Tally = (
+            {} if by_status is None else by_status
+        )
         self.senders: set[str] = set()
 
     def merge(self, other: Relay) -> None:
@@ -76,8 +90,12 @@ class Relay:
                 mine[0] += c[0]
                 mine[1], mine[2] = min(mine[1], c[1]), max(mine[2], c[2])
                 mine[3].extend(c[3][: RAW_PER_KEY - len(mine[3])])
-        for skey, n in other.by_status.items():
-            self.by_status[skey] = self.by_status.get(skey, 0) + n
+        table, theirs = self.by_status, other.by_status
+        if isinstance(table, dict) or isinstance(theirs, dict):
+            for skey, n in theirs.items():
+                table[skey] = table.get(skey, 0) + n
+        else:
+            table.merge(theirs)  # the same steps, in C
 
 
 class Pair:
@@ -108,15 +126,35 @@ class Pair:
 
 
 class MailAgg:
-    def __init__(self, own_domains: tuple[str, ...] | None = None) -> None:
+    def __init__(self, own_domains: tuple[str, ...] | None = None, *, native: bool = False) -> None:
         # the site's domains when the user named them (else they are inferred at the end)
         self.own_domains = tuple(d.lower().lstrip(".") for d in own_domains or ())
         self.local_domains: set[str] = set()  # recipients' domains delivered locally
         self.relays: dict[str, Relay] = {}
         self.bounces: dict[tuple[str, str], dict[int, list[int]]] = {}
         self.bounce_raw: dict[tuple[str, str], list[bytes]] = {}
-        # "service\0sender\0recipient" -> time of its only message, or a Pair
-        self.pairs: dict[str, int | Pair] = {}
+        # the C scanner's compact tables, when it was built (and asked for)
+        self.native = native and _fast is not None
+        # "service\0sender\0recipient" -> time of its only message, or a Pair; with the C
+        # scanner the same in a compact table (_fast.Pairs: get, [key] =, items, multi)
+        self.pairs: dict[str, int | Pair] | _fast.Pairs = (
+            _fast.Pairs(Pair) if self.native and _fast is not None else {}
+        )
+
+    def new_relay(self, service: str) -> Relay:
+        return Relay(service, _fast.Tally() if self.native and _fast is not None else None)
+
+    def multi_pairs(self, consume: bool = False) -> list[tuple[str, Pair]]:
+        """The pairs of two messages or more (the others cannot be mail bombs), in order;
+        ``consume`` lets go of the pairs table (this aggregate is used up)."""
+        pairs = self.pairs
+        if isinstance(pairs, dict):
+            multi = [(k, p) for k, p in pairs.items() if not isinstance(p, int)]
+        else:
+            multi = pairs.multi()
+        if consume:
+            pairs.clear()  # in place: the queue's fold callback holds the table too
+        return multi
 
     def add(
         self,
@@ -145,7 +183,8 @@ class MailAgg:
         raw = raw_lines[0] if raw_lines else b""
         # mail bombs come over the network: mail submitted on the host itself (cron, scripts
         # mailing root every minute) has no client and is not counted
-        names = {r[0] for r in rcpts} if len(rcpts) > 1 else [r[0] for r in rcpts]
+        # each recipient once, in their order (the order of the pairs table)
+        names = dict.fromkeys(r[0] for r in rcpts) if len(rcpts) > 1 else [r[0] for r in rcpts]
         pairs = self.pairs
         for rcpt in names if (host or addr) else ():
             key = f"{service}\0{sender}\0{rcpt}"
@@ -165,7 +204,7 @@ class MailAgg:
         src = addr or host
         relay = self.relays.get(src)
         if relay is None:
-            relay = self.relays[src] = Relay(service)
+            relay = self.relays[src] = self.new_relay(service)
         if host:
             relay.names.add(host)
         if addr:
@@ -246,6 +285,11 @@ class MailAgg:
             have_raw = self.bounce_raw.setdefault(bkey, [])
             have_raw.extend(raw[: RAW_PER_KEY - len(have_raw)])
         pairs = self.pairs
+        if not isinstance(pairs, dict):
+            if isinstance(other.pairs, dict):
+                raise TypeError("merging a MailAgg of the Python path into one of C")
+            pairs.merge(other.pairs)  # the same steps, in C
+            return
         for pkey, pair in other.pairs.items():
             mine = pairs.get(pkey)
             if mine is None:

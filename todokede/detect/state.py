@@ -8,13 +8,18 @@ big file are read by separate processes, each into its own :class:`State`, and m
 from __future__ import annotations
 
 from todokede.detect import bulk
-from todokede.detect.mailagg import MailAgg, Nets
+from todokede.detect.mailagg import MailAgg, Nets, Pair
 from todokede.detect.queue import Done, Msg, MsgKey, Queue, Rcpt, new_queue
 from todokede.logs import imap, mail, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
 from todokede.logs.syslog import Framer, YearRule
 from todokede.logs.text import decode
+
+try:
+    from todokede.detect import _fast
+except ImportError:  # built without a C compiler: the Python path
+    _fast = None  # type: ignore[assignment]
 
 EVIDENCE = 5
 UNPARSED_EXAMPLES = 5
@@ -104,7 +109,8 @@ class State:
         self.fast = fast
         self.nets = Nets(nets)
         self.admins = frozenset(a.lower() for a in admins)
-        self.mail = MailAgg(own_domains)
+        self.native = native and _fast is not None  # the C scanner was built
+        self.mail = MailAgg(own_domains, native=self.native)
         self.lines = 0
         self.unparsed = 0
         self.unparsed_examples: list[tuple[str, int, str]] = []
@@ -115,8 +121,7 @@ class State:
         self.rules: dict[str, YearRule] = {}
         self.names: dict[str, str] = {}  # host name -> address, from tcpd lines with both
         self.notices: set[MsgKey] = set()
-        self.msgs = new_queue(self.folder(self.mail), native=native)
-        self.native = not isinstance(self.msgs, Queue)  # the C scanner was built
+        self.msgs = new_queue(self.folder(self.mail), native=self.native)
         self.rejects: dict[tuple[str, str], Agg] = {}
         self.exploits: dict[tuple[str, str], Agg] = {}
         self.failures: dict[tuple[str, str], Agg] = {}
@@ -136,9 +141,7 @@ class State:
         """
         self.rules[source] = framer.rule
         fast = self.fast and not self.filters
-        if fast and self.native:
-            from todokede.detect import _fast
-
+        if fast and self.native and _fast is not None:
             first = lineno - 1
             total = _fast.scan_block(
                 block,
@@ -285,8 +288,12 @@ class State:
             self._filters(f, line)
 
     def folder(self, agg: MailAgg) -> Done:
-        """The callback that folds a complete message of the queue into ``agg``."""
+        """The callback that folds a complete message of the queue into ``agg``: with the
+        C scanner a ``_fast.Fold``, which the C queue runs without making Python objects
+        for the message (called from Python, it is this same :meth:`MailAgg.add`)."""
         notices, nets, admins = self.notices, self.nets, self.admins
+        if self.native and _fast is not None:
+            return _fast.Fold(agg, notices, nets, admins, Pair, agg.new_relay)
 
         def fold(
             key: MsgKey,
