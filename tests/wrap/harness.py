@@ -261,3 +261,54 @@ def closing_all(socks: list[socket.socket]) -> Iterator[list[socket.socket]]:
     finally:
         for s in socks:
             s.close()
+
+
+@contextlib.contextmanager
+def greeter(greeting: bytes = GREETING) -> Iterator[int]:
+    """A backend that sends ``greeting`` and closes at once (reads nothing); a thread with
+    an accept loop that waits at most 0.2 s at a time. Yields its port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.sendall(greeting)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(10)
+        sock.close()
+
+
+@contextlib.contextmanager
+def full_backlog() -> Iterator[tuple[socket.socket, list[socket.socket]]]:
+    """A listening socket whose accept queue is full (of the connections it yields with
+    it): a further connect to it stays in progress, unanswered, until there is room."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(4):
+            f = socket.socket()
+            fillers.append(f)
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+        yield listener, fillers
+    finally:
+        for f in fillers:
+            f.close()
+        listener.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.wrap.harness import SyslogCollector, connect, read_all, read_until, rules
+from tests.wrap.harness import SyslogCollector, connect, greeter, read_all, read_until, rules
 
 TODOKEDE = [sys.executable, "-m", "todokede"]
 TS = r"[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d"
@@ -183,34 +183,6 @@ def test_inetd_without_a_socket_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-@contextmanager
-def greeter() -> Iterator[int]:
-    """A backend that greets and closes; a thread, accept loop with a bounded wait."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.2)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.sendall(b"* OK greeter\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        done.set()
-        thread.join(10)
-        sock.close()
-
-
 def test_cli_listener_with_systemd_socket_and_sigterm(tmp_path: Path) -> None:
     rd = rules(tmp_path / "r", "imapd: 127.0.0.1\n", "ALL: ALL\n")
     log = tmp_path / "wrap.log"
@@ -218,7 +190,7 @@ def test_cli_listener_with_systemd_socket_and_sigterm(tmp_path: Path) -> None:
     listening.bind(("127.0.0.1", 0))
     listening.listen(16)
     port = listening.getsockname()[1]
-    with greeter() as backend:
+    with greeter(b"* OK greeter\r\n") as backend:
         argv = [
             *TODOKEDE, "wrap", "--to", f"127.0.0.1:{backend}", "--daemon", "imapd",
             "--rules-dir", str(rd), "--log", str(log), "--refuse-delay", "0.05",
@@ -257,7 +229,7 @@ def test_cli_workers_share_the_port(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with greeter() as backend:
+    with greeter(b"* OK greeter\r\n") as backend:
         argv = [
             *TODOKEDE, "wrap", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{backend}",
             "--daemon", "imapd", "--rules-dir", str(rd), "--log", str(log), "--workers", "3",
@@ -292,7 +264,7 @@ def test_cli_sigterm_loses_no_log_line(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with greeter() as backend:
+    with greeter(b"* OK greeter\r\n") as backend:
         argv = [
             *TODOKEDE, "wrap", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{backend}",
             "--daemon", "imapd", "--rules-dir", str(rd), "--log", str(log),

@@ -17,6 +17,7 @@ from tests.wrap.harness import (
     GREETING,
     Running,
     connect,
+    full_backlog,
     read_all,
     read_until,
     rules,
@@ -296,17 +297,8 @@ def test_idle_sessions_closed(tmp_path: Path) -> None:
 def test_backend_connect_timeout(tmp_path: Path) -> None:
     rd = rules(tmp_path / "r")
     # A backend whose accept queue is full: further connection attempts are never answered.
-    stuck = socket.socket()
-    stuck.bind(("127.0.0.1", 0))
-    stuck.listen(0)
-    port = stuck.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        f.connect_ex(("127.0.0.1", port))
-        fillers.append(f)
-    try:
+    with full_backlog() as (stuck, _):
+        port = stuck.getsockname()[1]
 
         def make(_unused: int) -> WrapConfig:
             return config(rd, connect_timeout=0.3)(port)
@@ -315,10 +307,6 @@ def test_backend_connect_timeout(tmp_path: Path) -> None:
             with connect(run.port) as s:
                 assert read_all(s) == b""
             run.log.wait_for(f"error: cannot connect to 127.0.0.1:{port}: timed out")
-    finally:
-        for f in fillers:
-            f.close()
-        stuck.close()
 
 
 def test_refused_holds_cannot_fill_the_limit(tmp_path: Path) -> None:

@@ -8,13 +8,21 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.wrap.harness import GREETING, Running, connect, read_all, read_until, rules, wait_until
+from tests.wrap.harness import (
+    GREETING,
+    Running,
+    connect,
+    full_backlog,
+    greeter,
+    read_all,
+    read_until,
+    rules,
+    wait_until,
+)
 from tests.wrap.test_listener import config
 from todokede.wrap.listener import WrapConfig
 
@@ -72,40 +80,12 @@ def test_client_that_stops_reading_gets_everything_later(tmp_path: Path) -> None
         assert got == data
 
 
-@contextmanager
-def greet_and_close() -> Iterator[int]:
-    """A backend that sends GREETING and closes at once (reads nothing)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.2)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = sock.accept()
-            except TimeoutError:
-                continue
-            conn.sendall(GREETING)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        done.set()
-        thread.join(10)
-        sock.close()
-
-
 def test_backend_reset_after_its_eof_is_noticed(tmp_path: Path) -> None:
     # The backend has closed; what the client sends then draws a reset. The wrapper no
     # longer reads that socket, but the reset must still end the session (and not leave
     # the wrapper polling a dead socket).
     rd = rules(tmp_path / "r")
-    with greet_and_close() as port:
+    with greeter() as port:
 
         def make(_unused: int) -> WrapConfig:
             return config(rd)(port)
@@ -125,44 +105,35 @@ def test_slow_backend_connect_completes(tmp_path: Path) -> None:
     # The backend's accept queue is full, so the connect is still in progress when the
     # wrapper asks again; it completes once there is room (the kernel resends the SYN).
     rd = rules(tmp_path / "r")
-    backend = socket.socket()
-    backend.bind(("127.0.0.1", 0))
-    backend.listen(0)
-    port = backend.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        f.connect_ex(("127.0.0.1", port))
-        fillers.append(f)
-    filler_ports = {f.getsockname()[1] for f in fillers}
     accepted: list[socket.socket] = []
-    try:
+    with full_backlog() as (backend, fillers):
+        port = backend.getsockname()[1]
+        filler_ports = {f.getsockname()[1] for f in fillers}
 
         def make(_unused: int) -> WrapConfig:
             return config(rd, connect_timeout=60)(port)
 
-        with Running(make, backend=False) as run, connect(run.port) as s:
-            run.log.wait_for("connect from")
-            assert run.wrapper is not None
-            (client,) = run.wrapper.clients
-            assert client.connecting is not None  # in progress, not failed
-            for f in fillers:
-                f.close()
-            backend.settimeout(30)
-            while True:
-                conn, peer = backend.accept()
-                accepted.append(conn)
-                if peer[1] not in filler_ports:
-                    break
-            conn.sendall(GREETING)
-            assert read_until(s, b"\r\n") == GREETING
-            s.sendall(b"ping\n")
-            assert conn.recv(64) == b"ping\n"
-    finally:
-        for sock in fillers + accepted:
-            sock.close()
-        backend.close()
+        try:
+            with Running(make, backend=False) as run, connect(run.port) as s:
+                run.log.wait_for("connect from")
+                assert run.wrapper is not None
+                (client,) = run.wrapper.clients
+                assert client.connecting is not None  # in progress, not failed
+                for f in fillers:
+                    f.close()
+                backend.settimeout(30)
+                while True:
+                    conn, peer = backend.accept()
+                    accepted.append(conn)
+                    if peer[1] not in filler_ports:
+                        break
+                conn.sendall(GREETING)
+                assert read_until(s, b"\r\n") == GREETING
+                s.sendall(b"ping\n")
+                assert conn.recv(64) == b"ping\n"
+        finally:
+            for sock in accepted:
+                sock.close()
 
 
 def test_backend_given_as_a_name(tmp_path: Path) -> None:
@@ -214,7 +185,7 @@ def test_socket_kept_by_an_aclexec_child_leaves_the_poller(tmp_path: Path) -> No
     # our socket then does not take it out of the epoll set by itself; if it stayed, its
     # EOF would be reported again and again.
     rd = rules(tmp_path / "r", "in.echod: 127.0.0.1 : aclexec sleep 2 &\n", "ALL: ALL\n")
-    with greet_and_close() as port:
+    with greeter() as port:
 
         def make(_unused: int) -> WrapConfig:
             return config(rd, allow_commands=True)(port)

@@ -101,20 +101,12 @@ tk_tally_add(PyObject *tally, Span domain, Span status)
     Py_ssize_t i = 0;
     while (i < d.n && (unsigned char)d.s[i] < 0x80)
         i++;
-    if (i < d.n) { /* str.lower() of the non-ASCII */
-        PyObject *low = tk_lower(domain);
-        keep = low ? PyUnicode_AsEncodedString(low, "utf-8", "surrogatepass") : NULL;
-        Py_XDECREF(low);
-        if (keep == NULL)
-            return -1;
-        d = (Span){PyBytes_AS_STRING(keep), PyBytes_GET_SIZE(keep)};
-    }
-    else if (d.n <= (Py_ssize_t)sizeof stack) {
+    if (i == d.n && d.n <= (Py_ssize_t)sizeof stack) { /* ASCII: lowered here */
         for (i = 0; i < d.n; i++)
             stack[i] = (char)(d.s[i] >= 'A' && d.s[i] <= 'Z' ? d.s[i] + 32 : d.s[i]);
         d.s = stack;
     }
-    else {
+    else { /* str.lower() (of the non-ASCII, or of a long name) */
         PyObject *low = tk_lower(domain);
         keep = low ? PyUnicode_AsEncodedString(low, "utf-8", "surrogatepass") : NULL;
         Py_XDECREF(low);
