@@ -464,3 +464,148 @@ def test_damaged_pickles_of_the_tables_are_errors_not_crashes() -> None:
         _fast.Pairs(Pair, b"\x00" * 8 + b"\x01\x00\x00\x00\x01k", [])
     with pytest.raises(ValueError, match="damaged tally"):
         _fast.Tally(b"\x01" * 8 + b"\x05\x00\x00\x00\x00\x00\x00\x00abc")
+
+
+# -- found by fuzzing the C scanner under AddressSanitizer (regressions) ------------------
+
+
+@native
+def test_a_size_too_long_for_int_stops_no_path() -> None:
+    # int() refuses more than 4300 digits: the queue left such a from= line to the general
+    # parser, which reads the size as 0, and so does sendmail's
+    digits = b"9" * 5000
+    data = b"\n".join(
+        [
+            b"Sep  1 10:00:00 mail postfix/smtpd[1]: Q1: client=c.example[192.0.2.1]",
+            b"Sep  1 10:00:01 mail postfix/qmgr[2]: Q1: from=<>, size=" + digits + b", nrcpt=1",
+            b"Sep  1 10:00:02 mail postfix/local[3]: Q1: to=<root@mail.example>, relay=local, status=sent (ok)",
+            b"Sep  1 10:00:03 mail postfix/qmgr[2]: Q1: removed",
+            b"Sep  1 10:00:04 mail postfix/qmgr[2]: Q2: from=<a@b>, size="
+            + b"1" * 700
+            + b", nrcpt=1",
+            b"Sep  1 10:00:05 mail sendmail[6]: x1: from=<a@b>, size="
+            + digits
+            + b", class=0, nrcpts=1, relay=c [192.0.2.3]",
+        ]
+    )
+    assert run(data, "native") == run(data, "python") == run(data, "general")
+
+
+@native
+@pytest.mark.parametrize(
+    "tag",
+    [b"x[", b"[5]", b"x[5", b"\x00[", b"postfix/smtp[", b"postfix/smtp x", b"postfix/smtp[4"],
+)
+def test_the_fast_paths_read_a_tag_as_the_framer_does(tag: bytes) -> None:
+    # "prog[pid]" only when the tag ends with "]", and a tag with a space is no tag
+    data = b"\n".join(
+        [
+            b"Sep  1 10:00:00 mail " + tag + b": connect from h.example (192.0.2.4)",
+            b"Sep  1 10:00:00 mail postfix/smtpd[1]: Q1: client=c.example[192.0.2.1]",
+            b"Sep  1 10:00:00 mail " + tag + b": Q1: from=<s@out.example>, size=1, nrcpt=1",
+            b"Sep  1 10:00:01 mail "
+            + tag
+            + b": Q1: to=<r@far.example>, relay=far, status=sent (ok)",
+            b"Sep  1 10:00:01 mail postfix/qmgr[4]: Q1: removed",
+        ]
+    )
+    assert run(data, "native") == run(data, "python") == run(data, "general")
+
+
+@native
+def test_a_host_ending_in_a_colon_is_a_tag_to_every_path() -> None:
+    data = b"Sep  1 10:00:00 imapd: x: connect from h.example (192.0.2.4)\n" * 3
+    assert run(data, "native") == run(data, "python") == run(data, "general")
+
+
+@native
+def test_a_connection_the_bulk_pass_leaves_keeps_its_place() -> None:
+    # "Sep 01" is no stamp to the bulk regex: counted after the others, it was the last
+    odd = b"Sep 01 10:00:02 mail imapd[5]: connect from h.example (192.0.2.4)"
+    usual = b"Sep  1 10:00:00 mail imapd[5]: connect from h.example (192.0.2.4)"
+    data = b"\n".join([odd, usual, usual, usual])
+    assert run(data, "native") == run(data, "python") == run(data, "general")
+
+
+@native
+def test_damaged_tables_with_huge_counts_are_errors_not_undefined() -> None:
+    from todokede.detect import _fast
+
+    entry = struct.pack("=qII", 2**63 - 1, 1, 2) + b"xok"
+    with pytest.raises(OverflowError):
+        _fast.Tally(entry + entry)
+    big = _fast.Tally(entry)
+    with pytest.raises(OverflowError):
+        big.merge(big)
+    small = _fast.Tally(struct.pack("=qII", 5, 1, 2) + b"yok")
+    small.merge(big)
+    with pytest.raises(OverflowError):
+        small.tally({}, lambda d: False)
+    # neither half of a key is UTF-8: an error, not one made with another pending
+    bad = _fast.Tally(struct.pack("=qII", 1, 1, 1) + b"\xff\xff")
+    with pytest.raises(UnicodeDecodeError):
+        bad.items()
+    with pytest.raises(ValueError, match="damaged pairs"):
+        _fast.Pairs(Pair, struct.pack("=qIB", 1, 1, 1) + b"k", [5])
+
+
+@native
+@pytest.mark.parametrize(
+    "head",
+    [
+        struct.pack("=qqqqqq", 1, 0, 0, 2**63 - 1, 1, 0),  # lengths whose sum overflows
+        struct.pack("=qqqqqq", 1, 0, 0, 1, 2**63 - 1, 0),
+        struct.pack("=q", -1) + b"junk",
+    ],
+)
+def test_a_dump_with_overflowing_lengths_is_an_error(head: bytes) -> None:
+    q = new_queue(lambda *a: None)
+    with pytest.raises(ValueError, match="queue dump"):
+        q.load(head)  # type: ignore[union-attr]
+
+
+@native
+def test_a_dump_with_bytes_after_its_messages_is_an_error() -> None:
+    q = new_queue(lambda *a: None)
+    q.put(Msg((b"mail", b"Q1"), 1, "postfix/smtpd"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="queue dump"):
+        new_queue(lambda *a: None).load(q.dump() + b"x")  # type: ignore[union-attr]
+
+
+@native
+def test_a_dump_with_text_that_is_not_utf8_is_an_error() -> None:
+    q = new_queue(lambda *a: None)
+    m = Msg((b"mail", b"Q1"), 1, "postfix/smtpd")
+    m.rcpts = [("AAAA", "BBBB", "sent", "", 1)]
+    q.put(m)  # type: ignore[arg-type]
+    bad = new_queue(lambda *a: None)
+    bad.load(q.dump().replace(b"AAAA", b"\xff" * 4).replace(b"BBBB", b"\xff" * 4))  # type: ignore[union-attr]
+    with pytest.raises(UnicodeDecodeError):
+        bad.messages()  # type: ignore[union-attr]
+
+
+def _changes_the_queue_when_called(q: object, calls: list[tuple[object, ...]]) -> object:
+    def done(*fields: object) -> None:
+        calls.append(fields)
+        if len(calls) == 1:
+            q.clear()  # type: ignore[attr-defined]
+            for i in range(20):
+                q.put(Msg((b"mail", b"N%d" % i), 0, "x" * 100))  # type: ignore[attr-defined]
+
+    return done
+
+
+@native
+@pytest.mark.parametrize("consume", [False, True])
+def test_done_may_change_the_queue_while_it_folds(consume: bool) -> None:
+    # the C fold went on with the records that done() had freed
+    results = []
+    for q in (Queue(lambda *a: None), new_queue(lambda *a: None)):
+        for i in range(50):
+            m = Msg((b"mail", b"Q%d" % i), i, "postfix/smtpd")
+            m.sender, m.rcpts = f"s{i}@x", [(f"r{i}@y", "smtp", "sent", "", i)]
+            q.put(m)  # type: ignore[arg-type]
+        calls: list[tuple[object, ...]] = []
+        q.fold(_changes_the_queue_when_called(q, calls), consume)  # type: ignore[arg-type]
+        results.append((calls, [m.key for m in q.messages()]))  # type: ignore[union-attr]
+    assert results[0] == results[1]

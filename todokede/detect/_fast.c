@@ -254,6 +254,14 @@ fast_line(Queue *q, Grants *g, const int64_t *days, const char *line, Py_ssize_t
     Py_ssize_t colon = tk_find(line, len, sp, LIT(": "));
     if (colon < 0)
         return 0;
+    /* the tag as the framer (syslog._tag) reads it, or the general path: "host:" is a tag
+     * without a host, a tag with a space no tag; "prog[pid]" only when it ends with "]" */
+    const char *tag = line + sp + 1;
+    Py_ssize_t tn = colon - sp - 1;
+    if ((sp > 16 && line[sp - 1] == ':' && line[16] != '[') || memchr(tag, ' ', (size_t)tn))
+        return 0;
+    Py_ssize_t bracket = tk_find(tag, tn, 0, LIT("["));
+    Py_ssize_t pn = bracket >= 0 && tn > 0 && tag[tn - 1] == ']' ? bracket : tn;
     if (tk_starts(line, len, sp + 1, LIT("postfix/"))) {
         Py_ssize_t qs = colon + 2, qe = tk_find(line, len, qs, LIT(": ")), ha = 0, hl = 0;
         if (qe > 0)
@@ -264,10 +272,8 @@ fast_line(Queue *q, Grants *g, const int64_t *days, const char *line, Py_ssize_t
             long long ts = stamp(line, days);
             if (ts == NO_TIME)
                 return 0;
-            Py_ssize_t bracket = tk_find(line, colon, sp, LIT("["));
-            Py_ssize_t pend = bracket > 0 ? bracket : colon;
-            return tk_postfix(q, ts, line + 16, sp - 16, line + sp + 1, pend - sp - 1,
-                              line + qs, qe - qs, line + qe + 2, len - qe - 2, line, len);
+            return tk_postfix(q, ts, line + 16, sp - 16, tag, pn, line + qs, qe - qs,
+                              line + qe + 2, len - qe - 2, line, len);
         }
         if (hl == 3 && memcmp(head, "rem", 3) == 0 && len >= 9 &&
             memcmp(line + len - 9, ": removed", 9) == 0) {
@@ -282,17 +288,10 @@ fast_line(Queue *q, Grants *g, const int64_t *days, const char *line, Py_ssize_t
         return 0;
     }
     if (tk_starts(line, len, colon + 2, LIT("connect from "))) {
-        const char *tag = line + sp + 1;
-        Py_ssize_t tn = colon - sp - 1;
-        if (memchr(tag, ' ', (size_t)tn) != NULL)
-            return 0;
-        Py_ssize_t bracket = tk_find(tag, tn, 0, LIT("["));
         if (stamp(line, days) == NO_TIME)
             return 0;
-        return grants_add(g, tag, bracket > 0 ? bracket : tn, line + colon + 15,
-                          len - colon - 15, line, len) < 0
-                   ? -1
-                   : 1;
+        return grants_add(g, tag, pn, line + colon + 15, len - colon - 15, line, len) < 0 ? -1
+                                                                                         : 1;
     }
     return 0;
 }

@@ -29,6 +29,24 @@ int tk_starts(const char *s, Py_ssize_t n, Py_ssize_t at, const char *prefix, Py
 void tk_slice(Py_ssize_t n, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t *a, Py_ssize_t *len);
 uint64_t tk_hash(const char *h, Py_ssize_t hn, const char *q, Py_ssize_t qn);
 
+/* *acc += x, or -1 with OverflowError: counts and sizes that come back from a pickle or a
+ * dump are any 64-bit values, and signed overflow is undefined in C */
+static inline int
+tk_add(long long *acc, long long x)
+{
+    long long sum; /* *acc unchanged on overflow (the builtin stores the wrapped sum) */
+    if (__builtin_add_overflow(*acc, x, &sum)) {
+        PyErr_SetString(PyExc_OverflowError, "a count too big to keep");
+        return -1;
+    }
+    *acc = sum;
+    return 0;
+}
+
+/* a size= of more digits is not read by the queue (queue.py's _SIZE_DIGITS): int() may
+ * refuse it (sys.set_int_max_str_digits, 640 at least), parse_postfix reads it instead */
+#define SIZE_DIGITS 640
+
 /* -- message records (_fast_msg.c) ------------------------------------------------------
  *
  * A queued message is one small struct and one buffer (the "blob") holding its key and
@@ -128,8 +146,11 @@ int tk_insert(Queue *q, Msg *m); /* a message that is not in the table */
 int tk_store(Queue *q, Msg *m);  /* as dict assignment: in the old one's place, if any */
 void tk_unlink(Queue *q, Msg **slot);
 int tk_by_seq(const void *a, const void *b);
-/* every live message, in the given order; the table lets go of them when take */
-Msg **tk_all(Queue *q, int (*order)(const void *, const void *), size_t *count, int take);
+/* every live message, in the given order: ALL_BORROW (no Python code may run while they
+ * are used), ALL_TAKE (the table lets go of them) or ALL_COPY (copies, the caller's: Python
+ * code that runs meanwhile may change the queue, as it may a dict under a list of values) */
+enum { ALL_BORROW, ALL_TAKE, ALL_COPY };
+Msg **tk_all(Queue *q, int (*order)(const void *, const void *), size_t *count, int mode);
 
 /* dump and load (_fast_dump.c) */
 PyObject *tk_queue_dump(Queue *q, PyObject *ignored);

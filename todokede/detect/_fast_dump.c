@@ -10,7 +10,7 @@ PyObject *
 tk_queue_dump(Queue *q, PyObject *Py_UNUSED(ignored))
 {
     size_t n;
-    Msg **all = tk_all(q, tk_by_seq, &n, 0);
+    Msg **all = tk_all(q, tk_by_seq, &n, ALL_BORROW);
     if (all == NULL)
         return NULL;
     Py_ssize_t size = 8;
@@ -54,7 +54,8 @@ tk_queue_load(Queue *q, PyObject *arg)
             goto short_dump;
         memcpy(h, p, sizeof h);
         p += sizeof h;
-        if (h[2] < 0 || h[3] < 0 || h[4] < h[2] + h[3] || h[4] > end - p)
+        /* lengths compared one at a time: h[2] + h[3] of a damaged dump may overflow */
+        if (h[2] < 0 || h[3] < 0 || h[4] > end - p || h[2] > h[4] || h[3] > h[4] - h[2])
             goto short_dump;
         Msg *m = PyMem_Calloc(1, sizeof(Msg));
         char *blob = m ? PyMem_Malloc((size_t)h[4] + 1) : NULL;
@@ -80,6 +81,8 @@ tk_queue_load(Queue *q, PyObject *arg)
             return NULL;
         }
     }
+    if (count < 0 || p != end) /* what dump() writes ends with its last message */
+        goto short_dump;
     Py_RETURN_NONE;
 short_dump:
     PyErr_SetString(PyExc_ValueError, "a queue dump cut short");

@@ -146,7 +146,8 @@ add_local_domains(Fold *f, const View *v)
 static int
 bounce(Fold *f, const View *v, PyObject *service)
 {
-    PyObject *size = tk_size(v), *rcpts = tk_rcpts(v), *raw = tk_raw(v), *r = NULL;
+    PyObject *size = tk_size(v), *rcpts = size ? tk_rcpts(v) : NULL;
+    PyObject *raw = rcpts ? tk_raw(v) : NULL, *r = NULL; /* none with an exception set */
     if (size && rcpts && raw) {
         PyObject *args[6] = {f->agg, service, size, rcpts, raw, f->admins};
         r = PyObject_VectorcallMethod(s_bounce, args, 6 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);

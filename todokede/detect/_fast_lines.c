@@ -111,7 +111,7 @@ q_from(Queue *q, Msg *m, long long ts, const char *host, Py_ssize_t hn, const ch
         return 0;
     Py_ssize_t comma = tk_find(rest, rn, end + 8, LIT(",")), za, zn;
     tk_slice(rn, end + 8, comma > 0 ? comma : rn, &za, &zn);
-    if (zn == 0)
+    if (zn == 0 || zn > SIZE_DIGITS)
         return 0;
     long long size = 0;
     for (Py_ssize_t i = 0; i < zn; i++) {

@@ -382,7 +382,13 @@ Pairs_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         if (multi) {
             if (objs == NULL || used >= PyList_GET_SIZE(objs))
                 goto damaged;
-            Py_XSETREF(e->pair, Py_NewRef(PyList_GET_ITEM(objs, used++)));
+            PyObject *pair = PyList_GET_ITEM(objs, used++);
+            int ok = PyObject_IsInstance(pair, pair_type); /* what merge and add call on */
+            if (ok < 0)
+                goto failed;
+            if (!ok)
+                goto damaged;
+            Py_XSETREF(e->pair, Py_NewRef(pair));
         }
         r += 13 + n;
     }

@@ -88,12 +88,13 @@ tk_rcpts(const View *v)
     PyObject *list = PyList_New(v->nrcpt);
     for (Py_ssize_t i = 0; list != NULL && i < v->nrcpt; i++) {
         const RcptV *r = &v->rcpts[i];
-        PyObject *t = PyTuple_New(5), *f[5] = {tk_str(r->rcpt), tk_str(r->via),
-                                               tk_str(r->status), tk_str(r->orig),
-                                               PyLong_FromLongLong(r->ts)};
-        int ok = t != NULL;
+        /* each made only while the ones before were: no C API call with an exception
+         * set (stored text that is not UTF-8 comes from a damaged dump) */
+        PyObject *t = PyTuple_New(5), *f[5] = {NULL, NULL, NULL, NULL, NULL};
+        int ok = t != NULL && (f[0] = tk_str(r->rcpt)) && (f[1] = tk_str(r->via)) &&
+                 (f[2] = tk_str(r->status)) && (f[3] = tk_str(r->orig)) &&
+                 (f[4] = PyLong_FromLongLong(r->ts));
         for (int j = 0; j < 5; j++) {
-            ok = ok && f[j] != NULL;
             if (t != NULL && f[j] != NULL)
                 PyTuple_SET_ITEM(t, j, f[j]);
             else
@@ -132,15 +133,10 @@ fields(const Msg *m, PyObject *f[9])
     memset(f, 0, 9 * sizeof(PyObject *));
     if (tk_view(m, &v) < 0)
         return -1;
-    f[0] = tk_key(m);
-    f[1] = PyLong_FromLongLong(m->ts);
-    f[2] = tk_str(v.service);
-    f[3] = tk_str(v.host);
-    f[4] = tk_str(v.addr);
-    f[5] = tk_str(v.sender);
-    f[6] = tk_size(&v);
-    f[7] = tk_rcpts(&v);
-    f[8] = tk_raw(&v);
+    /* each made only while the ones before were: no C API call with an exception set */
+    (void)((f[0] = tk_key(m)) && (f[1] = PyLong_FromLongLong(m->ts)) && (f[2] = tk_str(v.service)) &&
+        (f[3] = tk_str(v.host)) && (f[4] = tk_str(v.addr)) && (f[5] = tk_str(v.sender)) &&
+        (f[6] = tk_size(&v)) && (f[7] = tk_rcpts(&v)) && (f[8] = tk_raw(&v)));
     tk_view_free(&v);
     for (int i = 0; i < 9; i++)
         if (f[i] == NULL) {

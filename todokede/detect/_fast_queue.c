@@ -99,9 +99,9 @@ tk_unlink(Queue *q, Msg **slot)
     q->live--;
 }
 
-/* every live message, in the given order; the table lets go of them when take */
+/* every live message, in the given order (mode: see _fast.h) */
 Msg **
-tk_all(Queue *q, int (*order)(const void *, const void *), size_t *count, int take)
+tk_all(Queue *q, int (*order)(const void *, const void *), size_t *count, int mode)
 {
     Msg **all = PyMem_Malloc((q->live + 1) * sizeof(Msg *));
     if (all == NULL) {
@@ -114,10 +114,26 @@ tk_all(Queue *q, int (*order)(const void *, const void *), size_t *count, int ta
             all[n++] = q->slots[i];
     qsort(all, n, sizeof(Msg *), order);
     *count = n;
-    if (take) {
+    if (mode == ALL_TAKE) {
         PyMem_Free(q->slots);
         q->slots = NULL;
         q->cap = q->used = q->live = 0;
+    }
+    for (size_t i = 0; mode == ALL_COPY && i < n; i++) {
+        Msg *c = PyMem_Malloc(sizeof(Msg));
+        char *blob = c ? PyMem_Malloc((size_t)all[i]->bloblen + 1) : NULL;
+        if (blob == NULL) {
+            PyMem_Free(c);
+            while (i > 0)
+                tk_msg_free(all[--i]);
+            PyMem_Free(all);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        *c = *all[i];
+        memcpy(blob, all[i]->blob, (size_t)all[i]->bloblen);
+        c->blob = blob;
+        all[i] = c;
     }
     return all;
 }
@@ -215,16 +231,18 @@ static PyObject *
 Queue_messages(Queue *q, PyObject *Py_UNUSED(ignored))
 {
     size_t n;
-    Msg **all = tk_all(q, tk_by_seq, &n, 0);
+    /* copies: make() is Python code */
+    Msg **all = tk_all(q, tk_by_seq, &n, ALL_COPY);
     if (all == NULL)
         return NULL;
     PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; list != NULL && i < n; i++) {
-        PyObject *m = tk_msg_to_python(q->make, all[i]);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *m = list ? tk_msg_to_python(q->make, all[i]) : NULL;
         if (m == NULL)
             Py_CLEAR(list);
         else
             PyList_SET_ITEM(list, (Py_ssize_t)i, m);
+        tk_msg_free(all[i]);
     }
     PyMem_Free(all);
     return list;
@@ -261,8 +279,13 @@ Queue_take(Queue *q, PyObject *key)
     Msg *m = *slot;
     PyObject *result = tk_msg_to_python(q->make, m);
     if (result != NULL) {
-        tk_unlink(q, slot);
-        tk_msg_free(m);
+        /* make() is Python code: it may have changed the table */
+        slot = tk_lookup(q, h, hn, qid, qn, tk_hash(h, hn, qid, qn));
+        if (slot != NULL) {
+            m = *slot;
+            tk_unlink(q, slot);
+            tk_msg_free(m);
+        }
     }
     return result;
 }
@@ -346,21 +369,20 @@ Queue_fold(Queue *q, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     size_t n;
     /* consume: the table lets go of them, each is freed once handed on, so that the
-     * aggregates grow into the memory the messages leave */
-    Msg **all = tk_all(q, by_time, &n, consume);
+     * aggregates grow into the memory the messages leave; else copies, since done() may
+     * change the queue (Python's fold goes over a list of the messages) */
+    Msg **all = tk_all(q, by_time, &n, consume ? ALL_TAKE : ALL_COPY);
     if (all == NULL)
         return NULL;
     int failed = 0;
     for (size_t i = 0; i < n; i++) {
         if (!failed && tk_retire(args[0], all[i]) < 0)
             failed = 1;
-        if (consume) {
-            tk_msg_free(all[i]);
-            /* the aggregates grow in Python's arenas, not in the pages the records leave:
-             * give those back as the fold goes */
-            if (i % 4096 == 4095 && getenv("NOTRIM") == NULL)
-                q_trim();
-        }
+        tk_msg_free(all[i]);
+        /* the aggregates grow in Python's arenas, not in the pages the records leave:
+         * give those back as the fold goes */
+        if (consume && i % 4096 == 4095 && getenv("NOTRIM") == NULL)
+            q_trim();
     }
     PyMem_Free(all);
     if (consume)
@@ -382,7 +404,7 @@ Queue_merge(Queue *q, PyObject *arg)
         Py_RETURN_NONE;
     size_t n;
     /* the other queue lets go of its messages: each is moved here or freed */
-    Msg **all = tk_all(other, tk_by_seq, &n, 1);
+    Msg **all = tk_all(other, tk_by_seq, &n, ALL_TAKE);
     if (all == NULL)
         return NULL;
     int failed = 0;

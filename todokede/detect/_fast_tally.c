@@ -7,7 +7,7 @@
 
 typedef struct {
     uint64_t hash;
-    int64_t count;
+    long long count; /* 64 bits, as tk_add wants */
     uint32_t dn, sn; /* the key: the domain's UTF-8, then the status's */
     char key[];
 } TEntry;
@@ -118,8 +118,7 @@ tk_tally_add(PyObject *tally, Span domain, Span status)
     Py_XDECREF(keep);
     if (e == NULL)
         return -1;
-    e->count++;
-    return 0;
+    return tk_add(&e->count, 1);
 }
 
 /* -- the Python side: what Relay and the findings ask of a dict ------------------------- */
@@ -214,7 +213,12 @@ Tally_items(Tally *t, PyObject *Py_UNUSED(ignored))
     {
         if (list == NULL)
             break;
-        PyObject *item = Py_BuildValue("((NN)L)", domain_of(e), status_of(e), (long long)e->count);
+        /* one after the other: no C API call with an exception set (damaged UTF-8) */
+        PyObject *dom = domain_of(e), *st = dom ? status_of(e) : NULL, *item = NULL;
+        if (st != NULL)
+            item = Py_BuildValue("((OO)L)", dom, st, (long long)e->count);
+        Py_XDECREF(dom);
+        Py_XDECREF(st);
         if (item == NULL || PyList_Append(list, item) < 0)
             Py_CLEAR(list);
         Py_XDECREF(item);
@@ -237,7 +241,8 @@ Tally_merge(Tally *t, PyObject *arg)
         if (mine == NULL)
             return NULL;
         e = TENTRY(o, off); /* o may be t: its arena may have moved */
-        mine->count += e->count;
+        if (tk_add(&mine->count, e->count) < 0)
+            return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -272,14 +277,15 @@ Tally_tally(Tally *t, PyObject *const *args, Py_ssize_t nargs)
         }
         e = TENTRY(t, off); /* local() ran Python code */
         if (is_local == 0) {
-            rcpts += e->count;
-            st = status_of(e);
+            st = tk_add(&rcpts, e->count) < 0 ? NULL : status_of(e);
             failed = st == NULL;
             PyObject *pairs[2][2] = {{status, st}, {domains, dom}};
             for (int k = 0; !failed && k < 2; k++) {
                 PyObject *have = PyDict_GetItemWithError(pairs[k][0], pairs[k][1]);
                 long long n = have ? PyLong_AsLongLong(have) : 0;
-                PyObject *sum = PyErr_Occurred() ? NULL : PyLong_FromLongLong(n + e->count);
+                PyObject *sum = PyErr_Occurred() || tk_add(&n, e->count) < 0
+                                    ? NULL
+                                    : PyLong_FromLongLong(n);
                 failed = sum == NULL || PyDict_SetItem(pairs[k][0], pairs[k][1], sum) < 0;
                 Py_XDECREF(sum);
             }
@@ -332,7 +338,7 @@ Tally_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (t == NULL)
         return NULL;
     for (const char *r = packed, *end = packed + size; r != NULL && r < end;) {
-        int64_t count;
+        long long count;
         uint32_t dn, sn;
         if (end - r < 16)
             goto damaged;
@@ -346,7 +352,10 @@ Tally_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             Py_DECREF(t);
             return NULL;
         }
-        e->count += count;
+        if (tk_add(&e->count, count) < 0) { /* a key twice, with huge counts */
+            Py_DECREF(t);
+            return NULL;
+        }
         r += 16 + (size_t)dn + sn;
     }
     return (PyObject *)t;

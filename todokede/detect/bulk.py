@@ -25,9 +25,10 @@ _TIME = rb"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
 _STAMP = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?: [1-9]|[12]\d|3[01]) " + _TIME
 
 # A granted tcpd connection on a BSD-stamped line: (line, program, client). The program may
-# not contain "/" (Postfix's smtpd logs "connect from" too, and is read as Postfix).
+# not contain "/" (Postfix's smtpd logs "connect from" too, and is read as Postfix); a host
+# that ends with ":" is a tag to the framer (syslog._tag), unless it starts with "[".
 _CONNECT = re.compile(
-    rb"\n(" + _STAMP + rb" [^ \n]+ ([^ \n\[:/]+)(?:\[\d+\])?: "
+    rb"\n(" + _STAMP + rb" (?:\[[^ \n]*|[^ \n]*[^ \n:]) ([^ \n\[:/]+)(?:\[\d+\])?: "
     rb"connect from ([^\r\n]*))\r?(?=\n|$)"
 )
 
@@ -46,6 +47,11 @@ def connects(state: State, block: bytes, source: str, framer: Framer) -> bytes |
     lines, progs, clients = parts[1::4], parts[2::4], parts[3::4]
     if not _days_ok(framer, set(map(_DAY, lines))):
         return None
+    rest = b"".join(parts[0::4])
+    if rest.count(b"connect from ") != rest.count(b"refused connect from "):
+        # a line left over may count a connection too ("Sep 01", an odd tag): counted
+        # after these, it would change which line is first and last
+        return None
     keys = list(zip(progs, clients, strict=True))
     counts = Counter(keys)
     last = dict(zip(keys, lines, strict=True))
@@ -60,4 +66,4 @@ def connects(state: State, block: bytes, source: str, framer: Framer) -> bytes |
         if first is None:  # only while new hosts still turn up
             first = dict(zip(reversed(keys), reversed(lines), strict=True))
         granted[key] = [count, first[key], source, last[key], source]
-    return b"".join(parts[0::4])
+    return rest

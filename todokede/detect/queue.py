@@ -106,6 +106,10 @@ def _msg(*values: Any) -> Msg:
     return m
 
 
+# a size= of more digits is left to mail.parse_postfix: int() may refuse it (more than
+# sys.get_int_max_str_digits(), 640 at least) and a crafted line must not stop the scan
+_SIZE_DIGITS = 640
+
 # statuses and transports repeat on every line: one str object each
 _WORDS: dict[bytes, str] = {}
 
@@ -228,7 +232,7 @@ class Queue:
                 return False
             comma = rest.find(b",", end + 8)
             size = rest[end + 8 : comma if comma > 0 else None]
-            if not size.isdigit():
+            if not size.isdigit() or len(size) > _SIZE_DIGITS:
                 return False
             # qmgr logs from= again at each retry of a deferred message: same message
             if m is None:

@@ -194,7 +194,16 @@ class State:
             if fast and line[15:16] == b" " and 65 <= line[0] <= 90:
                 sp = line.find(b" ", 16)
                 colon = line.find(b": ", sp)
-                if sp < 0 or colon < 0:
+                # the tag as the framer (syslog._tag) reads it, or the general path:
+                # "host:" is a tag without a host, a tag with a space no tag, and
+                # "prog[pid]" only when it ends with "]"
+                tag = line[sp + 1 : colon]
+                if (
+                    sp < 0
+                    or colon < 0
+                    or b" " in tag
+                    or (sp > 16 and line[sp - 1] == 58 and line[16] != 91)
+                ):
                     pass
                 elif line.startswith(b"postfix/", sp + 1):
                     q = colon + 2
@@ -204,8 +213,8 @@ class State:
                         ts = bsd_cache.get(line[:15])
                         if ts is None:
                             ts = bsd_time(line[:15])
-                        bracket = line.find(b"[", sp, colon)
-                        prog = line[sp + 1 : bracket if bracket > 0 else colon]
+                        bracket = tag.find(b"[")
+                        prog = tag[:bracket] if bracket >= 0 and tag[-1:] == b"]" else tag
                         if ts is not None and postfix(
                             ts, line[16:sp], prog, line[q:qe], head, line[qe + 2 :], line
                         ):
@@ -221,18 +230,17 @@ class State:
                         # their null sender; rejects other than relaying)
                         continue
                 elif line.startswith(b"connect from ", colon + 2):
-                    tag = line[sp + 1 : colon]
-                    if b" " not in tag:
-                        bracket = tag.find(b"[")
-                        key = (tag[:bracket] if bracket > 0 else tag, line[colon + 15 :])
-                        if bsd_cache.get(line[:15]) is not None or bsd_time(line[:15]):
-                            seen = granted.get(key)
-                            if seen is None:
-                                granted[key] = [1, line, source, line, source]
-                            else:
-                                seen[0] += 1  # type: ignore[operator]
-                                seen[3], seen[4] = line, source
-                            continue
+                    bracket = tag.find(b"[")
+                    prog = tag[:bracket] if bracket >= 0 and tag[-1:] == b"]" else tag
+                    key = (prog, line[colon + 15 :])
+                    if bsd_cache.get(line[:15]) is not None or bsd_time(line[:15]):
+                        seen = granted.get(key)
+                        if seen is None:
+                            granted[key] = [1, line, source, line, source]
+                        else:
+                            seen[0] += 1  # type: ignore[operator]
+                            seen[3], seen[4] = line, source
+                        continue
             self._other(line, framer, source, None if lineno is None else lineno + n - 1)
 
     def _other(self, line: bytes, framer: Framer, source: str, at: int | None) -> None:

@@ -39,6 +39,15 @@ _SM_FROM = re.compile(rb"^from=(.*?), size=(\d+)")
 _SM_RULESET = re.compile(rb"ruleset=\w+, arg1=<?([^>,]*)>?, relay=([^,]*), reject=(.*)$")
 
 
+def _size(text: bytes) -> int:
+    """A size= as a number; 0 for what int() refuses: not a number, or more digits than
+    sys.get_int_max_str_digits() (a crafted line must not stop the scan)."""
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
 def _strip(addr: bytes) -> str:
     addr = addr.strip()
     if addr.startswith(b"<") and addr.endswith(b">"):
@@ -91,10 +100,7 @@ def parse_postfix(ts: int, prog: bytes, msg: bytes) -> Event | None:
         if end < 0:
             return None
         size_end = rest.find(b",", end + 8)
-        try:
-            size = int(rest[end + 8 : size_end if size_end > 0 else None])
-        except ValueError:
-            size = 0
+        size = _size(rest[end + 8 : size_end if size_end > 0 else None])
         return Event("from", service, ts, qid=field(qid), sender=field(rest[6:end]), size=size)
     if head.startswith(b"to=<"):
         m = _PF_TO.match(rest)
@@ -158,7 +164,7 @@ def parse_sendmail(ts: int, prog: bytes, msg: bytes) -> Event | None:
             ts,
             qid=field(qid),
             sender=_strip(m.group(1)),
-            size=int(m.group(2)),
+            size=_size(m.group(2)),
             host=host,
             addr=addr,
         )
