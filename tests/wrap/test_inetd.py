@@ -13,7 +13,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -183,40 +185,62 @@ def test_inetd_without_a_socket_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_listener_with_systemd_socket_and_sigterm(tmp_path: Path) -> None:
+@dataclass
+class Cli:
+    proc: subprocess.Popen[str]
+    stderr: IO[str]
+    port: int
+    log: Path
+
+
+@contextmanager
+def cli_wrap(tmp_path: Path, *options: str, systemd: bool = False) -> Iterator[Cli]:
+    """``todokede wrap`` as a process in front of a greeter (imapd: 127.0.0.1 allowed), its
+    log in a file; with ``systemd`` the listening socket is handed over as socket
+    activation does, else the wrapper binds ``--listen`` itself. Killed if still running."""
     rd = rules(tmp_path / "r", "imapd: 127.0.0.1\n", "ALL: ALL\n")
     log = tmp_path / "wrap.log"
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
-    listening.listen(16)
     port = listening.getsockname()[1]
     with greeter(b"* OK greeter\r\n") as backend:
         argv = [
             *TODOKEDE, "wrap", "--to", f"127.0.0.1:{backend}", "--daemon", "imapd",
-            "--rules-dir", str(rd), "--log", str(log), "--refuse-delay", "0.05",
+            "--rules-dir", str(rd), "--log", str(log), *options,
         ]  # fmt: skip
-        proc = subprocess.Popen(
-            AS_SYSTEMD + argv, stdin=listening.fileno(), stderr=subprocess.PIPE, text=True
-        )
-        listening.close()
+        if systemd:
+            listening.listen(16)
+            proc = subprocess.Popen(
+                AS_SYSTEMD + argv, stdin=listening.fileno(), stderr=subprocess.PIPE, text=True
+            )
+            listening.close()
+        else:
+            listening.close()
+            argv += ["--listen", f"127.0.0.1:{port}"]
+            proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        stderr = proc.stderr
+        assert stderr is not None
         try:
-            assert proc.stderr is not None
-            ready = proc.stderr.readline()
-            assert ready.startswith(f"todokede wrap: imapd on 127.0.0.1:{port} -> 127.0.0.1:")
-            with connect(port, "127.0.0.1") as s:
-                assert read_until(s, b"\r\n") == b"* OK greeter\r\n"
-            with connect(port, "127.0.0.2") as s:
-                assert read_all(s) == b""
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
-            assert "Traceback" not in proc.stderr.read()
+            yield Cli(proc, stderr, port, log)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-            if proc.stderr is not None:
-                proc.stderr.close()
-    lines = log.read_text().splitlines()
+            stderr.close()
+
+
+def test_cli_listener_with_systemd_socket_and_sigterm(tmp_path: Path) -> None:
+    with cli_wrap(tmp_path, "--refuse-delay", "0.05", systemd=True) as cli:
+        ready = cli.stderr.readline()
+        assert ready.startswith(f"todokede wrap: imapd on 127.0.0.1:{cli.port} -> 127.0.0.1:")
+        with connect(cli.port, "127.0.0.1") as s:
+            assert read_until(s, b"\r\n") == b"* OK greeter\r\n"
+        with connect(cli.port, "127.0.0.2") as s:
+            assert read_all(s) == b""
+        cli.proc.send_signal(signal.SIGTERM)
+        assert cli.proc.wait(30) == 0
+        assert "Traceback" not in cli.stderr.read()
+    lines = cli.log.read_text().splitlines()
     assert [line.split(": ", 1)[1] for line in lines] == [
         "connect from 127.0.0.1 (127.0.0.1)",
         "refused connect from 127.0.0.2 (127.0.0.2)",
@@ -224,32 +248,14 @@ def test_cli_listener_with_systemd_socket_and_sigterm(tmp_path: Path) -> None:
 
 
 def test_cli_workers_share_the_port(tmp_path: Path) -> None:
-    rd = rules(tmp_path / "r", "imapd: 127.0.0.1\n", "ALL: ALL\n")
-    log = tmp_path / "wrap.log"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with greeter(b"* OK greeter\r\n") as backend:
-        argv = [
-            *TODOKEDE, "wrap", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{backend}",
-            "--daemon", "imapd", "--rules-dir", str(rd), "--log", str(log), "--workers", "3",
-        ]  # fmt: skip
-        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-        try:
-            assert proc.stderr is not None
-            assert "3 workers" in proc.stderr.readline()
-            for _ in range(30):
-                with connect(port, "127.0.0.1") as s:
-                    assert read_until(s, b"\r\n") == b"* OK greeter\r\n"
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            if proc.stderr is not None:
-                proc.stderr.close()
-    lines = log.read_text().splitlines()
+    with cli_wrap(tmp_path, "--workers", "3") as cli:
+        assert "3 workers" in cli.stderr.readline()
+        for _ in range(30):
+            with connect(cli.port, "127.0.0.1") as s:
+                assert read_until(s, b"\r\n") == b"* OK greeter\r\n"
+        cli.proc.send_signal(signal.SIGTERM)
+        assert cli.proc.wait(30) == 0
+    lines = cli.log.read_text().splitlines()
     assert len(lines) == 30
     assert all(line.endswith("connect from 127.0.0.1 (127.0.0.1)") for line in lines)
     pids = {re.search(r"imapd\[(\d+)\]", line).group(1) for line in lines}  # type: ignore[union-attr]
@@ -259,22 +265,11 @@ def test_cli_workers_share_the_port(tmp_path: Path) -> None:
 def test_cli_sigterm_loses_no_log_line(tmp_path: Path) -> None:
     # The file log is written once per loop iteration; SIGTERM must still leave a line
     # for every connection that was admitted, however many were in flight.
-    rd = rules(tmp_path / "r", "imapd: 127.0.0.1\n", "ALL: ALL\n")
-    log = tmp_path / "wrap.log"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with greeter(b"* OK greeter\r\n") as backend:
-        argv = [
-            *TODOKEDE, "wrap", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{backend}",
-            "--daemon", "imapd", "--rules-dir", str(rd), "--log", str(log),
-            "--shutdown-grace", "2",
-        ]  # fmt: skip
-        proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-        socks: list[socket.socket] = []
+    socks: list[socket.socket] = []
+    with cli_wrap(tmp_path, "--shutdown-grace", "2") as cli:
         try:
-            assert proc.stderr is not None
-            proc.stderr.readline()
+            cli.stderr.readline()
+            port = cli.port
             socks.append(connect(port))
             assert read_until(socks[0], b"\r\n") == b"* OK greeter\r\n"
             for _ in range(100):
@@ -282,23 +277,18 @@ def test_cli_sigterm_loses_no_log_line(tmp_path: Path) -> None:
                     socks.append(connect(port))
                 except OSError:
                     break
-            proc.send_signal(signal.SIGTERM)
+            cli.proc.send_signal(signal.SIGTERM)
             served = 1
             for s in socks[1:]:
                 served += read_all(s).startswith(b"* OK")
                 s.close()  # its session ends: the shutdown need not wait for it
-            assert proc.wait(30) == 0
+            assert cli.proc.wait(30) == 0
         finally:
             for s in socks:
                 s.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            if proc.stderr is not None:
-                proc.stderr.close()
     # Every connection that reached the service was logged first (as tcpd logs before it
     # execs); a few more may have been logged and then cut by the shutdown.
-    text = log.read_text()
+    text = cli.log.read_text()
     lines = text.splitlines()
     assert text.endswith("\n")
     assert served <= len(lines) <= len(socks)
