@@ -11,11 +11,24 @@ from hypothesis import strategies as st
 
 from todokede.center.draft import (
     draft_from_findings,
+    drafted_narrative,
+    drafted_title,
     public_narrative,
     public_title,
     service_of,
+    terms_narrative,
+    terms_title,
 )
-from todokede.center.schema import Reporter, StoredReport, Triage
+from todokede.center.schema import (
+    AffectedSystem,
+    Discovery,
+    Period,
+    Report,
+    Reporter,
+    StoredReport,
+    Triage,
+)
+from todokede.center.taxonomy import Lang
 from todokede.errors import ReportError
 
 
@@ -141,11 +154,71 @@ def stored(triage: Triage | None = None) -> StoredReport:
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_public_text_is_drafted_from_codes_not_the_reporters_words(lang: str) -> None:
-    sr = stored()
+    sr = stored(Triage(public_draft_approved=True))
     text = public_narrative(sr, lang)  # type: ignore[arg-type]
     assert "佐藤" not in text and "example.jp" not in text
     assert ("9回" if lang == "ja" else "9 attempts") in text
     assert public_title(sr, lang).startswith("IMAP")  # type: ignore[arg-type]
+
+
+MARK = "ZQX-秘密-17"
+
+
+def marked(actual: bool | None, approved: bool) -> StoredReport:
+    """A report with the marker in every free-text field the drafting could look at."""
+    now = datetime(1997, 9, 17, tzinfo=UTC)
+    report = Report(
+        title=MARK, narrative=MARK, countermeasures=MARK, network=MARK,
+        methods=["access_probe"], damage=["none"], actual_damage=actual, attempts=9,
+        targets=[f"経理サーバ({MARK})", "imapd"], sources=["192.0.2.7"],
+        discovery=Discovery(tool=f"{MARK}のsyslog", detail=MARK),
+        systems=[AffectedSystem(role=MARK, os=MARK, software=[MARK])],
+        period=Period(start=date(1997, 9, 1), end=date(1997, 9, 15)),
+    )  # fmt: skip
+    triage = Triage(public_draft_approved=approved)
+    return StoredReport(id=1, report=report, triage=triage, created_at=now, updated_at=now)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize("approved", [False, True])
+@pytest.mark.parametrize("actual", [True, False, None])
+def test_public_text_never_holds_reporter_text(
+    lang: Lang, approved: bool, actual: bool | None
+) -> None:
+    sr = marked(actual, approved)
+    makers = (public_title, public_narrative, drafted_title, drafted_narrative, terms_title,
+              terms_narrative)  # fmt: skip
+    texts = [make(sr, lang) for make in makers]
+    assert not [t for t in texts if MARK in t or "経理" in t or "syslog" in t]
+    # the target services are public as their codes' labels
+    assert sr.effective_targets() == ["other", "imap"]
+    assert ("その他のサーバ" if lang == "ja" else "Other server") in terms_narrative(sr, lang)
+    # approval decides between the labels alone and the draft with its counts and dates
+    with_count = "9回" if lang == "ja" else "9 attempts"
+    assert (with_count in public_narrative(sr, lang)) == approved
+    assert (with_count in drafted_narrative(sr, lang)) and with_count not in terms_narrative(
+        sr, lang
+    )
+
+
+@pytest.mark.parametrize(
+    ("lang", "approved", "actual", "said", "never"),
+    [
+        ("ja", True, None, "実被害の有無は分かっていない", "実害は無かった"),
+        ("en", True, None, "not known", "no actual damage"),
+        ("ja", False, None, "実被害: 不明", "実被害: なし"),
+        ("en", False, None, "Actual damage: unknown", "Actual damage: no"),
+        ("ja", True, False, "実害は無かった", "不明"),
+        ("en", True, False, "no actual damage", "not known"),
+        ("ja", False, False, "実被害: なし", "不明"),
+        ("en", False, True, "Actual damage: yes", "unknown"),
+    ],
+)  # fmt: skip
+def test_unknown_actual_damage_is_never_told_as_none(
+    lang: Lang, approved: bool, actual: bool | None, said: str, never: str
+) -> None:
+    text = public_narrative(marked(actual, approved), lang)
+    assert said in text and never not in text
 
 
 def test_analyst_text_overrides_in_each_language() -> None:
@@ -154,5 +227,5 @@ def test_analyst_text_overrides_in_each_language() -> None:
                        methods=["security_hole_attack"]))  # fmt: skip
     assert public_narrative(sr, "ja") == "編集済み" and public_narrative(sr, "en") == "Edited"
     assert public_title(sr, "ja") == "見出し" and public_title(sr, "en") == "Heading"
-    only_ja = stored(Triage(published_narrative="編集済み"))
+    only_ja = stored(Triage(published_narrative="編集済み", public_draft_approved=True))
     assert "refused" in public_narrative(only_ja, "en")

@@ -65,9 +65,13 @@ def test_build_counts_cases_and_rows(center: tuple[Store, str]) -> None:
     assert [c.heading for c in pub.cases] == ["<b>IMAP</b>"]
     assert [r.day for r in pub.rows] == ["9/17", "9/21"]
     assert [r.new for r in pub.rows] == [True, False]
-    assert pub.rows[1].summary == "電子メール爆撃(3,200通)"
+    # drafted from the codes alone until the analyst approves the draft with its counts
+    assert pub.rows[1].summary == "電子メール爆撃"
     assert pub.stats.this.reports.n == 2 and pub.stats.this.reports.actual == 1
     assert pub.published
+    bomb = next(r for r in store.iter_reports() if r.report.attempts == 3200)
+    store.update_triage(bomb.id, {"public_draft_approved": True}, actor="analyst")
+    assert build(store, "1997-09", "ja").rows[1].summary == "電子メール爆撃(3,200通)"
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
@@ -184,7 +188,8 @@ def _stored(
         (["intrusion"], ["telnet"], None, True, "外部ホスト → telnetサーバ"),
         (["mail_relay"], ["smtp"], None, True, "SPAM送信元 → 電子メールサーバ → 多数の受信者"),
         (["mail_bombing"], ["smtp"], None, True, "送信者 → 電子メールサーバ → 受信者(9通)"),
-        (["dos"], ["<img src=x>"], None, True, "外部ホスト → <img src=x>サーバ"),
+        # a service the taxonomy does not know is "other", never the reporter's words
+        (["dos"], ["<img src=x>"], None, True, "外部ホスト → その他のサーバ"),
     ],
 )  # fmt: skip
 def test_figures_follow_the_case(

@@ -42,7 +42,7 @@ def test_seen_type_is_not_new_and_unseen_is(store: Store) -> None:
     assert not result[bomb.id].new
     assert result[imap.id].new
     assert result[imap.id].first_time == [("access_probe", "imap", "none")]
-    assert "imap" in result[imap.id].reason("ja") and "初めて" in result[imap.id].reason("ja")
+    assert "IMAPサーバ" in result[imap.id].reason("ja") and "初めて" in result[imap.id].reason("ja")
     assert "First time" in result[imap.id].reason("en")
     assert "seen" in result[bomb.id].reason("en")
 

@@ -60,7 +60,7 @@ def _random_reports(store: Store, seed: int) -> list[tuple[Report, Triage]]:
             methods=rng.sample(METHODS, rng.randint(1, 2)),
             damage=rng.sample(DAMAGE, rng.randint(1, 2)),
             causes=rng.sample(CAUSES, 1),
-            actual_damage=rng.random() < 0.5,
+            actual_damage=rng.choice([True, False, None]),  # None: unknown
             targets=rng.sample(["imap", "smtp", "telnet"], 1),
         )
         triage = Triage(
@@ -77,23 +77,26 @@ def _random_reports(store: Store, seed: int) -> list[tuple[Report, Triage]]:
     return made
 
 
-def _by_hand(store: Store, first: str, last: str) -> tuple[Count, Counter[tuple[str, str, bool]]]:
-    n = actual = 0
-    terms: Counter[tuple[str, str, bool]] = Counter()
+def _by_hand(
+    store: Store, first: str, last: str
+) -> tuple[Count, Counter[tuple[str, str, bool | None]]]:
+    n = actual = no = 0
+    terms: Counter[tuple[str, str, bool | None]] = Counter()
     for r in store.iter_reports():
         month = r.report.received.strftime("%Y-%m") if r.report.received else ""
         if not (first <= month <= last) or not r.counted:
             continue
         hit = r.effective_actual_damage()
         n += 1
-        actual += hit
+        actual += hit is True
+        no += hit is False
         for code in r.effective_methods():
             terms[("method", code, hit)] += 1
         for code in r.effective_damage():
             terms[("damage", code, hit)] += 1
         if r.report.reporter.type:
             terms[("reporter_type", r.report.reporter.type, hit)] += 1
-    return Count(n, actual), terms
+    return Count(n, actual, no), terms
 
 
 def test_month_stats_match_a_count_by_hand(store: Store) -> None:
@@ -113,13 +116,15 @@ def test_month_stats_match_a_count_by_hand(store: Store) -> None:
         assert period.reports == reports, period.key
         for vocabulary in ("method", "damage", "reporter_type"):
             for code in {c for v, c, _ in terms if v == vocabulary}:
-                expected = Count(
-                    terms[(vocabulary, code, True)] + terms[(vocabulary, code, False)],
-                    terms[(vocabulary, code, True)],
-                )
+                yes, no = terms[(vocabulary, code, True)], terms[(vocabulary, code, False)]
+                expected = Count(yes + no + terms[(vocabulary, code, None)], yes, no)
                 assert period.term(vocabulary, code) == expected, (period.key, vocabulary, code)
     for month, count in stats.series:
         assert count == _by_hand(store, month, month)[0]
+    # unknown is its own answer: some of the random reports have it, and it is neither
+    assert any(p.reports.unknown for p in stats.periods)
+    assert all(p.reports.unknown == p.reports.n - p.reports.actual - p.reports.no
+               for p in stats.periods)  # fmt: skip
 
 
 def test_methods_are_counted_apart_from_reports(store: Store) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal
 
 from todokede.center import taxonomy
+from todokede.center.draft import public_narrative, public_title
 from todokede.center.schema import StoredReport
 
 Lang = Literal["ja", "en"]
@@ -42,6 +43,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("narrative", "被害の状況", "Narrative"),
     ("countermeasures", "対策", "Countermeasures"),
     ("counted", "統計対象", "Counted"),
+    ("tlp", "TLP", "TLP"),
 )
 # Only with personal=True (an admin's export): the reporter's contact details.
 PERSONAL_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -61,8 +63,8 @@ def safe_cell(value: str) -> str:
 
 
 def _yes_no(value: bool | None, lang: Lang | None) -> str:
-    if value is None:
-        return ""
+    if value is None:  # unknown: an empty cell for machines, the word for people
+        return {None: "", "ja": "不明", "en": "unknown"}[lang]
     if lang == "ja":
         return "有" if value else "無"
     if lang == "en":
@@ -82,13 +84,20 @@ def row(stored: StoredReport, *, lang: Lang | None = None, personal: bool = Fals
     def one(vocabulary: str, code: str | None) -> str:
         return terms(vocabulary, [code] if code else [])
 
-    narrative = rep.narrative if personal else (stored.triage.published_narrative or rep.narrative)
+    # Without personal data the file goes to partner centers (TLP:AMBER): public text only,
+    # target services as target codes; the reporter's own words stay in the center.
+    public: Lang = lang or ("en" if rep.language == "en" else "ja")
+    title = rep.title if personal else public_title(stored, public)
+    narrative = rep.narrative if personal else public_narrative(stored, public)
+    targets = (
+        SEPARATOR.join(rep.targets) if personal else terms("target", stored.effective_targets())
+    )
     values: dict[str, str] = {
         "id": str(stored.id),
         "received": rep.received.isoformat() if rep.received else "",
         "status": stored.triage.status,
         "language": rep.language,
-        "title": rep.title or "",
+        "title": title or "",
         "discovered": rep.discovered.isoformat() if rep.discovered else "",
         "period_start": rep.period.start.isoformat() if rep.period and rep.period.start else "",
         "period_end": rep.period.end.isoformat() if rep.period and rep.period.end else "",
@@ -100,11 +109,12 @@ def row(stored: StoredReport, *, lang: Lang | None = None, personal: bool = Fals
         "discovery": one("discovery", rep.discovery.how if rep.discovery else None),
         "devices": terms("device", [s.device for s in rep.systems if s.device]),
         "sources": SEPARATOR.join(rep.sources),
-        "targets": SEPARATOR.join(rep.targets),
+        "targets": targets,
         "attempts": "" if rep.attempts is None else str(rep.attempts),
         "narrative": narrative or "",
-        "countermeasures": rep.countermeasures or "",
+        "countermeasures": (rep.countermeasures or "") if personal else "",
         "counted": _yes_no(stored.counted, lang),
+        "tlp": "TLP:RED" if personal else "TLP:AMBER",
     }
     if personal:
         r = rep.reporter

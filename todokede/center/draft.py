@@ -3,8 +3,9 @@
 ``draft_from_findings`` turns the JSON objects of ``todokede scan --json`` into the Report a
 site would file: methods, damage, target services, period, attempt counts, the evidence.
 ``public_narrative`` and ``public_title`` describe a stored report for the monthly
-publication from its structured fields only (never from the reporter's free text), so a
-drafted publication cannot leak names or addresses the reporter typed.
+publication: the analyst's text, else text drafted from its codes, counts and dates
+(``drafted_*``, once the analyst approved it), else its taxonomy labels (``terms_*``).
+Never the reporter's free text, so a publication cannot leak what the reporter typed.
 """
 
 from __future__ import annotations
@@ -24,45 +25,6 @@ from todokede.errors import ReportError
 
 KINDS = ("access-probe", "relay-abuse", "bounce-storm", "mail-bomb", "exploit-attempt")
 
-# Daemon and program names as logs show them -> the service they provide.
-_SERVICES = {
-    "imapd": "imap",
-    "imap": "imap",
-    "imap2": "imap",
-    "imap4": "imap",
-    "imaps": "imap",
-    "dovecot": "imap",
-    "ipop3d": "pop3",
-    "pop3d": "pop3",
-    "pop3": "pop3",
-    "sendmail": "smtp",
-    "smtpd": "smtp",
-    "smtp": "smtp",
-    "postfix": "smtp",
-    "mail": "smtp",
-    "telnetd": "telnet",
-    "telnet": "telnet",
-    "ftpd": "ftp",
-    "ftp": "ftp",
-    "fingerd": "finger",
-    "finger": "finger",
-    "rshd": "rsh",
-    "rlogind": "rlogin",
-    "httpd": "http",
-    "http": "http",
-    "sshd": "ssh",
-    "ssh": "ssh",
-}
-
-SERVICE_LABELS: dict[str, tuple[str, str]] = {
-    "imap": ("IMAPサーバ", "IMAP server"),
-    "pop3": ("POP3サーバ", "POP3 server"),
-    "smtp": ("電子メールサーバ", "mail server"),
-    "telnet": ("telnetサーバ", "telnet server"),
-    "ftp": ("FTPサーバ", "FTP server"),
-    "http": ("ウェブサーバ", "web server"),
-}
-
 _FAILED = ("refused", "denied", "reject", "blocked", "failed", "dropped")
 _EVIDENCE_LINES = 50
 
@@ -76,13 +38,14 @@ def _clean(value: object, limit: int = 300) -> str:
 
 
 def service_of(name: str) -> str:
-    """The service a daemon or program name stands for: ``in.imapd`` -> ``imap``."""
+    """The service a daemon or program name stands for: ``in.imapd`` -> ``imap``; a name
+    not known is kept (it is the reporter's draft, not public text)."""
     base = name.strip().lower().rsplit("/", 1)[0]  # postfix/smtpd -> postfix
     base = base.removeprefix("in.")
-    if base in _SERVICES:
-        return _SERVICES[base]
+    if base in taxonomy.SERVICE_ALIASES:
+        return taxonomy.SERVICE_ALIASES[base]
     tail = name.strip().lower().rsplit("/", 1)[-1].removeprefix("in.")
-    return _SERVICES.get(tail, tail or "unknown")
+    return taxonomy.SERVICE_ALIASES.get(tail, tail or "unknown")
 
 
 def _failed(outcome: str) -> bool:
@@ -274,10 +237,22 @@ def _title(methods: list[str], targets: list[str], attempts: int | None, lang: L
 
 
 def _service(targets: list[str], lang: Lang) -> str:
+    """The first target service as public words (its target code's label)."""
     if not targets:
         return "サーバ" if lang == "ja" else "a server"
-    ja, en = SERVICE_LABELS.get(targets[0], (f"{targets[0]}サーバ", f"{targets[0]} server"))
-    return ja if lang == "ja" else f"the {en}"
+    name = taxonomy.label("target", taxonomy.target_code(targets[0]), lang)
+    return name if lang == "ja" else f"the {lower_first(name)}"
+
+
+def lower_first(text: str) -> str:
+    """ "Mail server" -> "mail server", but "IMAP server" stays."""
+    return text[0].lower() + text[1:] if text[1:2].islower() else text
+
+
+def known_tool(tool: str | None) -> str | None:
+    """The tool a report was found with, only when it is one the publication may name."""
+    low = (tool or "").lower()
+    return "tcp_wrapper" if "tcp_wrapper" in low or "tcpd" in low else None
 
 
 def _labels(vocabulary: str, codes: Iterable[str], lang: Lang) -> str:
@@ -294,7 +269,7 @@ def _narrative(report: Report, lang: Lang, extra: Mapping[str, int] | None = Non
         sources=len(report.sources),
         period=report.period,
         tool=report.discovery.tool if report.discovery else None,
-        actual=bool(report.actual_damage),
+        actual=report.actual_damage,
         lang=lang,
         extra=extra or {},
     )
@@ -309,11 +284,13 @@ def describe(
     sources: int,
     period: Period | None,
     tool: str | None,
-    actual: bool,
+    actual: bool | None,
     lang: Lang,
     extra: Mapping[str, int] | None = None,
 ) -> str:
-    """A plain account of a report built only from its structured fields."""
+    """A plain account of a report built only from its codes, counts and dates: the one
+    free-text field it looks at (``tool``) is only checked for a tool it may name."""
+    tool = known_tool(tool)
     extra = extra or {}
     start = period.start if period else None
     end = period.end if period else None
@@ -326,11 +303,7 @@ def describe(
         else ("不正アクセス" if ja else "unauthorized access")
     )
     if ja:
-        found = (
-            f"{tool}のログを調査したところ、"
-            if tool and "todokede" not in tool
-            else "ログを調査したところ、"
-        )
+        found = f"{tool}のログを調査したところ、" if tool else "ログを調査したところ、"
         # A finding lists a host by name and by address: hosts are not counted here.
         hosts = "外部のホストから" if sources else "外部から"
         times = f"{attempts:,}{_unit(methods, lang)}" if attempts else ""
@@ -347,6 +320,8 @@ def describe(
             )
         if actual:
             parts.append(f"被害内容は{_labels('damage', damage, lang)}であった。")
+        elif actual is None:
+            parts.append("実被害の有無は分かっていない。")
         else:
             parts.append("接続は拒否され、実害は無かった。")
         return "".join(parts)
@@ -354,7 +329,7 @@ def describe(
     times = f"{attempts:,}{_unit(methods, lang)} of " if attempts else ""
     found = (
         f"Examining the {tool} log, the administrator found "
-        if tool and "todokede" not in tool
+        if tool
         else "Examining the logs, the administrator found "
     )
     parts.append(f"{found}{times}{what.lower()} against {where}{hosts}.")
@@ -371,31 +346,26 @@ def describe(
         )
     if actual:
         parts.append(f"Damage: {_labels('damage', damage, lang).lower()}.")
+    elif actual is None:
+        parts.append("Whether there was actual damage is not known.")
     else:
         parts.append("The connections were refused and there was no actual damage.")
     return " ".join(parts)
 
 
-def public_title(stored: StoredReport, lang: Lang) -> str:
-    """The case's heading: the analyst's title in that language, else drafted from codes."""
-    t = stored.triage
-    chosen = t.published_title if lang == "ja" else t.published_title_en
-    if chosen:
-        return chosen
-    return _title(stored.effective_methods(), stored.report.targets, stored.report.attempts, lang)
+def drafted_title(stored: StoredReport, lang: Lang) -> str:
+    """The heading drafted from the codes and counts (what the analyst may approve)."""
+    return _title(stored.effective_methods(), stored.effective_targets(), stored.report.attempts,
+                  lang)  # fmt: skip
 
 
-def public_narrative(stored: StoredReport, lang: Lang) -> str:
-    """The analyst's edited narrative in that language, else one drafted from the codes."""
-    t = stored.triage
-    chosen = t.published_narrative if lang == "ja" else t.published_narrative_en
-    if chosen:
-        return chosen
+def drafted_narrative(stored: StoredReport, lang: Lang) -> str:
+    """The narrative drafted from the codes, counts and dates (what the analyst may approve)."""
     r = stored.report
     return describe(
         methods=stored.effective_methods(),
         damage=stored.effective_damage(),
-        targets=r.targets,
+        targets=stored.effective_targets(),
         attempts=r.attempts,
         sources=len(r.sources),
         period=r.period,
@@ -403,3 +373,45 @@ def public_narrative(stored: StoredReport, lang: Lang) -> str:
         actual=stored.effective_actual_damage(),
         lang=lang,
     )
+
+
+def terms_title(stored: StoredReport, lang: Lang) -> str:
+    """The heading from the codes alone (no counts): public before any approval."""
+    return _title(stored.effective_methods(), stored.effective_targets(), None, lang)
+
+
+def terms_narrative(stored: StoredReport, lang: Lang) -> str:
+    """The case as its taxonomy labels: public before the analyst approves a draft."""
+    ja = lang == "ja"
+    rows = [
+        ("手口" if ja else "Method", "method", stored.effective_methods()),
+        ("対象" if ja else "Target", "target", stored.effective_targets()),
+        ("被害内容" if ja else "Damage", "damage", stored.effective_damage()),
+    ]
+    parts = [f"{name}: {_labels(vocab, codes, lang)}" for name, vocab, codes in rows if codes]
+    actual = stored.effective_actual_damage()
+    word = {True: ("あり", "yes"), False: ("なし", "no"), None: ("不明", "unknown")}[actual]
+    parts.append(f"実被害: {word[0]}" if ja else f"Actual damage: {word[1]}")
+    return "。".join(parts) + "。" if ja else ". ".join(parts) + "."
+
+
+def public_title(stored: StoredReport, lang: Lang) -> str:
+    """The case's heading: the analyst's title in that language, else the drafted one once
+    approved, else one from the codes alone. Never the reporter's words."""
+    t = stored.triage
+    chosen = t.published_title if lang == "ja" else t.published_title_en
+    if chosen:
+        return chosen
+    return drafted_title(stored, lang) if t.public_draft_approved else terms_title(stored, lang)
+
+
+def public_narrative(stored: StoredReport, lang: Lang) -> str:
+    """The analyst's edited narrative in that language, else the drafted one once approved,
+    else the codes' labels."""
+    t = stored.triage
+    chosen = t.published_narrative if lang == "ja" else t.published_narrative_en
+    if chosen:
+        return chosen
+    if t.public_draft_approved:
+        return drafted_narrative(stored, lang)
+    return terms_narrative(stored, lang)

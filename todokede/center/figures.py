@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from todokede.center.draft import SERVICE_LABELS
+from todokede.center import taxonomy
+from todokede.center.draft import known_tool, lower_first
 from todokede.center.schema import StoredReport
 from todokede.center.taxonomy import Lang
 
@@ -150,14 +151,18 @@ def figure_for(report: StoredReport, lang: Lang) -> Figure:
     ja = lang == "ja"
     r = report.report
     methods = set(report.effective_methods())
-    target = r.targets[0] if r.targets else ""
-    server_ja, server_en = SERVICE_LABELS.get(
-        target, (f"{target}サーバ" if target else "サーバ", f"{target} server".strip())
-    )
-    server = server_ja if ja else server_en[0].upper() + server_en[1:]
+    # Public labels only: the target code's, never the service as the reporter wrote it.
+    targets = report.effective_targets()
+    if targets:
+        server_ja = taxonomy.label("target", targets[0], "ja")
+        server_en = taxonomy.label("target", targets[0], "en")
+    else:
+        server_ja, server_en = "サーバ", "Server"
+    server = server_ja if ja else server_en
+    server_en = lower_first(server_en)
     count = r.attempts
-    tool = (r.discovery.tool if r.discovery else None) or ""
-    refused = not report.effective_actual_damage()
+    tool = known_tool(r.discovery.tool if r.discovery else None)
+    refused = report.effective_actual_damage() is False
 
     if "mail_relay" in methods or "spam" in methods:
         size = _bounce_bytes(report)
@@ -210,7 +215,7 @@ def figure_for(report: StoredReport, lang: Lang) -> Figure:
         "外部ホスト" if ja else "Outside hosts", "見ず知らずのホスト" if ja else "unknown hosts"
     )
     tries = (f"{count:,}回" if ja else f"{count:,} attempts") if count else ""
-    if "tcp_wrapper" in tool or "tcpd" in tool:
+    if tool == "tcp_wrapper":
         guard = Node("tcp_wrapper", "接続を監視・規制" if ja else "checks connections")
         edges = [
             Edge(tries),

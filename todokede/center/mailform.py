@@ -109,6 +109,8 @@ _LINE = re.compile(
 _LONG = {"narrative", "countermeasures", "route", "discovery", "network"}
 _YES = {"有", "あり", "有り", "はい", "yes", "y", "true", "actual", "○"}
 _NO = {"無", "なし", "無し", "いいえ", "no", "n", "false", "potential", "×"}
+# A stated "don't know" is an answer (実被害 unknown), not something to triage by hand.
+_UNKNOWN = {"不明", "わからない", "分からない", "不詳", "unknown", "?", "？", "-"}
 _SPLIT = re.compile(r"\s*(?:[,、，;；/／]|\s・\s|\n)\s*")
 # Free phrases people write in the form, beside the exact labels.
 _PHRASES: dict[str, dict[str, str]] = {
@@ -293,7 +295,7 @@ def report_from_form(fields: dict[str, str], *, notes: list[str]) -> dict[str, A
                 out["actual_damage"] = True
             elif word in _NO or word.startswith(("無", "なし")) or re.match(r"no\b", word):
                 out["actual_damage"] = False
-            else:
+            elif word not in _UNKNOWN:
                 notes.append(f"actual damage: neither yes nor no: {value!r}")
         elif key == "sources":
             value = unicodedata.normalize("NFKC", value)

@@ -2,7 +2,8 @@
 (過去の事例とタイプの異なるもの).
 
 The rule. A report's *type* is the set of its (method, target service, damage) triples:
-every effective method crossed with every target service and every effective damage; a
+every effective method crossed with every target service (its target code, never the
+service as the reporter wrote it) and every effective damage; a
 missing target or damage is written ``-``. A report is of a **new type** when at least one
 of its triples appears in no counted report of an earlier *published* month. So a
 3,200-message mail bomb on an SMTP server that caused service lowering is not new when
@@ -42,7 +43,7 @@ NONE = "-"
 def triples(report: StoredReport) -> set[Triple]:
     """The (method, target, damage) triples that make up a report's type."""
     methods = report.effective_methods()
-    targets = report.report.targets or [NONE]
+    targets = report.effective_targets() or [NONE]
     damage = report.effective_damage() or [NONE]
     return set(product(methods, targets, damage))
 
@@ -96,10 +97,10 @@ def describe_triple(triple: Triple, lang: Lang) -> str:
     def name(vocabulary: str, code: str) -> str:
         if code == NONE:
             return "不明" if lang == "ja" else "unknown"
-        if vocabulary == "target":
-            return code
         terms = taxonomy.VOCABULARIES[vocabulary]
-        return terms[code].label(lang) if code in terms else code
+        if code in terms:
+            return terms[code].label(lang)
+        return "その他" if lang == "ja" else "other"  # never a code nobody vetted
 
     m, t, d = name("method", method), name("target", target), name("damage", damage)
     if lang == "ja":

@@ -30,7 +30,7 @@ def terms(sr: StoredReport) -> list[tuple[str, str]]:
     pairs += [("cause", c) for c in sr.effective_causes()]
     if sr.report.reporter.type:
         pairs.append(("reporter_type", sr.report.reporter.type))
-    pairs += [("target", c) for c in sr.report.targets]
+    pairs += [("target", c) for c in sr.effective_targets()]
     return list(dict.fromkeys(pairs))
 
 

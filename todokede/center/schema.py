@@ -62,6 +62,7 @@ CauseCode = Annotated[str, AfterValidator(_in("cause"))]
 ReporterTypeCode = Annotated[str, AfterValidator(_in("reporter_type"))]
 DiscoveryCode = Annotated[str, AfterValidator(_in("discovery"))]
 DeviceCode = Annotated[str, AfterValidator(_in("device"))]
+TargetCode = Annotated[str, AfterValidator(_in("target"))]
 
 Status = Literal["draft", "received", "triaged", "published", "closed", "rejected"]
 STATUSES: tuple[str, ...] = ("draft", "received", "triaged", "published", "closed", "rejected")
@@ -181,10 +182,12 @@ class Report(_Model):
     discovery: Discovery | None = None
     methods: list[MethodCode] = Field(default_factory=list, max_length=20)
     damage: list[DamageCode] = Field(default_factory=list, max_length=20)
-    actual_damage: bool | None = None  # 実被害
+    actual_damage: bool | None = None  # 実被害: yes, no, or None = unknown
     causes: list[CauseCode] = Field(default_factory=list, max_length=10)
     sources: list[Clean] = Field(default_factory=list, max_length=1000)  # hosts/addresses
-    targets: list[Clean] = Field(default_factory=list, max_length=50)  # services: imap, smtp
+    # Services as the reporter names them ("imap", "経理サーバ"): free text, never public;
+    # their target codes are (``StoredReport.effective_targets``).
+    targets: list[Clean] = Field(default_factory=list, max_length=50)
     attempts: int | None = Field(default=None, ge=0)  # how many attempts/messages, if counted
     narrative: CleanText | None = None  # 被害の状況
     evidence: list[Evidence] = Field(default_factory=list, max_length=200)
@@ -204,6 +207,9 @@ class Triage(_Model):
     methods: list[MethodCode] | None = None  # classification overrides the reporter's
     damage: list[DamageCode] | None = None
     causes: list[CauseCode] | None = None
+    targets: list[TargetCode] | None = None  # target services, as target codes
+    # 実被害 as the analyst decides it; None leaves the reporter's answer (which may be
+    # None too: unknown).
     actual_damage: bool | None = None
     is_test: bool = False
     duplicate_of: int | None = None
@@ -214,6 +220,9 @@ class Triage(_Model):
     published_title_en: Clean | None = None
     published_narrative: CleanText | None = None  # analyst-edited public narrative
     published_narrative_en: CleanText | None = None
+    # The analyst approved the text drafted from the codes and counts (shown as a preview on
+    # the classification form); until then public output uses the codes' labels alone.
+    public_draft_approved: bool = False
     note: CleanText | None = None  # internal
 
 
@@ -236,10 +245,17 @@ class StoredReport(_Model):
     def effective_causes(self) -> list[str]:
         return list(self.triage.causes if self.triage.causes is not None else self.report.causes)
 
-    def effective_actual_damage(self) -> bool:
+    def effective_targets(self) -> list[str]:
+        """Target services as target codes: the analyst's, else the reporter's mapped."""
+        if self.triage.targets is not None:
+            return list(self.triage.targets)
+        return taxonomy.target_codes(self.report.targets)
+
+    def effective_actual_damage(self) -> bool | None:
+        """実被害: True (yes), False (no) or None (unknown: nobody has said)."""
         if self.triage.actual_damage is not None:
             return self.triage.actual_damage
-        return bool(self.report.actual_damage)
+        return self.report.actual_damage
 
     @property
     def counted(self) -> bool:

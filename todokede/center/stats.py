@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, func, select, true
+from sqlalchemy import ColumnElement, case, func, select, true
 
 from todokede.center import taxonomy
 from todokede.center.tables import report_terms, reports
@@ -61,10 +61,16 @@ def months_between(first: str, last: str) -> list[str]:
 @dataclass(frozen=True)
 class Count:
     n: int = 0
-    actual: int = 0  # of those, with actual damage (実被害)
+    actual: int = 0  # of those, with actual damage (実被害 yes)
+    no: int = 0  # of those, without (実被害 no); the rest are unknown
+
+    @property
+    def unknown(self) -> int:
+        """Reports whose actual damage nobody has stated."""
+        return self.n - self.actual - self.no
 
     def __add__(self, other: Count) -> Count:
-        return Count(self.n + other.n, self.actual + other.actual)
+        return Count(self.n + other.n, self.actual + other.actual, self.no + other.no)
 
     def text(self, lang: Lang) -> str:
         """``3 (実被害 1)``: the way IPA's tables print a count."""
@@ -106,8 +112,6 @@ class MonthStats:
     def codes(self, vocabulary: str) -> list[str]:
         """The codes of a vocabulary that appear in any period, in taxonomy order."""
         seen = {code for p in self.periods for code in p.terms.get(vocabulary, {})}
-        if vocabulary == "target":
-            return sorted(seen)
         return [c for c in taxonomy.codes(vocabulary) if c in seen] + sorted(
             seen - set(taxonomy.codes(vocabulary))
         )
@@ -151,9 +155,8 @@ def _query(store: Store, first: str, last: str) -> _Rows:
     # covering index, read in GROUP BY order (a range makes SQLite sort in a temp B-tree).
     months = months_between(first, last)
     r, t = reports.c, report_terms.c
-    damaged = func.sum(func.cast(r.actual_damage, Integer()))
     report_q = (
-        select(r.month, func.count(), damaged)
+        select(r.month, func.count(), _yes(r.actual_damage), _no(r.actual_damage))
         .where(r.month.in_(months), r.counted == true())
         .group_by(r.month)
     )
@@ -163,18 +166,28 @@ def _query(store: Store, first: str, last: str) -> _Rows:
             t.vocabulary,
             t.code,
             func.count(),
-            func.sum(func.cast(t.actual_damage, Integer())),
+            _yes(t.actual_damage),
+            _no(t.actual_damage),
         )
         .where(t.month.in_(months), t.counted == true())
         .group_by(t.month, t.vocabulary, t.code)
     )
     rows = _Rows(reports={}, terms=defaultdict(dict))
     with store.engine.connect() as conn:
-        for month, n, actual in conn.execute(report_q):
-            rows.reports[month] = Count(int(n), int(actual or 0))
-        for month, vocabulary, code, n, actual in conn.execute(term_q):
-            rows.terms[month][(vocabulary, code)] = Count(int(n), int(actual or 0))
+        for month, n, actual, no in conn.execute(report_q):
+            rows.reports[month] = Count(int(n), int(actual or 0), int(no or 0))
+        for month, vocabulary, code, n, actual, no in conn.execute(term_q):
+            rows.terms[month][(vocabulary, code)] = Count(int(n), int(actual or 0), int(no or 0))
     return rows
+
+
+def _yes(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.sum(case((column.is_(True), 1), else_=0))
+
+
+def _no(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    # NULL (unknown) is neither: it is counted by neither sum.
+    return func.sum(case((column.is_(False), 1), else_=0))
 
 
 def month_stats(store: Store, month: str) -> MonthStats:

@@ -7,6 +7,9 @@ or host name an ``ipv4-addr`` / ``ipv6-addr`` / ``domain-name`` observable with 
 relationships. The center is the ``identity`` that created everything. The reporter's
 identity is added only with ``personal=True``.
 
+Without ``personal`` the bundle is for partner centers: it is marked TLP:AMBER and carries
+the public title and narrative (never the reporter's); with it, TLP:RED.
+
 Ids are stable: the same report exported twice gets the same ids (UUIDv5 from the
 center's domain and the report id; observables get STIX's own deterministic ids).
 """
@@ -23,6 +26,7 @@ from typing import Any
 import stix2
 
 from todokede.center import taxonomy
+from todokede.center.draft import public_narrative, public_title
 from todokede.center.iodef import center_domain
 from todokede.center.schema import StoredReport
 
@@ -89,10 +93,15 @@ def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) 
     created = _utc(stored.created_at)
     modified = max(created, _utc(stored.updated_at))
     methods = stored.effective_methods()
-    name = rep.title or (
-        " / ".join(taxonomy.label("method", m, lang) for m in methods) or f"report {stored.id}"
-    )
-    narrative = rep.narrative if personal else (stored.triage.published_narrative or rep.narrative)
+    # Without personal data only public text: the reporter's title and narrative stay here.
+    if personal:
+        name = rep.title or (
+            " / ".join(taxonomy.label("method", m, lang) for m in methods) or f"report {stored.id}"
+        )
+        narrative = rep.narrative
+    else:
+        name, narrative = public_title(stored, lang), public_narrative(stored, lang)
+    marking = [(stix2.TLP_RED if personal else stix2.TLP_AMBER).id]
     labels = list(
         dict.fromkeys(methods + [taxonomy.term("method", m).rsit.lower() for m in methods])
     )
@@ -106,6 +115,7 @@ def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) 
         labels=labels or None,
         lang=lang,
         external_references=[{"source_name": domain, "external_id": str(stored.id)}],
+        object_marking_refs=marking,
     )
     out: list[Any] = [incident]
     seen = rep.period.start if rep.period and rep.period.start else rep.received
@@ -125,6 +135,7 @@ def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) 
             pattern_type="stix",
             valid_from=valid_from,
             indicator_types=["malicious-activity"],
+            object_marking_refs=marking,
         )
         out += [sco, indicator]
         for src, dst in ((incident.id, sco.id), (indicator.id, incident.id)):
@@ -137,6 +148,7 @@ def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) 
                     relationship_type="related-to",
                     source_ref=src,
                     target_ref=dst,
+                    object_marking_refs=marking,
                 )
             )
     if personal:
@@ -170,7 +182,10 @@ def to_stix(
         name=f"todokede reporting center ({dom})",
         identity_class="organization",
     )
-    objects: dict[str, Any] = {center.id: center}
+    # The TLP marking the objects refer to travels in the bundle (TLP:AMBER without personal
+    # data: for partner centers; TLP:RED with it).
+    tlp = stix2.TLP_RED if personal else stix2.TLP_AMBER
+    objects: dict[str, Any] = {tlp.id: tlp, center.id: center}
     for stored in reports:
         for obj in _objects(stored, center, personal=personal, domain=dom):
             objects.setdefault(obj.id, obj)  # one observable shared by several reports

@@ -3,8 +3,9 @@ exactly these; ``Store`` is the only writer.
 
 A report row keeps the reporter's document and the center's triage as JSON text, plus
 denormalised, indexed columns kept in step on every write so that statistics are plain
-GROUP BYs: ``received``, ``month``, ``status``, ``counted``, ``actual_damage`` and the
-``report_terms`` rows (the EFFECTIVE classification codes, one row per code).
+GROUP BYs: ``received``, ``month``, ``status``, ``counted``, ``actual_damage`` (NULL when
+unknown) and the ``report_terms`` rows (the EFFECTIVE classification codes, one row per
+code; target services as target codes).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ reports = Table(
     Column("month", String(7), nullable=False),
     Column("status", String(20), nullable=False, index=True),
     Column("counted", Boolean, nullable=False),
-    Column("actual_damage", Boolean, nullable=False),
+    Column("actual_damage", Boolean, nullable=True),  # NULL: unknown
     Column("duplicate_of", Integer, nullable=True, index=True),
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=True, index=True),
     Index(None, "month", "counted", "actual_damage"),
@@ -126,7 +127,7 @@ report_terms = Table(
     Column("code", String(300), primary_key=True),
     Column("month", String(7), nullable=False),
     Column("counted", Boolean, nullable=False),
-    Column("actual_damage", Boolean, nullable=False),
+    Column("actual_damage", Boolean, nullable=True),
     Index(None, "month", "counted", "vocabulary", "code", "actual_damage"),
 )
 

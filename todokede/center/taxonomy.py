@@ -16,7 +16,7 @@ from todokede.errors import ReportError
 TAXONOMY_VERSION = "ipa-1997+2006.1"
 
 Lang = Literal["ja", "en"]
-Vocabulary = Literal["method", "damage", "cause", "reporter_type", "discovery", "device"]
+Vocabulary = Literal["method", "damage", "cause", "reporter_type", "discovery", "device", "target"]
 
 RSIT_CLASSES = (
     "Abusive Content",
@@ -150,6 +150,80 @@ DEVICES = _vocab(
     Term("other", "その他", "Other", "Other"),
 )
 
+# 対象サービス: the targeted services as public terms. What a reporter types in
+# ``Report.targets`` is free text; only its mapping onto these codes goes public.
+TARGETS = _vocab(
+    Term("imap", "IMAPサーバ", "IMAP server", "Other"),
+    Term("pop3", "POP3サーバ", "POP3 server", "Other"),
+    Term("smtp", "電子メールサーバ", "Mail server", "Other"),
+    Term("telnet", "telnetサーバ", "telnet server", "Other"),
+    Term("ftp", "FTPサーバ", "FTP server", "Other"),
+    Term("http", "ウェブサーバ", "Web server", "Other"),
+    Term("ssh", "sshサーバ", "ssh server", "Other"),
+    Term("finger", "fingerサーバ", "finger server", "Other"),
+    Term("rsh", "rshサーバ", "rsh server", "Other"),
+    Term("rlogin", "rloginサーバ", "rlogin server", "Other"),
+    Term("dns", "DNSサーバ", "DNS server", "Other"),
+    Term("other", "その他のサーバ", "Other server", "Other"),
+)
+
+# Daemon, program and service names as logs and reporters write them -> a target code.
+SERVICE_ALIASES = {
+    "imapd": "imap",
+    "imap": "imap",
+    "imap2": "imap",
+    "imap4": "imap",
+    "imaps": "imap",
+    "dovecot": "imap",
+    "ipop3d": "pop3",
+    "pop3d": "pop3",
+    "pop3": "pop3",
+    "pop": "pop3",
+    "sendmail": "smtp",
+    "smtpd": "smtp",
+    "smtp": "smtp",
+    "postfix": "smtp",
+    "mail": "smtp",
+    "telnetd": "telnet",
+    "telnet": "telnet",
+    "ftpd": "ftp",
+    "ftp": "ftp",
+    "fingerd": "finger",
+    "finger": "finger",
+    "rshd": "rsh",
+    "rsh": "rsh",
+    "rlogind": "rlogin",
+    "rlogin": "rlogin",
+    "httpd": "http",
+    "http": "http",
+    "https": "http",
+    "www": "http",
+    "sshd": "ssh",
+    "ssh": "ssh",
+    "named": "dns",
+    "dns": "dns",
+    "domain": "dns",
+}
+
+
+def target_code(text: str) -> str:
+    """The target code a reporter's service name stands for (``in.imapd`` -> ``imap``);
+    ``other`` for anything not recognised, so no typed text becomes a public term."""
+    name = text.strip().lower()
+    if name in TARGETS:
+        return name
+    for part in (name.rsplit("/", 1)[0], name.rsplit("/", 1)[-1]):
+        part = part.removeprefix("in.")
+        if part in SERVICE_ALIASES:
+            return SERVICE_ALIASES[part]
+    return "other"
+
+
+def target_codes(texts: list[str]) -> list[str]:
+    """The target codes of a reporter's list of services, in order, each once."""
+    return list(dict.fromkeys(target_code(t) for t in texts))
+
+
 VOCABULARIES: dict[str, dict[str, Term]] = {
     "method": METHODS,
     "damage": DAMAGE,
@@ -157,6 +231,7 @@ VOCABULARIES: dict[str, dict[str, Term]] = {
     "reporter_type": REPORTER_TYPES,
     "discovery": DISCOVERY,
     "device": DEVICES,
+    "target": TARGETS,
 }
 
 VOCABULARY_LABELS: dict[str, tuple[str, str]] = {
@@ -166,6 +241,7 @@ VOCABULARY_LABELS: dict[str, tuple[str, str]] = {
     "reporter_type": ("届出者種別", "Reporter type"),
     "discovery": ("発見契機", "How it was found"),
     "device": ("被害を受けた機器", "Affected device"),
+    "target": ("対象サービス", "Target service"),
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from lxml import etree
 
 from todokede.center import taxonomy
+from todokede.center.draft import public_narrative, public_title
 from todokede.center.iodef.mapping import (
     DISCOVERY,
     IMPACT,
@@ -118,12 +119,8 @@ def _incident(
     doc: etree._Element, stored: StoredReport, *, personal: bool, domain: str, now: str
 ) -> None:
     rep = stored.report
-    inc = _e(
-        doc,
-        "Incident",
-        purpose="reporting",
-        restriction="private" if personal else "need-to-know",
-    )
+    # Without personal data the document goes to partner centers under TLP:AMBER.
+    inc = _e(doc, "Incident", purpose="reporting", restriction="private" if personal else "amber")
     inc.set(LANG, rep.language)
     status = STATUS.get(stored.triage.status)
     if status:
@@ -141,15 +138,16 @@ def _incident(
     if rep.received:
         _e(inc, "ReportTime", _time(rep.received))
     _e(inc, "GenerationTime", now)
-    narrative = rep.narrative if personal else (stored.triage.published_narrative or rep.narrative)
+    # Without personal data only public text goes out: the reporter's words stay here.
+    narrative = rep.narrative if personal else public_narrative(stored, rep.language)
     if narrative:
         _ml(inc, "Description", narrative, rep.language)
     if rep.discovery:
         d = rep.discovery
         disc = _e(inc, "Discovery", **({"source": DISCOVERY[d.how]} if d.how else {}))
-        if d.detail:
+        if d.detail and personal:
             _ml(disc, "Description", d.detail, rep.language)
-        if d.tool:
+        if d.tool and personal:
             app = _e(_e(disc, "DetectionPattern"), "Application")
             _e(app, "Description", d.tool)
     damage = stored.effective_damage()
@@ -180,13 +178,14 @@ def _incident(
         for add in rep.additions:
             item = _e(hist, "HistoryItem", action="status-new-info")
             _e(item, "DateTime", add.at.isoformat())
-            if add.text:
+            if add.text and personal:
                 _ml(item, "Description", add.text, rep.language)
-    for meaning, value in (
-        ("title", rep.title),
-        ("network", rep.network),
-        ("countermeasures", rep.countermeasures),
-    ):
+    texts = (
+        (("title", rep.title), ("network", rep.network), ("countermeasures", rep.countermeasures))
+        if personal
+        else (("title", public_title(stored, rep.language)),)
+    )
+    for meaning, value in texts:
         if value:
             _extra(inc, meaning, value)
 
@@ -194,10 +193,12 @@ def _incident(
 def _event_data(inc: etree._Element, stored: StoredReport, *, personal: bool) -> None:
     rep = stored.report
     evidence = rep.evidence if personal else []
-    if not (rep.sources or rep.systems or rep.targets or evidence):
+    # Without personal data: target services as target codes, systems as device codes.
+    targets = rep.targets if personal else [c for c in stored.effective_targets() if c != "other"]
+    if not (rep.sources or rep.systems or targets or evidence):
         return
     ev = _e(inc, "EventData")
-    if rep.sources or rep.systems or rep.targets:
+    if rep.sources or rep.systems or targets:
         flow = _e(ev, "Flow")
         for host in rep.sources:
             _node(_e(flow, "System", category="source"), host)
@@ -209,17 +210,17 @@ def _event_data(inc: etree._Element, stored: StoredReport, *, personal: bool) ->
             if system is not None and system.device in NODE_ROLE:
                 _e(s, "NodeRole", category=NODE_ROLE[system.device])
             if i == 0:
-                for service in rep.targets:
+                for service in targets:
                     _e(_e(_e(s, "Service"), "ServiceName"), "IANAService", service)
-            if system is not None:
+            if system is not None and personal:
                 for software in system.software:
                     _e(_e(_e(s, "Service"), "Application"), "Description", software)
                 if system.os:
                     _e(_e(s, "OperatingSystem"), "Description", system.os)
                 if system.role:
                     _e(s, "Description", system.role)
-                if system.device:
-                    _extra(s, "device", system.device)
+            if system is not None and system.device:
+                _extra(s, "device", system.device)
     if evidence:
         record = _e(ev, "Record")
         for item in evidence:
@@ -249,8 +250,10 @@ def to_iodef(
 ) -> bytes:
     """An IODEF-Document with one Incident per report (UTF-8 XML bytes).
 
-    Personal data (the reporter's contact details, the evidence) is left out unless
-    ``personal`` is true; the center is always a Contact, as IODEF requires one.
+    Unless ``personal`` is true the document is for partner centers (TLP:AMBER, IODEF
+    ``restriction="amber"``): the codes, dates, counts, source addresses and target codes,
+    and the public title and narrative; none of the reporter's contact details, evidence
+    or free text. The center is always a Contact, as IODEF requires one.
     """
     if not reports:
         raise ReportError("nothing to export: IODEF needs at least one incident")

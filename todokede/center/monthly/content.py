@@ -14,6 +14,7 @@ from todokede.center.monthly.model import LABELS, LANGS, Case, Publication, Publ
 from todokede.center.novelty import month_novelty
 from todokede.center.schema import StoredReport
 from todokede.center.stats import (
+    MonthStats,
     methods_chart_svg,
     month_stats,
     monthly_chart_svg,
@@ -136,13 +137,32 @@ def _paragraphs(text: str) -> list[str]:
 
 def _damage_text(report: StoredReport, lang: Lang) -> str:
     ja = lang == "ja"
-    if not report.effective_actual_damage():
+    actual = report.effective_actual_damage()
+    if actual is False:
         return "実被害なし(未遂)" if ja else "No actual damage (attempt)"
     codes = [c for c in report.effective_damage() if c != "none"]
     sep = "、" if ja else ", "
+    if actual is None:
+        # Unknown is never "no damage": the kinds reported, and that it is not known.
+        known = sep.join(taxonomy.label("damage", c, lang) for c in codes)
+        if not known:
+            return "実被害不明" if ja else "Actual damage unknown"
+        return f"{known}(実被害不明)" if ja else f"{known} (actual damage unknown)"
     if not codes:
         return "実被害あり" if ja else "Actual damage"
     return sep.join(taxonomy.label("damage", c, lang) for c in codes)
+
+
+ACTUAL_LABELS = {"yes": ("あり", "Yes"), "no": ("なし", "No"), "unknown": ("不明", "Unknown")}
+
+
+def _actual_lines(stats: MonthStats, lang: Lang) -> list[tuple[str, list[str]]]:
+    """The reports of each period by 実被害: yes, no, unknown."""
+    pick = 0 if lang == "ja" else 1
+    return [
+        (ACTUAL_LABELS[key][pick], [f"{getattr(p.reports, attr):,}" for p in stats.periods])
+        for key, attr in (("yes", "actual"), ("no", "no"), ("unknown", "unknown"))
+    ]
 
 
 def _month_reports(store: Store, month: str) -> list[StoredReport]:
@@ -181,7 +201,7 @@ def build(
         nov = novelty[report.id]
         if not nov.new:
             continue
-        methods, targets = report.effective_methods(), report.report.targets
+        methods, targets = report.effective_methods(), report.effective_targets()
         advisory = advisory_for(methods, targets)
         heading = advisory.case(lang) if advisory else public_title(report, lang)
         chosen = report.triage.published_title if ja else report.triage.published_title_en
@@ -210,7 +230,7 @@ def build(
     shown.sort(key=lambda r: (r.report.received or date.min, r.id))
     for report in shown:
         received = report.report.received or date.min
-        advisory = advisory_for(report.effective_methods(), report.report.targets)
+        advisory = advisory_for(report.effective_methods(), report.effective_targets())
         rows.append(
             Row(
                 received=received,
@@ -241,6 +261,13 @@ def build(
             else f"By {en_name.lower()}"
         )
         vocabularies.append((vocabulary, title, lines))
+    vocabularies.append(
+        (
+            "actual_damage",
+            "実被害の有無別" if ja else "By actual damage",
+            _actual_lines(stats, lang),
+        )
+    )
     charts = [
         (
             "月別届出件数(過去13か月)" if ja else "Reports per month (13 months)",

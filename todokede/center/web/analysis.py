@@ -17,9 +17,10 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, sel
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import novelty, stats, tables
+from todokede.center import draft, novelty, stats, tables
 from todokede.center import rows as rows_
 from todokede.center.schema import STATUSES, StoredReport
+from todokede.center.taxonomy import Lang
 from todokede.center.web import forms
 from todokede.center.web.public import chart_response
 from todokede.center.web.site import Ctx, PageError, Site, page
@@ -200,8 +201,8 @@ def _where(f: dict[str, str]) -> list[ColumnElement[bool]]:
             where.append(
                 exists().where(t.report_id == r.id, t.vocabulary == vocabulary, t.code == code)
             )
-    if f["actual"] in ("yes", "no"):
-        where.append(r.actual_damage.is_(f["actual"] == "yes"))
+    if f["actual"] in ("yes", "no", "unknown"):
+        where.append(r.actual_damage.is_({"yes": True, "no": False, "unknown": None}[f["actual"]]))
     if f["incident"]:
         incident = _int(f["incident"])
         if incident is None:
@@ -257,11 +258,23 @@ def report_context(ctx: Ctx, stored: StoredReport) -> dict[str, Any]:
         judged = novelty.month_novelty(store, month, [stored])[stored.id]
     return {
         "analyst": True,
+        "public": public_text(stored),
         "duplicates": duplicates,
         "incident_reports": incident_reports,
         "incident": incident,
         "novelty": judged,
         "audit": store.audit_log(stored.id, limit=500),
+    }
+
+
+def public_text(stored: StoredReport) -> dict[str, dict[str, str]]:
+    """What the classification form previews: the drafted text and the public text now."""
+    langs: tuple[Lang, ...] = ("ja", "en")
+    return {
+        "drafted_title": {lg: draft.drafted_title(stored, lg) for lg in langs},
+        "drafted_narrative": {lg: draft.drafted_narrative(stored, lg) for lg in langs},
+        "title": {lg: draft.public_title(stored, lg) for lg in langs},
+        "narrative": {lg: draft.public_narrative(stored, lg) for lg in langs},
     }
 
 

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from todokede.center import taxonomy
 from todokede.center.auth import User, parse_bearer, token_digest
+from todokede.center.draft import public_narrative, public_title
 from todokede.center.schema import Addition, Report, Status, StoredReport, Triage
 from todokede.center.store import NewReport, Store
 from todokede.center.web.shapes import (
@@ -387,7 +387,9 @@ def public_month(month: MonthPath, store: StoreDep) -> PublicMonth:
     return PublicMonth(
         month=month,
         total=len(cases),
-        with_actual_damage=sum(c.actual_damage for c in cases),
+        with_actual_damage=sum(c.actual_damage is True for c in cases),
+        without_actual_damage=sum(c.actual_damage is False for c in cases),
+        actual_damage_unknown=sum(c.actual_damage is None for c in cases),
         reports=cases,
     )
 
@@ -404,26 +406,19 @@ def _public(store: Store, month: str) -> list[StoredReport]:
 
 
 def public_report(sr: StoredReport) -> PublicReport:
-    """The anonymised, public view of a report."""
-    methods = sr.effective_methods()
-    title = sr.triage.published_title or "・".join(
-        taxonomy.label("method", m, "ja") for m in methods
-    )
-    title_en = sr.triage.published_title_en or ", ".join(
-        taxonomy.label("method", m, "en") for m in methods
-    )
+    """The anonymised, public view of a report: the same public text as the pages."""
     return PublicReport(
         id=sr.id,
         received=sr.report.received,
-        title=title or "届出",
-        title_en=title_en or "Report",
-        methods=methods,
+        title=public_title(sr, "ja"),
+        title_en=public_title(sr, "en"),
+        methods=sr.effective_methods(),
         damage=sr.effective_damage(),
         causes=sr.effective_causes(),
         actual_damage=sr.effective_actual_damage(),
-        targets=list(sr.report.targets),
-        narrative=sr.triage.published_narrative,
-        narrative_en=sr.triage.published_narrative_en,
+        targets=sr.effective_targets(),
+        narrative=public_narrative(sr, "ja"),
+        narrative_en=public_narrative(sr, "en"),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from todokede.center import taxonomy
 from todokede.center.draft import draft_from_findings
 from todokede.center.schema import STATUSES, Evidence, Report, StoredReport, Triage
 from todokede.errors import ReportError
@@ -354,6 +355,7 @@ def to_triage(
     def number(name: str) -> str | None:
         return _opt(form.get(name))
 
+    # Unknown ("") leaves the reporter's answer: it never becomes "no".
     actual = form.get("actual_damage")
     actual_value = {"yes": True, "no": False}.get(actual) if isinstance(actual, str) else None
     reported_actual = report.actual_damage
@@ -364,6 +366,7 @@ def to_triage(
         "methods": override("methods", report.methods),
         "damage": override("damage", report.damage),
         "causes": override("causes", report.causes),
+        "targets": override("targets", taxonomy.target_codes(report.targets)),
         "actual_damage": None if actual_value == reported_actual else actual_value,
         "is_test": form.get("is_test") == "on",
         "duplicate_of": number("duplicate_of"),
@@ -374,6 +377,7 @@ def to_triage(
         "published_title_en": _opt(form.get("published_title_en")),
         "published_narrative": _opt(form.get("published_narrative")),
         "published_narrative_en": _opt(form.get("published_narrative_en")),
+        "public_draft_approved": form.get("public_draft_approved") == "on",
         "note": _opt(form.get("note")),
     }
     if data["duplicate_of"] is not None and data["duplicate_of"] == str(stored.id):

@@ -203,6 +203,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "published_title": ("公表時の見出し", "Heading in the publication"),
     "published_narrative": ("公表する概要(日本語)", "Public summary (Japanese)"),
     "published_narrative_en": ("公表する概要(英語)", "Public summary (English)"),
+    "public_preview": (
+        "公表文の案(分類と件数から作成)",
+        "Drafted public text (from the codes and counts)",
+    ),
+    "public_preview_help": (
+        "見出しと概要を空欄にすると、承認するまでは分類の名称だけを、承認後はこの案を公表します。"
+        "届出者が書いた文章は公表しません。",
+        "With the heading and summary left empty, the publication shows only the category "
+        "names until you approve, then this draft. Nothing the reporter wrote is published.",
+    ),
+    "public_now": ("現在の公表文", "Public text now"),
+    "public_draft_approved": ("この案を承認する", "Approve this draft"),
+    "target_codes": ("対象サービス(公表する分類)", "Target services (public categories)"),
+    "actual_unknown": ("実被害不明", "Actual damage unknown"),
     "note": ("内部メモ", "Internal note"),
     "save": ("保存", "Save"),
     "saved": ("保存しました。", "Saved."),

@@ -50,7 +50,7 @@ class Summary(_Out):
     status: str
     methods: list[str]
     damage: list[str]
-    actual_damage: bool
+    actual_damage: bool | None = Field(description="実被害: true, false, or null (unknown)")
     counted: bool
     owner: str | None
     incident_id: int | None
@@ -140,7 +140,8 @@ class Published(_Out):
 
 
 class PublicReport(_Out):
-    """A published case: classification and the analyst's public text only."""
+    """A published case: taxonomy codes, dates and the public text (the analyst's, else
+    drafted from the codes): nothing the reporter wrote."""
 
     id: int
     received: date | None
@@ -149,8 +150,8 @@ class PublicReport(_Out):
     methods: list[str]
     damage: list[str]
     causes: list[str]
-    actual_damage: bool
-    targets: list[str]
+    actual_damage: bool | None = Field(description="実被害: true, false, or null (unknown)")
+    targets: list[str] = Field(description="Target services as target codes (imap, smtp...)")
     narrative: str | None
     narrative_en: str | None
 
@@ -159,6 +160,8 @@ class PublicMonth(_Out):
     month: str
     total: int
     with_actual_damage: int
+    without_actual_damage: int
+    actual_damage_unknown: int
     reports: list[PublicReport]
 
 

@@ -79,7 +79,13 @@ class Site:
             vocab=taxonomy.VOCABULARIES,
             vocab_labels=taxonomy.VOCABULARY_LABELS,
             statuses=STATUSES,
+            yesno=yesno,
         )
+
+
+def yesno(value: bool | None, unknown: str = "unknown") -> str:
+    """A tri-state answer (実被害) as the form's value or message key: None is unknown."""
+    return unknown if value is None else ("yes" if value else "no")
 
 
 @dataclass
