@@ -138,3 +138,30 @@ def test_streamed_in_chunks_with_one_bom() -> None:
     assert data.count(b"\xef\xbb\xbf") == 1
     table = rows(data)
     assert [int(r["id"]) for r in table] == list(range(1, 2501))
+
+
+@pytest.mark.parametrize("lang", [None, "ja", "en"])
+def test_partner_export_is_amber_public_text_and_target_codes(lang: str | None) -> None:
+    table = rows(to_csv(all_stored(), lang=lang))  # type: ignore[arg-type]
+    keys = [c[0] for c in COLUMNS]
+    for row, report in zip(table, reports(), strict=True):
+        cells = dict(zip(keys, row.values(), strict=True))
+        assert cells["tlp"] == "TLP:AMBER"
+        assert cells["countermeasures"] == ""
+        for secret in (report.title, report.narrative, report.countermeasures):
+            assert not secret or secret not in ",".join(row.values())
+        assert cells["sources"] == "; ".join(report.sources)
+    plain = rows(to_csv(all_stored()))
+    assert {t for row in plain for t in row["targets"].split("; ") if t} <= {
+        "imap", "smtp", "pop3", "telnet", "ftp", "http", "ssh", "other"
+    }  # fmt: skip
+    personal = rows(to_csv(all_stored(), personal=True))
+    assert [row["tlp"] for row in personal] == ["TLP:RED"] * len(personal)
+    assert personal[0]["title"] == reports()[0].title
+
+
+def test_unknown_actual_damage_is_its_own_answer() -> None:
+    report = Report(actual_damage=None)
+    cells = {lang: rows(to_csv([stored(report)], lang=lang))[0] for lang in (None, "ja", "en")}  # type: ignore[arg-type]
+    assert cells[None]["actual_damage"] == ""
+    assert cells["ja"]["実被害"] == "不明" and cells["en"]["Actual damage"] == "unknown"

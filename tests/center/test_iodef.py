@@ -100,6 +100,27 @@ def test_personal_data_is_left_out_by_default(index: int) -> None:
     assert back.actual_damage == report.actual_damage
 
 
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_partner_export_is_amber_and_holds_no_reporter_text(index: int) -> None:
+    report = reports()[index]
+    doc = etree.fromstring(to_iodef([stored(report)]))
+    text = etree.tostring(doc, encoding="unicode")
+    assert doc.find("i:Incident", NS).get("restriction") == "amber"
+    r = report
+    texts = [r.title, r.narrative, r.network, r.countermeasures, *(a.text for a in r.additions)]
+    texts += [r.discovery.tool, r.discovery.detail] if r.discovery else []
+    texts += [x for s in r.systems for x in (s.role, s.os, *s.software)]
+    # (a reporter's words that are a taxonomy label, "IMAPサーバ", are public anyway)
+    labels = {t.ja for v in taxonomy.VOCABULARIES.values() for t in v.values()}
+    assert [t for t in texts if t and t in text and t not in labels] == []
+    # the attack's indicators stay: sources, and the services as target codes
+    assert all(source in text for source in r.sources)
+    services = [e.text for e in doc.iterfind(".//i:IANAService", NS)]
+    assert set(services) <= set(taxonomy.TARGETS) - {"other"}
+    personal = etree.fromstring(to_iodef([stored(report)], personal=True))
+    assert personal.find("i:Incident", NS).get("restriction") == "private"
+
+
 @pytest.mark.parametrize(
     ("actual", "occurrence"), [(True, "actual"), (False, "potential"), (None, None)]
 )

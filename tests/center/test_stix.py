@@ -116,3 +116,19 @@ def test_personal_data_only_when_asked() -> None:
     assert all(s in text for s in secrets)
     reporters = [o for o in personal if o["type"] == "identity" and o.get("roles") == ["reporter"]]
     assert len(reporters) == 3
+
+
+def test_partner_bundle_is_amber_and_holds_no_reporter_text() -> None:
+    objects = bundle()
+    amber = stix2.TLP_AMBER.id
+    assert any(o["id"] == amber for o in objects)
+    for o in objects:
+        if o["type"] in ("incident", "indicator", "relationship"):
+            assert o["object_marking_refs"] == [amber]
+    text = json.dumps(objects, ensure_ascii=False)
+    for r in reports():
+        for secret in (r.title, r.narrative, r.countermeasures, r.network):
+            assert not secret or secret not in text
+    personal = bundle(personal=True)
+    assert any(o["id"] == stix2.TLP_RED.id for o in personal)
+    assert reports()[0].title in json.dumps(personal, ensure_ascii=False)
