@@ -47,7 +47,10 @@ def _month_range(month: str) -> tuple[date, date]:
 @click.option(
     "--personal",
     is_flag=True,
-    help="Include personal data (reporter contact, evidence). Recorded in the audit log.",
+    help=(
+        "Include personal data and the reporter's own text (TLP:RED). Recorded in the "
+        "audit log. Without it the export is for partner centers (TLP:AMBER)."
+    ),
 )
 @click.option("--actor", default="admin", show_default=True, help="Who exports (for the audit).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), help="CSV: headings and labels.")
@@ -72,8 +75,10 @@ def export(
 ) -> None:
     """Export reports as IODEF v2, STIX 2.1 or CSV.
 
-    Personal data (the reporter's name and contact details, the evidence) is left out
-    unless --personal is given; such an export is written to the audit log.
+    Without --personal the export is for partner centers, marked TLP:AMBER: codes, dates,
+    counts, source addresses, target services as codes and the public text, nothing the
+    reporter wrote. --personal adds the reporter's contact details, text and evidence
+    (TLP:RED); such an export is written to the audit log.
 
     \b
     Example:

@@ -152,8 +152,7 @@ def _incident(
             _e(app, "Description", d.tool)
     damage = stored.effective_damage()
     # 実被害 unknown (neither the reporter nor an analyst said) leaves occurrence out.
-    actual = stored.triage.actual_damage
-    actual = rep.actual_damage if actual is None else actual
+    actual = stored.effective_actual_damage()
     assess = _e(inc, "Assessment")
     if actual is not None:
         assess.set("occurrence", "actual" if actual else "potential")
