@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.routing import Route
 
+from tests.center import backdate
 from tests.conftest import need
 from tests.web.conftest import csrf_of
 from tests.web.server import PASSWORDS, serve
@@ -212,6 +213,8 @@ def published(center: tuple[str, Store, Any, str]) -> list[str]:
         got = mailin.ingest_message(store, raw, key=f"{MARK}-{len(ids)}")
         assert got.report_ids and not got.manual, got
         ids += got.report_ids
+    # received last month: a closed month in the past, one that may be published
+    months = [backdate.move(store, ids, backdate.last_month())]
     stored = {rid: store.get_report(rid) for rid in ids}
     assert all(MARK in sr.report.model_dump_json().lower() for sr in stored.values())
     # Classified: half through the classification form, half through the API; public
@@ -242,17 +245,11 @@ def published(center: tuple[str, Store, Any, str]) -> list[str]:
                 put = web.put(f"/api/reports/{rid}/triage", json=triage,
                               headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
                 assert put.status_code == 200, put.text
-        months = sorted({received_month(store.get_report(rid)) for rid in ids})
         for month in months:
             done = web.post(f"/api/months/{month}/publish",
                             headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
             assert done.status_code == 200, done.text
     return months
-
-
-def received_month(sr: StoredReport) -> str:
-    assert sr.report.received is not None
-    return sr.report.received.strftime("%Y-%m")
 
 
 # Values for the path parameters of the public routes. A route with a parameter not listed

@@ -5,13 +5,13 @@ previews the public text drafted from the codes and stores the analyst's approva
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.center import backdate
 from tests.web.conftest import csrf_of, signed_in
 from tests.web.server import Live
 from todokede.center import tables
@@ -113,9 +113,9 @@ def test_saving_only_the_status_keeps_the_answer(
 
 
 def test_unknown_is_shown_filtered_and_never_told_as_no_damage(live: Live) -> None:
-    month = datetime.now(UTC).strftime("%Y-%m")
     with signed_in(live, "alice") as alice:
         rid = file_report(alice, title="unknown damage", methods=["intrusion"], targets="telnet")
+    month = backdate.move(live.store, [rid], backdate.last_month())
     token = live.store.new_token("ana")
     with signed_in(live, "ana") as ana:
         page = ana.get(f"/reports/{rid}").text
