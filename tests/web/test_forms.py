@@ -241,3 +241,41 @@ def test_any_form_gives_a_report_or_named_errors(typed: dict[str, str], methods:
     assert (report is None) == bool(errors)
     for name in errors:
         assert name in forms.FIELD_LABELS or name == "form", name
+
+
+@pytest.mark.parametrize(
+    ("reported", "ticked", "override"),
+    [
+        (["smtp", "in.imapd"], ["imap", "smtp"], None),  # the same codes in another order
+        (["経理サーバ"], ["other"], None),  # an unknown service is "other"
+        (["imap"], ["imap", "pop3"], ["imap", "pop3"]),
+        (["imap"], [], []),
+    ],
+)
+def test_targets_are_classified_as_target_codes(
+    reported: list[str], ticked: list[str], override: list[str] | None
+) -> None:
+    form = FakeForm(status="triaged", targets=ticked)
+    triage, errors = forms.to_triage(form, form.getlist, stored(Report(targets=reported)))
+    assert errors == {} and triage is not None and triage.targets == override
+
+
+@pytest.mark.parametrize(
+    ("reported", "chosen", "stored_as", "effective"),
+    [
+        (None, "", None, None),  # unknown stays unknown, never "no"
+        (None, "no", False, False),
+        (True, "", None, True),  # unknown leaves the reporter's answer
+        (True, "no", False, False),
+        (False, "no", None, False),
+    ],
+)
+def test_actual_damage_is_three_answers(
+    reported: bool | None, chosen: str, stored_as: bool | None, effective: bool | None
+) -> None:
+    form = FakeForm(status="triaged", actual_damage=chosen, public_draft_approved="on")
+    sr = stored(Report(actual_damage=reported))
+    triage, errors = forms.to_triage(form, form.getlist, sr)
+    assert errors == {} and triage is not None
+    assert triage.actual_damage is stored_as and triage.public_draft_approved is True
+    assert sr.model_copy(update={"triage": triage}).effective_actual_damage() is effective

@@ -350,7 +350,8 @@ def to_triage(
 
     def override(name: str, reported: Iterable[str]) -> list[str] | None:
         chosen = [v for v in getlist(name) if isinstance(v, str)]
-        return None if list(dict.fromkeys(chosen)) == list(reported) else chosen
+        # the boxes come in taxonomy order, the reporter's list in any: compare as sets
+        return None if set(chosen) == set(reported) else chosen
 
     def number(name: str) -> str | None:
         return _opt(form.get(name))
