@@ -229,3 +229,31 @@ def test_analyst_text_overrides_in_each_language() -> None:
     assert public_title(sr, "ja") == "見出し" and public_title(sr, "en") == "Heading"
     only_ja = stored(Triage(published_narrative="編集済み", public_draft_approved=True))
     assert "refused" in public_narrative(only_ja, "en")
+
+
+_WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz山田経理", min_size=4, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.lists(_WORDS, min_size=8, max_size=8),
+    actual=st.sampled_from([True, False, None]),
+    approved=st.booleans(),
+    lang=st.sampled_from(["ja", "en"]),
+)
+def test_no_free_text_ever_reaches_public_text(
+    words: list[str], actual: bool | None, approved: bool, lang: Lang
+) -> None:
+    # "Qz" and a digit: no label, code or drafted sentence holds such a word by chance
+    w = [f"Qz{n}{word}" for n, word in enumerate(words)]
+    now = datetime(1997, 9, 17, tzinfo=UTC)
+    report = Report(
+        title=w[0], narrative=w[1], countermeasures=w[2], network=w[3],
+        methods=["access_probe", "mail_relay"], damage=["mail_relay"], actual_damage=actual,
+        targets=[w[4], "smtp"], discovery=Discovery(tool=w[5], detail=w[6]),
+        systems=[AffectedSystem(role=w[7], os=w[7], software=[w[7]])], attempts=3,
+    )  # fmt: skip
+    sr = StoredReport(id=1, report=report, triage=Triage(public_draft_approved=approved),
+                      created_at=now, updated_at=now)  # fmt: skip
+    public = public_title(sr, lang) + public_narrative(sr, lang)
+    assert not [word for word in w if word in public]

@@ -123,7 +123,7 @@ def test_partner_bundle_is_amber_and_holds_no_reporter_text() -> None:
     amber = stix2.TLP_AMBER.id
     assert any(o["id"] == amber for o in objects)
     for o in objects:
-        if o["type"] in ("incident", "indicator", "relationship"):
+        if o["type"] in ("incident", "indicator", "relationship", "ipv4-addr", "domain-name"):
             assert o["object_marking_refs"] == [amber]
     text = json.dumps(objects, ensure_ascii=False)
     for r in reports():

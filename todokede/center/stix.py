@@ -48,8 +48,9 @@ def _day(value: date) -> datetime:
     return datetime.combine(value, time(0, 0), tzinfo=UTC)
 
 
-def observable(value: str) -> tuple[Any, str] | None:
-    """The STIX cyber-observable for a source, and a pattern matching it (None if neither)."""
+def observable(value: str, marking: list[str] | None = None) -> tuple[Any, str] | None:
+    """The STIX cyber-observable for a source, and a pattern matching it (None if neither).
+    ``marking``: the ids of the marking definitions it carries (its id does not change)."""
     try:
         addr = ipaddress.ip_address(value)
         kind = "ipv4-addr" if addr.version == 4 else "ipv6-addr"
@@ -67,7 +68,7 @@ def observable(value: str) -> tuple[Any, str] | None:
         "ipv4-addr": stix2.IPv4Address,
         "ipv6-addr": stix2.IPv6Address,
         "domain-name": stix2.DomainName,
-    }[kind](value=text)
+    }[kind](value=text, object_marking_refs=marking or None)
     return sco, f"[{kind}:value = '{text}']"
 
 
@@ -121,7 +122,7 @@ def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) 
     seen = rep.period.start if rep.period and rep.period.start else rep.received
     valid_from = _day(seen) if seen else created
     for source in rep.sources:
-        found = observable(source)
+        found = observable(source, marking)
         if found is None:
             continue
         sco, pattern = found
