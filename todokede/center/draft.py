@@ -245,7 +245,8 @@ def _service(targets: list[str], lang: Lang) -> str:
 
 
 def lower_first(text: str) -> str:
-    """ "Mail server" -> "mail server", but "IMAP server" stays."""
+    """The first letter lowered for use mid-sentence, unless it starts an acronym:
+    ``Mail server`` -> ``mail server``, ``IMAP server`` stays."""
     return text[0].lower() + text[1:] if text[1:2].islower() else text
 
 

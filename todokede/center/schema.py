@@ -186,7 +186,7 @@ class Report(_Model):
     causes: list[CauseCode] = Field(default_factory=list, max_length=10)
     sources: list[Clean] = Field(default_factory=list, max_length=1000)  # hosts/addresses
     # Services as the reporter names them ("imap", "経理サーバ"): free text, never public;
-    # their target codes are (``StoredReport.effective_targets``).
+    # only their target codes go public (``StoredReport.effective_targets``).
     targets: list[Clean] = Field(default_factory=list, max_length=50)
     attempts: int | None = Field(default=None, ge=0)  # how many attempts/messages, if counted
     narrative: CleanText | None = None  # 被害の状況
