@@ -6,13 +6,15 @@ UW c-client servers log ``Login user=taro host=pc12.example [172.16.1.12]`` and
 (an over-long LOGIN or AUTHENTICATE argument) leaves behind. Dovecot logs
 ``imap-login: Login: user=<tester>, method=PLAIN, rip=192.0.2.1, ...`` and, for a command
 line longer than its buffer, ``Disconnected: Input buffer full`` (the client got
-``* BYE Input buffer full, aborting``).
+``* BYE Input buffer full, aborting``). Failed logins (UW's ``Login failed``, Dovecot's
+``auth failed``) are read by :mod:`todokede.logs.auth`.
 """
 
 from __future__ import annotations
 
 import re
 
+from todokede.logs import auth
 from todokede.logs.events import Event
 from todokede.logs.text import field
 
@@ -52,6 +54,8 @@ def parse(ts: int, prog: bytes, msg: bytes) -> Event | None:
             )
         if msg.startswith(b"Login user=") or msg.startswith(b"Authenticated user="):
             return Event("login", service, ts, host=host, addr=addr, user=field(user))
+        if msg.startswith((b"Login failed ", b"Login excessive ")):
+            return auth.uw(ts, service, msg)
         return None
     if _BINARY.search(msg):
         return Event("exploit", service, ts, detail="binary bytes in a logged command")
@@ -63,6 +67,10 @@ def _dovecot(ts: int, service: str, msg: bytes) -> Event | None:
         service, _, msg = field(msg).partition(": ")[0], b"", msg.partition(b": ")[2]
     if msg.startswith(b"Info: "):
         msg = msg[6:]
+    if b"auth" in msg:
+        failed = auth.dovecot(ts, service, msg)
+        if failed is not None:
+            return failed
     rip = _RIP.search(msg)
     addr = field(rip.group(1)) if rip else ""
     if b"Input buffer full" in msg or b"Too long" in msg or b"too long" in msg:
