@@ -74,8 +74,11 @@ class Entry:
         t = time.gmtime(self.ts)
         month = _MONTHS[(t.tm_mon - 1) * 3 : t.tm_mon * 3]
         stamp = b"%s %2d %02d:%02d:%02d" % (month, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+        host = self.host or b"localhost"
+        if not self.prog:
+            return b"%s %s %s" % (stamp, host, self.msg)
         tag = self.prog + (b"[" + self.pid + b"]" if self.pid else b"")
-        return b"%s %s %s: %s" % (stamp, self.host or b"localhost", tag, self.msg)
+        return b"%s %s %s: %s" % (stamp, host, tag, self.msg)
 
     @property
     def year(self) -> int:
