@@ -37,10 +37,16 @@ SSHD = frozenset({b"sshd", b"sshd-session", b"sshd-auth", b"in.sshd"})
 
 _SOLARIS = re.compile(rb"\[ID \d+ [a-z0-9.]+\] ")
 _REPEATED = re.compile(rb"message repeated (\d+) times: \[ ?(.*?)\]?$", re.S)
+# with the port (OpenSSH since 3.x), else without; only a key's or ruser's text may
+# follow, so the client is the first "from ADDR port N" the end of the line or ": " follows
+# (as fail2ban reads it)
 _FAILED = re.compile(
-    rb"Failed (\S+) for (?:(?:invalid|illegal) user )?(.*) from (\S+?)"
-    rb"(?: port \d+(?: ssh\d?)?(?:: .*)?)?$",
+    rb"Failed (\S+) for (?:(?:invalid|illegal) user )?(.*?) from (\S+) port \d+"
+    rb"(?: ssh\d?)?(?:: .*)?$",
     re.S,
+)
+_FAILED_BARE = re.compile(
+    rb"Failed (\S+) for (?:(?:invalid|illegal) user )?(.*) from (\S+?)\s*$", re.S
 )
 _NOTED = (
     re.compile(rb"(?:Invalid|Illegal) user (.*) from (\S+?)(?: port \d+)?\s*$", re.S),
@@ -66,9 +72,11 @@ _PAM_USER = re.compile(rb" user=(\S+)\s*$")
 _DOVECOT = re.compile(rb"\(auth failed, (\d+) attempts")
 _DOVECOT_USER = re.compile(rb"user=<([^>]*)>")
 _RIP = re.compile(rb"rip=([0-9a-fA-F.:]+)")
+# auth_verbose: "auth-worker(304): pam(kenji,192.0.2.4): unknown user" and the like
 _DOVECOT_AUTH = re.compile(
-    rb"(?:auth|auth-worker)(?:\([^)]*\))?: (?:Info: )?[a-z-]+\(([^,)]*),([0-9a-fA-F.:]+)[,)].*?"
-    rb"(?:unknown user|[Pp]assword mismatch|pam_authenticate\(\) failed)"
+    rb"\b(?:passwd-file|pam|sql|ldap|passwd|shadow|checkpassword|bsdauth)"
+    rb"\(([^,)]*),([0-9a-fA-F.:]+)[,)].*?"
+    rb"(?:unknown user|[Pp]assword mismatch|pam_authenticate\(\) failed|invalid credentials)"
 )
 _UW = re.compile(
     rb"Login (?:failed|excessive login failures) user=(.*?) (?:auth=.*? )?host=(\S*)"
@@ -76,6 +84,11 @@ _UW = re.compile(
 )
 _SASL = re.compile(
     rb"warning: (\S*)\[([^\]]*)\]: SASL (\S+) authentication failed(?:.*sasl_username=(\S+))?"
+)
+# the server's trouble, or a client that spoke a mechanism not offered: no password tried
+_SASL_NOT_GUESSING = (
+    b": Connection lost to authentication server",
+    b": Invalid authentication mechanism",
 )
 _SENDMAIL = re.compile(
     rb"AUTH failure \(([^)]*)\):.*?(?:user=(\S*?),? )?relay=(\S*?) ?\[([^\]]*)\]"
@@ -104,9 +117,9 @@ def sshd(ts: int, prog: bytes, msg: bytes) -> Event | None:
         tries, msg = int(rep.group(1)), rep.group(2)
     service = field(prog)
     if msg[:7] == b"Failed ":
-        m = _FAILED.match(msg)
-        if m is None:
-            return None
+        m = _FAILED.match(msg) or _FAILED_BARE.match(msg)
+        if m is None or m.group(1) == b"publickey":
+            return None  # a client offers each of its keys in turn: not guessing
         host, addr = _client(m.group(3))
         # "Failed none": the client asked what it may try, which is not a try
         size = 0 if m.group(1) == b"none" else tries
@@ -144,7 +157,7 @@ def dovecot(ts: int, service: str, msg: bytes) -> Event | None:
             user=field(user.group(1)) if user else "",
             size=int(m.group(1)[:6]),
         )
-    a = _DOVECOT_AUTH.search(msg)
+    a = _DOVECOT_AUTH.search(msg) if msg[:4] == b"auth" else None
     if a is not None:
         return Event("failure", "dovecot", ts, addr=field(a.group(2)), user=field(a.group(1)))
     return None
@@ -169,7 +182,7 @@ def uw(ts: int, service: str, msg: bytes) -> Event | None:
 def postfix_sasl(ts: int, prog: bytes, msg: bytes) -> Event | None:
     """Postfix smtpd: ``warning: host[addr]: SASL LOGIN authentication failed: ...``."""
     m = _SASL.search(msg)
-    if m is None:
+    if m is None or msg[msg.find(b" authentication failed") + 22 :].startswith(_SASL_NOT_GUESSING):
         return None
     name = field(m.group(1))
     return Event(
