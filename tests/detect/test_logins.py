@@ -105,3 +105,43 @@ BODIES = [
 def test_fuzzed_login_lines_agree(rows: list[tuple[bytes, bytes, bytes]]) -> None:
     data = b"\n".join(a + b + c for a, b, c in rows)
     assert run(data, "native") == run(data, "python") == run(data, "general")
+
+
+def _postfix_bomb(clients: list[bytes]) -> bytes:
+    lines = []
+    for i, client in enumerate(clients):
+        q = b"Q%d" % i
+        t = b"Sep  1 10:%02d:00" % (i % 60)
+        lines += [
+            t + b" mx postfix/smtpd[1]: " + q + b": client=" + client,
+            t + b" mx postfix/qmgr[2]: " + q + b": from=<happy@today.example>, size=900, nrcpt=1",
+            t + b" mx postfix/local[3]: " + q + b": to=<sachiko@mx.example>, relay=local, "
+            b"status=sent (delivered to mailbox)",
+            t + b" mx postfix/qmgr[2]: " + q + b": removed",
+        ]
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("clients", "sources"),
+    [
+        (
+            [b"dialup-151.example.net[203.0.113.151]"] * 6,
+            ["dialup-151.example.net", "203.0.113.151"],
+        ),
+        ([b"unknown[203.0.113.9]"] * 6, ["203.0.113.9"]),
+        (
+            [b"a.example[192.0.2.1]"] * 3 + [b"b.example[IPv6:2001:db8::2]"] * 3,
+            ["a.example", "b.example", "192.0.2.1", "2001:db8::2"],
+        ),
+    ],
+)
+def test_a_mail_bomb_names_its_clients(clients: list[bytes], sources: list[str]) -> None:
+    for native_c in (True, False):
+        sc = Scanner(DetectConfig(bomb_min=5), year=2024, native=native_c)
+        sc._framers["maillog"] = Framer(YearRule.oldest(2024, 1, 1))
+        sc.feed("maillog", _postfix_bomb(clients))
+        bombs = [f for f in sc.result().findings if f.kind == "mail-bomb"]
+        assert [(b.sources, b.count, b.details["sender"]) for b in bombs] == [
+            (sources, 6, "happy@today.example")
+        ]

@@ -151,6 +151,7 @@ class Scanner:
                     self.state.feed_entries(reader.poll(None), source.name)
             finally:
                 reader.close()
+                self._read_warnings += reader.warnings
 
     def scan(self, path: Path | str, progress: Progress | None = None) -> None:
         with _gc_paused():

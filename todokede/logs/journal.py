@@ -22,6 +22,7 @@ a blank line after each entry; a field whose value has a newline or other binary
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import struct
@@ -49,6 +50,7 @@ MAGIC = b"LPKSHHRH"  # the first bytes of every journal file
 READ_SIZE = 1 << 20
 _MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
 _LEN = struct.Struct("<Q")
+_FIELD_NAME = re.compile(rb"[A-Z0-9_]+")
 
 Fields = dict[bytes, bytes]
 
@@ -71,9 +73,7 @@ class Entry:
 
     def line(self) -> bytes:
         """The entry as a BSD syslog line (``Sep  1 10:00:00 host prog[pid]: msg``)."""
-        t = time.gmtime(self.ts)
-        month = _MONTHS[(t.tm_mon - 1) * 3 : t.tm_mon * 3]
-        stamp = b"%s %2d %02d:%02d:%02d" % (month, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+        stamp = _stamp(self.ts)[0]
         host = self.host or b"localhost"
         if not self.prog:
             return b"%s %s %s" % (stamp, host, self.msg)
@@ -82,7 +82,24 @@ class Entry:
 
     @property
     def year(self) -> int:
-        return time.gmtime(self.ts).tm_year
+        return _stamp(self.ts)[1]
+
+
+_STAMPS: dict[int, tuple[bytes, int]] = {}
+
+
+def _stamp(ts: int) -> tuple[bytes, int]:
+    """The BSD timestamp of a wall-clock second, and its year (a busy journal repeats each
+    second often)."""
+    got = _STAMPS.get(ts)
+    if got is None:
+        t = time.gmtime(ts)
+        month = _MONTHS[(t.tm_mon - 1) * 3 : t.tm_mon * 3]
+        stamp = b"%s %2d %02d:%02d:%02d" % (month, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+        if len(_STAMPS) > 20_000:
+            _STAMPS.clear()
+        got = _STAMPS[ts] = (stamp, t.tm_year)
+    return got
 
 
 def wall_clock(usec: int) -> int:
@@ -130,6 +147,7 @@ class ExportParser:
         self.source = source
         self.entries = 0  # entries read so far (for error messages)
         self._buf = b""
+        self._names: set[bytes] = set()  # field names seen and found valid
 
     def feed(self, data: bytes) -> list[Fields]:
         buf = self._buf + data if self._buf else data
@@ -149,7 +167,7 @@ class ExportParser:
                     break  # a binary field: read this entry field by field
                 fields[name] = value
             else:
-                self._check(fields, pos)
+                self._check(fields)
                 out.append(fields)
                 self.entries += 1
                 pos = end + 2
@@ -178,7 +196,7 @@ class ExportParser:
             if pos >= n:
                 return None
             if buf[pos] == 10:
-                self._check(fields, pos)
+                self._check(fields)
                 return fields, pos + 1
             nl = buf.find(b"\n", pos)
             if nl < 0:
@@ -202,10 +220,14 @@ class ExportParser:
             fields[name] = buf[start : start + size]
             pos = start + size + 1
 
-    def _check(self, fields: Fields, pos: int) -> None:
+    def _check(self, fields: Fields) -> None:
+        names = self._names
         for name in fields:
-            if not name or not all(c == 95 or 48 <= c <= 57 or 65 <= c <= 90 for c in name):
-                self._bad(f"bad field name {_name(name)}")
+            if name not in names:
+                if _FIELD_NAME.fullmatch(name) is None:
+                    self._bad(f"bad field name {_name(name)}")
+                if len(names) < 10_000:  # the same few dozen names, entry after entry
+                    names.add(name)
 
     def _bad(self, what: str) -> None:
         raise LogError(f"entry {self.entries + 1}: {what}", source=self.source)
@@ -298,6 +320,7 @@ class Reader:
         self.source = source
         self.cursor = after_cursor  # the last entry's, to resume after
         self.done = False
+        self.warnings: list[str] = []
         self._parser = ExportParser(source.name)
         try:
             self._proc = subprocess.Popen(
@@ -342,6 +365,8 @@ class Reader:
                 f"journalctl failed (exit {proc.returncode}): {err or 'no message'}",
                 source=self.source.name,
             )
+        # journalctl skips what it cannot read (a truncated file) and says so
+        self.warnings += [f"{self.source.name}: journalctl: {line}" for line in err.splitlines()]
 
     def close(self) -> None:
         proc = self._proc
