@@ -268,3 +268,52 @@ def test_follow_the_journal(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "4 lines" in err
+
+
+def test_two_hosts_journal_files_at_once(tmp_path: Path, tokyo: None) -> None:
+    """Journal files of two hosts (--journal-file twice): journalctl interleaves their
+    entries in time, and the findings are those of both text logs read together."""
+    logs = [SAMPLES / "site-imap" / "messages", SAMPLES / "site-bomb" / "maillog"]
+    args = ["--json"]
+    for n, log in enumerate(logs):
+        entries, _ = syslog_entries(log, year=1997)
+        for fields in entries:  # each host boots once
+            fields[b"_BOOT_ID"] = b"%032x" % (n + 1)
+        args += ["--journal-file", str(write_journal(tmp_path / f"host{n}.journal", entries))]
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    text = scan_paths(logs, year=1997)
+    assert [json.loads(x) for x in done.stdout.splitlines()] == [f.to_dict() for f in text.findings]
+    assert "in 1 file(s)" in done.stderr  # one journal
+
+
+@pytest.mark.parametrize(
+    ("fields", "want"),
+    [
+        ({b"MESSAGE": b"x"}, None),  # no time
+        ({b"__REALTIME_TIMESTAMP": b"soon", b"MESSAGE": b"x"}, None),
+        ({b"__REALTIME_TIMESTAMP": b"9" * 30, b"MESSAGE": b"x"}, None),
+        ({b"__REALTIME_TIMESTAMP": b"0"}, None),  # no message
+        (
+            {b"__REALTIME_TIMESTAMP": b"1000000", b"MESSAGE": b"oops", b"_TRANSPORT": b"kernel"},
+            (1, b"", b"kernel", b"", b"oops"),
+        ),
+        (
+            {
+                b"__REALTIME_TIMESTAMP": b"2000000",
+                b"MESSAGE": b"hi",
+                b"_COMM": b"cron",
+                b"SYSLOG_PID": b"9",
+                b"_HOSTNAME": b"h",
+            },
+            (2, b"h", b"cron", b"9", b"hi"),
+        ),
+    ],
+)
+def test_entry_fields(fields: Fields, want: tuple[object, ...] | None) -> None:
+    got = to_entry(fields)
+    if want is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got.frame()[1:] == want[1:]
