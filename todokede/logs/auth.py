@@ -1,4 +1,5 @@
-"""Password guessing: the failed logins of sshd, Dovecot, UW imapd, Postfix and sendmail.
+"""Password guessing: the failed logins of sshd, Dovecot, Postfix and sendmail (UW imapd's
+``Login failed`` is read with its other lines, in :mod:`todokede.logs.imap`).
 
 Each line that says a client failed to authenticate becomes a ``failure`` event: ``addr``
 or ``host`` the client, ``user`` the name it tried, ``size`` the number of tries the line
@@ -72,15 +73,17 @@ _PAM_USER = re.compile(rb" user=(\S+)\s*$")
 _DOVECOT = re.compile(rb"\(auth failed, (\d+) attempts")
 _DOVECOT_USER = re.compile(rb"user=<([^>]*)>")
 _RIP = re.compile(rb"rip=([0-9a-fA-F.:]+)")
-# auth_verbose: "auth-worker(304): pam(kenji,192.0.2.4): unknown user" and the like
+# auth_verbose: "auth-worker(304): pam(kenji,192.0.2.4): unknown user" and the like: the
+# passdb lookup (user, client) before one of the verdicts
 _DOVECOT_AUTH = re.compile(
     rb"\b(?:passwd-file|pam|sql|ldap|passwd|shadow|checkpassword|bsdauth)"
-    rb"\(([^,)]*),([0-9a-fA-F.:]+)[,)].*?"
-    rb"(?:unknown user|[Pp]assword mismatch|pam_authenticate\(\) failed|invalid credentials)"
+    rb"\(([^,)]*),([0-9a-fA-F.:]+)[,)]"
 )
-_UW = re.compile(
-    rb"Login (?:failed|excessive login failures) user=(.*?) (?:auth=.*? )?host=(\S*)"
-    rb"(?: \[([^\]]*)\])?"
+_DOVECOT_VERDICTS = (
+    b"unknown user",
+    b"assword mismatch",
+    b"pam_authenticate() failed",
+    b"invalid credentials",
 )
 _SASL = re.compile(
     rb"warning: (\S*)\[([^\]]*)\]: SASL (\S+) authentication failed(?:.*sasl_username=(\S+))?"
@@ -157,26 +160,14 @@ def dovecot(ts: int, service: str, msg: bytes) -> Event | None:
             user=field(user.group(1)) if user else "",
             size=int(m.group(1)[:6]),
         )
-    a = _DOVECOT_AUTH.search(msg) if msg[:4] == b"auth" else None
+    if msg[:4] != b"auth":
+        return None
+    # the lookup is searched before the last verdict only: one pass, however long the line
+    verdict = max(msg.rfind(v) for v in _DOVECOT_VERDICTS)
+    a = _DOVECOT_AUTH.search(msg, 0, verdict) if verdict > 0 else None
     if a is not None:
         return Event("failure", "dovecot", ts, addr=field(a.group(2)), user=field(a.group(1)))
     return None
-
-
-def uw(ts: int, service: str, msg: bytes) -> Event | None:
-    """UW imapd / ipop3d: ``Login failed user=... host=... [addr]``."""
-    m = _UW.match(msg)
-    if m is None:
-        return None
-    return Event(
-        "failure",
-        service,
-        ts,
-        host=field(m.group(2)),
-        addr=field(m.group(3) or b""),
-        user=field(m.group(1)),
-        size=1,
-    )
 
 
 def postfix_sasl(ts: int, prog: bytes, msg: bytes) -> Event | None:

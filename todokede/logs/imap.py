@@ -24,6 +24,9 @@ PROGRAMS = frozenset(
 )
 LONG_ARGUMENT = 64  # UW cuts user= at 80; no real user name is this long
 _UW_USER = re.compile(rb"user=(.*?) (?:auth=.*? )?host=(\S*)(?: \[([^\]]*)\])?")
+# UW cuts each field at 80 characters: a real line is far shorter, and the pattern above
+# would take time growing with the square of a long line's length
+_UW_MAX = 2048
 _RIP = re.compile(rb"rip=([0-9a-fA-F.:]+)")
 _DOVECOT_USER = re.compile(rb"user=<([^>]*)>")
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f-\xff]{4,}")
@@ -38,7 +41,7 @@ def parse(ts: int, prog: bytes, msg: bytes) -> Event | None:
     ):
         return _dovecot(ts, service, msg)
     if msg.startswith(b"Login") or msg.startswith(b"Authenticat") or b" user=" in msg:
-        m = _UW_USER.search(msg)
+        m = _UW_USER.search(msg, 0, _UW_MAX)
         if m is None:
             return None
         user, host, addr = m.group(1), field(m.group(2)), field(m.group(3) or b"")
@@ -55,7 +58,7 @@ def parse(ts: int, prog: bytes, msg: bytes) -> Event | None:
         if msg.startswith(b"Login user=") or msg.startswith(b"Authenticated user="):
             return Event("login", service, ts, host=host, addr=addr, user=field(user))
         if msg.startswith((b"Login failed ", b"Login excessive ")):
-            return auth.uw(ts, service, msg)
+            return Event("failure", service, ts, host=host, addr=addr, user=field(user), size=1)
         return None
     if _BINARY.search(msg):
         return Event("exploit", service, ts, detail="binary bytes in a logged command")
