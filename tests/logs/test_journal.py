@@ -56,8 +56,7 @@ def _parse(data: bytes, cuts: list[int] | None = None) -> list[Fields]:
     for cut in [*sorted(cuts or []), len(data)]:
         out += parser.feed(data[prev:cut])
         prev = cut
-    parser.end()
-    return out
+    return out + parser.end()
 
 
 BIN = b"MESSAGE\n" + struct.pack("<Q", 11) + b"two\n\nlines\x00"
@@ -96,6 +95,17 @@ def test_export_format(data: bytes, want: list[Fields]) -> None:
 def test_export_format_errors(data: bytes, message: str) -> None:
     with pytest.raises(LogError, match=message):
         _parse(data)
+
+
+@pytest.mark.parametrize("size", [10, (1 << 20) + 7, 5 << 20])
+@pytest.mark.parametrize("last", [True, False])
+def test_long_entries_in_pipe_sized_pieces(size: int, last: bool) -> None:
+    big = bytes(range(256)) * (size // 256) + b"\n\n"
+    entries: list[Fields] = [{b"A": b"1"}, {b"MESSAGE": big, b"B": b"x" * size}]
+    if not last:
+        entries.append({b"C": b"3"})
+    data = export(entries)
+    assert _parse(data, list(range(0, len(data), 1 << 16))) == entries
 
 
 NAMES = st.from_regex(rb"\A_{0,2}[A-Z][A-Z0-9_]{0,12}\Z")

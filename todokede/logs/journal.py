@@ -48,6 +48,7 @@ FIELDS = (
 )
 MAGIC = b"LPKSHHRH"  # the first bytes of every journal file
 READ_SIZE = 1 << 20
+LONG_ENTRY = 1 << 20
 _MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
 _LEN = struct.Struct("<Q")
 _FIELD_NAME = re.compile(rb"[A-Z0-9_]+")
@@ -148,9 +149,21 @@ class ExportParser:
         self.entries = 0  # entries read so far (for error messages)
         self._buf = b""
         self._names: set[bytes] = set()  # field names seen and found valid
+        # an entry longer than LONG_ENTRY is parsed again only once its pieces have
+        # doubled: reading it stays linear in its length
+        self._parts: list[bytes] = []
+        self._have = self._wait = 0
 
     def feed(self, data: bytes) -> list[Fields]:
-        buf = self._buf + data if self._buf else data
+        if self._wait:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._wait:
+                return []
+            buf = b"".join(self._parts)
+            self._parts, self._have, self._wait = [], 0, 0
+        else:
+            buf = self._buf + data if self._buf else data
         out: list[Fields] = []
         pos, n = 0, len(buf)
         while pos < n:
@@ -178,15 +191,27 @@ class ExportParser:
             fields, pos = got
             out.append(fields)
             self.entries += 1
-        self._buf = buf[pos:]
+        rest = buf[pos:]
+        if len(rest) > LONG_ENTRY:
+            self._parts, self._have, self._wait = [rest], len(rest), 2 * len(rest)
+            rest = b""
+        self._buf = rest
         return out
 
-    def end(self) -> None:
-        """The stream is over: an entry cut short is an error."""
+    def end(self) -> list[Fields]:
+        """The stream is over: the entries still held; an entry cut short is an error."""
+        out: list[Fields] = []
+        if self._parts:
+            held = b"".join(self._parts)
+            self._parts, self._have, self._wait = [], 0, 0
+            out = self.feed(held)
+            if self._parts:  # still cut short
+                self._buf = b"".join(self._parts)
         if self._buf.strip(b"\n"):
             raise LogError(
                 f"the export stream ends inside entry {self.entries + 1}", source=self.source
             )
+        return out
 
     def _binary(self, buf: bytes, pos: int) -> tuple[Fields, int] | None:
         """One entry from ``pos``, any field binary; None when it is not all there yet."""
@@ -341,11 +366,8 @@ class Reader:
         if not ready:
             return []
         data = os.read(self._fd, READ_SIZE)
-        if not data:
-            self._finish()
-            return []
         out = []
-        for fields in self._parser.feed(data):
+        for fields in self._parser.feed(data) if data else self._finish():
             e = entry(fields)
             if e is not None:
                 out.append(e)
@@ -353,9 +375,9 @@ class Reader:
             self.cursor = out[-1].cursor
         return out
 
-    def _finish(self) -> None:
+    def _finish(self) -> list[Fields]:
         self.done = True
-        self._parser.end()
+        last = self._parser.end()
         proc = self._proc
         assert proc.stderr is not None
         err = proc.stderr.read().decode("utf-8", "replace").strip()
@@ -367,6 +389,7 @@ class Reader:
             )
         # journalctl skips what it cannot read (a truncated file) and says so
         self.warnings += [f"{self.source.name}: journalctl: {line}" for line in err.splitlines()]
+        return last
 
     def close(self) -> None:
         proc = self._proc
