@@ -185,6 +185,11 @@ def test_cli_since_until_and_the_directory(tmp_path: Path, tokyo: None) -> None:
     assert sum(r["count"] for r in later if r["outcome"] == "refused") == want > 0
     until = _cli("--json", "--journal-dir", str(tmp_path / "j"), "--until", "1997-08-01 00:00:00")
     assert until.returncode == 0 and until.stdout == ""
+    # the same window over the text log gives the same findings
+    text = _cli(
+        "--json", "--year", "1997", "--since", "1997-09-01", str(SAMPLES / "site-imap" / "messages")
+    )
+    assert text.returncode == 0 and text.stdout == september.stdout
 
 
 @pytest.mark.parametrize(

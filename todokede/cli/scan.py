@@ -15,6 +15,7 @@ from todokede.detect import DetectConfig, Finding, Scanner, ScanResult, scan_pat
 from todokede.detect.findings import iso
 from todokede.logs import files
 from todokede.logs.journal import Reader, Source
+from todokede.logs.window import Window
 
 PROGRESS_MIN = 16 << 20  # show progress for inputs larger than this (on a terminal)
 
@@ -105,11 +106,15 @@ def _progress_total(paths: list[Path]) -> int:
 
 
 def _run_once(
-    paths: list[Path], year: int | None, config: DetectConfig, source: Source | None
+    paths: list[Path],
+    year: int | None,
+    config: DetectConfig,
+    source: Source | None,
+    window: Window | None,
 ) -> ScanResult:
     total = _progress_total(paths)
     if not (sys.stderr.isatty() and total >= PROGRESS_MIN):
-        return scan_paths(paths, year=year, config=config, journal=source)
+        return scan_paths(paths, year=year, config=config, journal=source, window=window)
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -128,6 +133,7 @@ def _run_once(
             config=config,
             progress=lambda n: bar.advance(task, n),
             journal=source,
+            window=window,
         )
 
 
@@ -137,8 +143,9 @@ def _follow(
     config: DetectConfig,
     as_json: bool,
     source: Source | None,
+    window: Window | None,
 ) -> None:
-    scanner = Scanner(config, year=year)
+    scanner = Scanner(config, year=year, window=window)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -224,9 +231,11 @@ def _follow(
     help="Read the journal files of a directory (journalctl --directory).",
 )
 @click.option(
-    "--since", metavar="TIME", help="Journal entries from this time ('2026-12-01', '-1h')."
+    "--since",
+    metavar="TIME",
+    help="Lines and entries from this time ('2026-12-01 10:00', yesterday, -2h).",
 )
-@click.option("--until", metavar="TIME", help="Journal entries up to this time.")
+@click.option("--until", metavar="TIME", help="Lines and entries up to this time.")
 @click.option(
     "--rotated", is_flag=True, help="Also read each file's rotated siblings (FILE.1, FILE.2.gz)."
 )
@@ -321,11 +330,10 @@ def scan(
       todokede scan --filter /etc/fail2ban/filter.d/sshd.conf /var/log/auth.log
     """
     config = _config(opts)
+    window = Window.parse(since, until)
     source = None
     if local_journal or journal_file or journal_dir is not None:
-        source = Source(tuple(journal_file), journal_dir, local_journal, since, until)
-    elif since or until:
-        raise click.UsageError("--since and --until choose journal entries: name a journal")
+        source = Source(tuple(journal_file), journal_dir, local_journal, window)
     if not paths and source is None:
         raise click.UsageError(
             "name log files, or a journal (--journal, --journal-file, --journal-dir)"
@@ -336,9 +344,9 @@ def scan(
     if follow:
         if any(files.is_stdin(p) for p in plist):
             raise click.UsageError("--follow needs files, not standard input")
-        _follow(plist, year, config, as_json, source)
+        _follow(plist, year, config, as_json, source, window)
         return
-    result = _run_once(plist, year, config, source)
+    result = _run_once(plist, year, config, source, window)
     for w in result.warnings:
         click.echo(f"scan: warning: {w}", err=True)
     if as_json:

@@ -31,6 +31,7 @@ from todokede.logs import files
 from todokede.logs.fail2ban import Filter
 from todokede.logs.journal import Entry, Reader, Source
 from todokede.logs.syslog import Framer, YearRule, bsd_month_day
+from todokede.logs.window import Window
 
 __all__ = [
     "KINDS",
@@ -97,10 +98,16 @@ class Scanner:
     """Reads logs into one :class:`State`; ``findings()`` can be asked at any time."""
 
     def __init__(
-        self, config: DetectConfig | None = None, *, year: int | None = None, native: bool = True
+        self,
+        config: DetectConfig | None = None,
+        *,
+        year: int | None = None,
+        native: bool = True,
+        window: Window | None = None,
     ) -> None:
         self.config = (config or DetectConfig()).validate()
         self.year = year
+        self.window = window  # --since/--until
         self.native = native  # the C scanner, when it was built (else the same, in Python)
         self.filters = [Filter.load(p) for p in self.config.filters]
         self.state = self._new_state()
@@ -118,6 +125,7 @@ class Scanner:
             nets=nets,
             admins=self.config.admins,
             own_domains=self.config.local_domains,
+            window=self.window,
         )
 
     @property
@@ -294,14 +302,17 @@ def scan_paths(
     config: DetectConfig | None = None,
     progress: Progress | None = None,
     journal: Source | None = None,
+    window: Window | None = None,
 ) -> ScanResult:
     """Scan log files (plain, .gz, .bz2, .xz; '-' for stdin) and a journal (journal files,
     a directory of them, or this machine's: :class:`todokede.logs.journal.Source`), and
     return the findings.
 
     Rotated sets are read oldest first (``maillog.2.gz``, ``maillog.1``, ``maillog``).
+    ``window`` keeps the lines of a time span only (``--since``/``--until``; give the
+    journal's source the same one).
     """
-    scanner = Scanner(config, year=year)
+    scanner = Scanner(config, year=year, window=window)
     for path in files.time_order([Path(p) for p in paths]):
         scanner.scan(path, progress)
     if journal is not None:

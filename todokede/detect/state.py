@@ -18,6 +18,7 @@ from todokede.logs.fail2ban import Filter
 from todokede.logs.journal import Entry
 from todokede.logs.syslog import Frame, Framer, YearRule
 from todokede.logs.text import decode
+from todokede.logs.window import Window
 
 try:
     from todokede.detect import _fast
@@ -107,10 +108,13 @@ class State:
         nets: tuple[str, ...] = (),
         admins: tuple[str, ...] = ("root", "postmaster"),
         own_domains: tuple[str, ...] | None = None,
+        window: Window | None = None,
     ) -> None:
 
         self.filters = filters or []
-        self.fast = fast
+        # lines outside the window are skipped, which the fast paths do not know how to do
+        self.window = window
+        self.fast = fast and window is None
         self.nets = Nets(nets)
         self.admins = frozenset(a.lower() for a in admins)
         self.native = native and _fast is not None  # the C scanner was built
@@ -302,6 +306,8 @@ class State:
 
     def _general(self, f: Frame, line: bytes, source: str) -> None:
         ts, host, prog, _pid, msg = f
+        if self.window is not None and ts not in self.window:
+            return
         ev: Event | None
         if prog[:8] == b"postfix/":
             if SASL_FAILED in msg and not self._sasl_read:

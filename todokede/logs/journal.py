@@ -35,6 +35,7 @@ from pathlib import Path
 from todokede.errors import LogError
 from todokede.logs.events import Event
 from todokede.logs.syslog import Frame
+from todokede.logs.window import Window
 
 JOURNALCTL = "journalctl"
 FIELDS = (
@@ -278,14 +279,12 @@ def export(entries: Sequence[Fields]) -> bytes:
 @dataclass(frozen=True)
 class Source:
     """Which journal to read: journal ``files``, a ``directory`` of them, or this machine's
-    (``local``); ``since`` and ``until`` as journalctl takes them ("2026-12-01 00:00:00",
-    "yesterday", "-1h")."""
+    (``local``); the entries of a time ``window`` only (:mod:`todokede.logs.window`)."""
 
     files: tuple[Path, ...] = ()
     directory: Path | None = None
     local: bool = False
-    since: str | None = None
-    until: str | None = None
+    window: Window | None = None
 
     @property
     def name(self) -> str:
@@ -312,10 +311,8 @@ class Source:
             if not self.directory.is_dir():
                 raise LogError("not a directory", source=str(self.directory))
             args += ["--directory", str(self.directory)]
-        if self.since:
-            args += ["--since", self.since]
-        if self.until:
-            args += ["--until", self.until]
+        if self.window is not None:
+            args += self.window.journalctl()
         if after_cursor:
             args += ["--after-cursor", after_cursor.decode("ascii", "replace")]
         if follow:
@@ -422,13 +419,15 @@ def journal_entries(
 
     ``files``: journal files (``journalctl --file``); ``directory``: a directory of them
     (``--directory``); ``local``: this machine's journal (root, or the ``adm`` or
-    ``systemd-journal`` group); ``since``/``until``: as journalctl takes them.
+    ``systemd-journal`` group); ``since``/``until``: as ``scan --since`` takes them
+    (:func:`todokede.logs.window.parse_time`: "2026-12-01 10:00:00", "yesterday", "-1h").
     ``follow``: after the entries there are, wait for new ones until ``stop()`` is true,
     calling ``on_idle()`` when ``interval`` seconds pass without one; ``after_cursor``
     resumes after an entry (:attr:`Entry.cursor`). Raises :class:`LogError` when
     journalctl is missing, a file is not a journal, or journalctl fails.
     """
-    source = Source(tuple(Path(f) for f in files), directory, local, since, until)
+    window = Window.parse(since, until)
+    source = Source(tuple(Path(f) for f in files), directory, local, window)
     reader = Reader(source, follow=follow, after_cursor=after_cursor)
     try:
         while not reader.done and not (stop is not None and stop()):
