@@ -27,6 +27,7 @@ import select
 import shutil
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -344,14 +345,15 @@ class Reader:
         self.done = False
         self.warnings: list[str] = []
         self._parser = ExportParser(source.name)
+        args = source.command(follow=follow, after_cursor=after_cursor)
+        # a file, not a pipe: journalctl's warnings can never fill a pipe nobody reads yet
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
             self._proc = subprocess.Popen(
-                source.command(follow=follow, after_cursor=after_cursor),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err
             )
         except OSError as exc:
+            self._err.close()
             raise LogError(f"cannot run journalctl: {exc.strerror}", source=source.name) from exc
         assert self._proc.stdout is not None
         self._fd = self._proc.stdout.fileno()
@@ -374,11 +376,10 @@ class Reader:
 
     def _finish(self) -> list[Fields]:
         self.done = True
-        last = self._parser.end()
         proc = self._proc
-        assert proc.stderr is not None
-        err = proc.stderr.read().decode("utf-8", "replace").strip()
         proc.wait(timeout=10)
+        self._err.seek(0)
+        err = self._err.read(1 << 16).decode("utf-8", "replace").strip()
         if proc.returncode != 0:
             raise LogError(
                 f"journalctl failed (exit {proc.returncode}): {err or 'no message'}",
@@ -386,7 +387,7 @@ class Reader:
             )
         # journalctl skips what it cannot read (a truncated file) and says so
         self.warnings += [f"{self.source.name}: journalctl: {line}" for line in err.splitlines()]
-        return last
+        return self._parser.end()
 
     def close(self) -> None:
         proc = self._proc
@@ -397,9 +398,9 @@ class Reader:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self._err.close()
 
 
 def journal_entries(
