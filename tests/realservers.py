@@ -1,11 +1,12 @@
-"""Real mail servers on loopback, started and stopped by the tests themselves.
+"""Real servers on loopback, started and stopped by the tests themselves.
 
 ``postfix(tmp_path, "closed"|"open")`` builds a self-contained Postfix instance (its own
 config dir, queue, data dir and ``maillog_file``; every transport is ``discard`` so nothing
-leaves the machine; no chroot) and ``dovecot(tmp_path)`` a self-contained Dovecot IMAP
-server (own base dir, passwd-file user, plaintext auth allowed). Both listen on a free
-127.0.0.1 port, wait a bounded time for it, and always stop on exit, so several instances
-can run at once (pytest-xdist, parallel suites).
+leaves the machine; no chroot), ``dovecot(tmp_path)`` a self-contained Dovecot IMAP
+server (own base dir, passwd-file user, plaintext auth allowed) and ``sshd(tmp_path)``
+OpenSSH's sshd (own config, host key and port, a throwaway user, its syslog written to a
+file by the test). Each listens on a free 127.0.0.1 port, waits a bounded time for it, and
+always stops on exit, so several instances can run at once (pytest-xdist, parallel suites).
 
     from tests.realservers import postfix, dovecot
 
@@ -56,6 +57,7 @@ class DovecotServer:
     tls_port: int | None = None  # implicit TLS (imaps) when started with tls=True
     cert: Path | None = None
     log: Path | None = None
+    auth_socket: Path | None = None  # for Postfix's SASL (smtpd_sasl_type = dovecot)
 
 
 def free_port(host: str = HOST) -> int:
@@ -351,6 +353,16 @@ service anvil {{
     mode = 0
   }}
 }}
+{sasl}"""
+
+# Postfix asks this socket whether a SASL login is right; failures are answered at once
+_DOVECOT_SASL = """\
+auth_failure_delay = 0
+service auth {
+  unix_listener auth-sasl {
+    mode = 0666
+  }
+}
 """
 
 
@@ -359,11 +371,12 @@ def _dovecot_stop(conf: Path, root: Path, port: int) -> None:
 
 
 @contextlib.contextmanager
-def dovecot(tmp_path: Path, *, tls: bool = False) -> Iterator[DovecotServer]:
+def dovecot(tmp_path: Path, *, tls: bool = False, sasl: bool = False) -> Iterator[DovecotServer]:
     """A running Dovecot IMAP server on 127.0.0.1 with user ``tester``/``secret``.
 
     With ``tls=True`` it offers STARTTLS on ``port`` and implicit TLS on ``tls_port`` with a
-    self-signed certificate (``cert``)."""
+    self-signed certificate (``cert``); with ``sasl=True`` its auth service also listens on
+    ``auth_socket`` for Postfix."""
     need("dovecot", "doveadm")
     need_root()  # Dovecot drops to its own users (dovenull, nobody) for logins and mail
     root = _instance_dir("dovecot")
@@ -395,6 +408,7 @@ def dovecot(tmp_path: Path, *, tls: bool = False) -> Iterator[DovecotServer]:
                     tls_port=tls_port,
                     ssl="yes" if tls else "no",
                     ssl_files=ssl_files,
+                    sasl=_DOVECOT_SASL if sasl else "",
                 )
             )
             rc, out = _daemon(["dovecot", "-c", str(conf)], root)
@@ -405,9 +419,159 @@ def dovecot(tmp_path: Path, *, tls: bool = False) -> Iterator[DovecotServer]:
         else:
             raise RuntimeError(f"dovecot did not start on {HOST}:\n{last_error}")
         yield DovecotServer(
-            HOST, port, user, password, tls_port=tls_port or None, cert=cert, log=log
+            HOST,
+            port,
+            user,
+            password,
+            tls_port=tls_port or None,
+            cert=cert,
+            log=log,
+            auth_socket=root / "run" / "auth-sasl" if sasl else None,
         )
     finally:
         if port:
             _dovecot_stop(conf, root, port)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# --- OpenSSH ---------------------------------------------------------------------------
+
+_SSHD_CONFIG = """\
+Port {port}
+ListenAddress {host}
+HostKey {root}/host_key
+PidFile {root}/sshd.pid
+UsePAM no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication no
+PermitRootLogin no
+MaxAuthTries 3
+StrictModes no
+SyslogFacility AUTH
+LogLevel INFO
+"""
+
+# sshd logs through syslog(3), to /dev/log, which this machine may not have: it runs in a
+# mount namespace of its own whose /dev/log is the test's socket, and whose /etc/passwd and
+# /etc/shadow add the throwaway user (nothing changes outside the namespace)
+_SSHD_NAMESPACE = """\
+set -e
+mkdir -p /run/sshd
+mount --rbind /dev {root}/dev
+mount -t tmpfs tmpfs /dev
+for n in null zero random urandom tty; do
+    touch /dev/$n
+    mount --bind {root}/dev/$n /dev/$n
+done
+ln -s {root}/log.sock /dev/log
+mount --bind {root}/passwd /etc/passwd
+mount --bind {root}/shadow /etc/shadow
+exec {sshd} -D -f {root}/sshd_config
+"""
+
+
+@dataclass(frozen=True)
+class SshdServer:
+    host: str
+    port: int
+    user: str  # exists in sshd's namespace only, with password ``password``
+    password: str
+    log: Path  # what sshd sent to syslog, as rsyslog writes it (auth.log)
+    hostname: str = "gw"
+
+
+class _Syslog:
+    """A syslog daemon's receiving end: datagrams on a Unix socket written as auth.log
+    lines (the PRI removed, the host name inserted after the time, as rsyslog does)."""
+
+    def __init__(self, sock_path: Path, log: Path, hostname: str) -> None:
+        import threading
+
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(sock_path))
+        sock_path.chmod(0o666)
+        self.sock.settimeout(0.2)
+        self.log, self.hostname = log, hostname.encode()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with self.log.open("ab") as out:
+            while not self.stopping:
+                try:
+                    data = self.sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if data[:1] == b"<":
+                    data = data[data.find(b">") + 1 :]
+                out.write(data[:15] + b" " + self.hostname + data[15:].rstrip(b"\n") + b"\n")
+                out.flush()
+
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def sshd(tmp_path: Path) -> Iterator[SshdServer]:
+    """A running OpenSSH sshd on 127.0.0.1 with its own config, host key and port, password
+    logins only, a throwaway user, and its syslog written to ``log``."""
+    program = "/usr/sbin/sshd"
+    need(program, "ssh-keygen", "unshare", "openssl")
+    need_root()  # a mount namespace, and sshd itself
+    root = _instance_dir("sshd")
+    logdir = Path(tmp_path) / root.name
+    logdir.mkdir(parents=True)
+    user, password = "tkguest", "right-horse-battery"
+    proc: subprocess.Popen[bytes] | None = None
+    syslog: _Syslog | None = None
+    try:
+        (root / "dev").mkdir()
+        _run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")],
+            "ssh-keygen",
+        )
+        crypted = _run(["openssl", "passwd", "-6", password], "openssl passwd").stdout.strip()
+        (root / "passwd").write_text(
+            Path("/etc/passwd").read_text() + f"{user}:x:64999:64999::/nonexistent:/bin/false\n"
+        )
+        (root / "shadow").write_text(
+            Path("/etc/shadow").read_text() + f"{user}:{crypted}:19000:0:99999:7:::\n"
+        )
+        (root / "shadow").chmod(0o600)
+        syslog = _Syslog(root / "log.sock", logdir / "auth.log", "gw")
+        (root / "start.sh").write_text(_SSHD_NAMESPACE.format(root=root, sshd=program))
+        last_error = ""
+        for _attempt in range(3):  # a free port can be taken by someone else before we bind
+            port = free_port()
+            (root / "sshd_config").write_text(_SSHD_CONFIG.format(port=port, host=HOST, root=root))
+            out = (root / "sshd.out").open("wb")
+            proc = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private", "sh", str(root / "start.sh")],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            out.close()
+            if wait_port(HOST, port, up=True, timeout=START_TIMEOUT):
+                break
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+            last_error = _tail(root / "sshd.out")
+        else:
+            raise RuntimeError(f"sshd did not start on {HOST}:\n{last_error}")
+        yield SshdServer(HOST, port, user, password, logdir / "auth.log")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=STOP_TIMEOUT)
+        if syslog is not None:
+            syslog.close()
         shutil.rmtree(root, ignore_errors=True)

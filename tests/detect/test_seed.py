@@ -65,6 +65,9 @@ def test_happy_today_mail_bomb() -> None:
     result = scan_paths([SAMPLES / "site-bomb" / "maillog"], year=1997)
     bombs = [f for f in result.findings if f.kind == "mail-bomb"]
     assert [(b.count, b.targets) for b in bombs] == [(3200, ["sachiko@shosha.example"])]
+    # where the traffic came from (to block at the router), not the forgeable sender
+    assert bombs[0].sources == ["mailhost.today-mail.example", "203.0.113.99"]
+    assert bombs[0].details["sender"] == "happy@today-mail.example"
     assert bombs[0].to_dict()["first_seen"].startswith("1997-09-21T09:")
 
 

@@ -14,6 +14,8 @@ import click
 from todokede.detect import DetectConfig, Finding, Scanner, ScanResult, scan_paths
 from todokede.detect.findings import iso
 from todokede.logs import files
+from todokede.logs.journal import Reader, Source
+from todokede.logs.window import Window
 
 PROGRESS_MIN = 16 << 20  # show progress for inputs larger than this (on a terminal)
 
@@ -28,6 +30,7 @@ def _config(ctx_values: dict[str, Any]) -> DetectConfig:
     base = DetectConfig.from_toml(ctx_values["config"]) if ctx_values["config"] else DetectConfig()
     overrides: dict[str, Any] = {
         "probe_min": ctx_values["probe_min"],
+        "login_min": ctx_values["login_min"],
         "relay_min": ctx_values["relay_min"],
         "bounce_per_hour": ctx_values["bounce_per_hour"],
         "bomb_min": ctx_values["bomb_min"],
@@ -102,10 +105,16 @@ def _progress_total(paths: list[Path]) -> int:
     return total
 
 
-def _run_once(paths: list[Path], year: int | None, config: DetectConfig) -> ScanResult:
+def _run_once(
+    paths: list[Path],
+    year: int | None,
+    config: DetectConfig,
+    source: Source | None,
+    window: Window | None,
+) -> ScanResult:
     total = _progress_total(paths)
     if not (sys.stderr.isatty() and total >= PROGRESS_MIN):
-        return scan_paths(paths, year=year, config=config)
+        return scan_paths(paths, year=year, config=config, journal=source, window=window)
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -118,11 +127,25 @@ def _run_once(paths: list[Path], year: int | None, config: DetectConfig) -> Scan
         transient=True,
     ) as bar:
         task = bar.add_task("scanning", total=total)
-        return scan_paths(paths, year=year, config=config, progress=lambda n: bar.advance(task, n))
+        return scan_paths(
+            paths,
+            year=year,
+            config=config,
+            progress=lambda n: bar.advance(task, n),
+            journal=source,
+            window=window,
+        )
 
 
-def _follow(paths: list[Path], year: int | None, config: DetectConfig, as_json: bool) -> None:
-    scanner = Scanner(config, year=year)
+def _follow(
+    paths: list[Path],
+    year: int | None,
+    config: DetectConfig,
+    as_json: bool,
+    source: Source | None,
+    window: Window | None,
+) -> None:
+    scanner = Scanner(config, year=year, window=window)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -157,24 +180,62 @@ def _follow(paths: list[Path], year: int | None, config: DetectConfig, as_json: 
             sys.stdout.flush()
 
     try:
-        files.follow(paths, on_lines, lambda: stopping, on_idle=report)
+        if source is None:
+            files.follow(paths, on_lines, lambda: stopping, on_idle=report)
+        else:
+            reader = Reader(source, follow=True)
+
+            def journal(seconds: float) -> bool:
+                nonlocal dirty
+                entries = reader.poll(seconds)
+                if entries:
+                    scanner.feed_entries(entries, source.name)
+                    dirty = True
+                return bool(entries)
+
+            try:
+                files.follow(
+                    paths, on_lines, lambda: stopping or reader.done, on_idle=report, wait=journal
+                )
+            finally:
+                reader.close()
         report()
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     state = scanner.state
-    _summary(state.lines, state.unparsed, state.unparsed_examples, len(paths))
+    _summary(state.lines, state.unparsed, state.unparsed_examples, len(paths) + bool(source))
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: one finding per line.")
 @click.option(
     "--year",
     type=click.IntRange(1970, 9999),
     help="Year of the first line of BSD-timestamped logs.",
 )
-@click.option("--follow", "-f", is_flag=True, help="Keep reading as the logs grow (tail -F).")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep reading as the logs (and the journal) grow."
+)
+@click.option("--journal", "local_journal", is_flag=True, help="Read this machine's journal.")
+@click.option(
+    "--journal-file",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read a systemd journal file (repeatable), e.g. one copied from another host.",
+)
+@click.option(
+    "--journal-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Read the journal files of a directory (journalctl --directory).",
+)
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="Lines and entries from this time ('2026-12-01 10:00', yesterday, -2h).",
+)
+@click.option("--until", metavar="TIME", help="Lines and entries up to this time.")
 @click.option(
     "--rotated", is_flag=True, help="Also read each file's rotated siblings (FILE.1, FILE.2.gz)."
 )
@@ -207,6 +268,11 @@ def _follow(paths: list[Path], year: int | None, config: DetectConfig, as_json: 
 )
 @click.option("--probe-min", type=int, help="Refused attempts from one host to report (default 1).")
 @click.option(
+    "--login-min",
+    type=int,
+    help="Failed login tries from one client to report (default 1).",
+)
+@click.option(
     "--relay-min", type=int, help="Relayed messages from one client to report (default 1)."
 )
 @click.option(
@@ -237,33 +303,50 @@ def scan(
     year: int | None,
     follow: bool,
     rotated: bool,
+    local_journal: bool,
+    journal_file: tuple[Path, ...],
+    journal_dir: Path | None,
+    since: str | None,
+    until: str | None,
     **opts: Any,
 ) -> None:
     """Find incidents in logs: access probes, relay abuse, bounce storms, mail bombs,
     exploit attempts.
 
     Reads syslog files (BSD, RFC 3339 or RFC 5424 timestamps; plain, .gz, .bz2, .xz; '-' for
-    standard input) written by tcpd, sendmail, Postfix, UW imapd and Dovecot, plus any
-    fail2ban filter given with --filter. Prints a table, or JSON Lines with --json; a summary
-    of unparsed lines goes to standard error.
+    standard input) and the systemd journal (through journalctl) written by tcpd, sendmail,
+    Postfix, sshd, UW imapd and Dovecot, plus any fail2ban filter given with --filter.
+    Prints a table, or JSON Lines with --json; a summary of unparsed lines goes to standard
+    error.
 
     \b
     Example:
       todokede scan --year 1997 /var/log/messages
       todokede scan --json --local-domain example.co.jp /var/log/maillog*
       todokede scan --follow --json /var/log/maillog
+      todokede scan /var/log/auth.log
+      todokede scan --journal --since yesterday
+      todokede scan --journal-file host2/system.journal --json
       todokede scan --filter /etc/fail2ban/filter.d/sshd.conf /var/log/auth.log
     """
     config = _config(opts)
+    window = Window.parse(since, until)
+    source = None
+    if local_journal or journal_file or journal_dir is not None:
+        source = Source(tuple(journal_file), journal_dir, local_journal, window)
+    if not paths and source is None:
+        raise click.UsageError(
+            "name log files, or a journal (--journal, --journal-file, --journal-dir)"
+        )
     plist = list(paths)
     if rotated:
         plist = [q for p in plist for q in (files.rotated_set(p) if not files.is_stdin(p) else [p])]
     if follow:
         if any(files.is_stdin(p) for p in plist):
             raise click.UsageError("--follow needs files, not standard input")
-        _follow(plist, year, config, as_json)
+        _follow(plist, year, config, as_json, source, window)
         return
-    result = _run_once(plist, year, config)
+    result = _run_once(plist, year, config, source, window)
     for w in result.warnings:
         click.echo(f"scan: warning: {w}", err=True)
     if as_json:
@@ -272,4 +355,4 @@ def scan(
             out.write(json.dumps(f.to_dict(), ensure_ascii=False) + "\n")
     else:
         _print_table(result.findings)
-    _summary(result.lines, result.unparsed, result.unparsed_examples, len(plist))
+    _summary(result.lines, result.unparsed, result.unparsed_examples, len(plist) + bool(source))

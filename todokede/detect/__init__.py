@@ -29,7 +29,9 @@ from todokede.detect.state import State
 from todokede.errors import LogError
 from todokede.logs import files
 from todokede.logs.fail2ban import Filter
+from todokede.logs.journal import Entry, Reader, Source
 from todokede.logs.syslog import Framer, YearRule, bsd_month_day
+from todokede.logs.window import Window
 
 __all__ = [
     "KINDS",
@@ -96,10 +98,16 @@ class Scanner:
     """Reads logs into one :class:`State`; ``findings()`` can be asked at any time."""
 
     def __init__(
-        self, config: DetectConfig | None = None, *, year: int | None = None, native: bool = True
+        self,
+        config: DetectConfig | None = None,
+        *,
+        year: int | None = None,
+        native: bool = True,
+        window: Window | None = None,
     ) -> None:
         self.config = (config or DetectConfig()).validate()
         self.year = year
+        self.window = window  # --since/--until
         self.native = native  # the C scanner, when it was built (else the same, in Python)
         self.filters = [Filter.load(p) for p in self.config.filters]
         self.state = self._new_state()
@@ -117,6 +125,7 @@ class Scanner:
             nets=nets,
             admins=self.config.admins,
             own_domains=self.config.local_domains,
+            window=self.window,
         )
 
     @property
@@ -135,6 +144,22 @@ class Scanner:
         key = str(path)
         start = self._lineno.get(key, 0) + 1
         self._lineno[key] = start - 1 + self.state.feed(block, self.framer(path), key, start)
+
+    def feed_entries(self, entries: Sequence[Entry], source: str = "journal") -> None:
+        """Read journal entries (in the journal's order)."""
+        self.state.feed_entries(entries, source)
+
+    def scan_journal(self, source: Source) -> None:
+        """Read a journal to its end, through one ``journalctl`` (see
+        :mod:`todokede.logs.journal`)."""
+        with _gc_paused():
+            reader = Reader(source)
+            try:
+                while not reader.done:
+                    self.state.feed_entries(reader.poll(None), source.name)
+            finally:
+                reader.close()
+                self._read_warnings += reader.warnings
 
     def scan(self, path: Path | str, progress: Progress | None = None) -> None:
         with _gc_paused():
@@ -276,12 +301,20 @@ def scan_paths(
     year: int | None = None,
     config: DetectConfig | None = None,
     progress: Progress | None = None,
+    journal: Source | None = None,
+    window: Window | None = None,
 ) -> ScanResult:
-    """Scan log files (plain, .gz, .bz2, .xz; '-' for stdin) and return the findings.
+    """Scan log files (plain, .gz, .bz2, .xz; '-' for stdin) and a journal (journal files,
+    a directory of them, or this machine's: :class:`todokede.logs.journal.Source`), and
+    return the findings.
 
     Rotated sets are read oldest first (``maillog.2.gz``, ``maillog.1``, ``maillog``).
+    ``window`` keeps the lines of a time span only (``--since``/``--until``; give the
+    journal's source the same one).
     """
-    scanner = Scanner(config, year=year)
+    scanner = Scanner(config, year=year, window=window)
     for path in files.time_order([Path(p) for p in paths]):
         scanner.scan(path, progress)
+    if journal is not None:
+        scanner.scan_journal(journal)
     return scanner.result()

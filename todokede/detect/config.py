@@ -39,6 +39,7 @@ class DetectConfig:
     bomb_gap: int = 900  # ... with no pause longer than this (seconds)
     exploit_min: int = 1
     failure_min: int = 1  # fail2ban filter matches from one host
+    login_min: int = 1  # failed login tries from one client (sshd, IMAP/POP, SMTP AUTH)
     evidence: int = 5  # raw lines kept per finding
     filters: tuple[Path, ...] = ()
     jobs: int | None = None  # worker processes for large files (None: one per core)
@@ -54,7 +55,14 @@ class DetectConfig:
                 ipaddress.ip_network(net, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"local_nets: not a network: {net!r}") from exc
-        for name in ("probe_min", "relay_min", "relay_refused_min", "bounce_per_hour", "bomb_min"):
+        for name in (
+            "probe_min",
+            "relay_min",
+            "relay_refused_min",
+            "bounce_per_hour",
+            "bomb_min",
+            "login_min",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.evidence < 1 or self.bomb_gap < 1 or self.learn_days < 0:
@@ -91,6 +99,7 @@ _INTS = {
     "bomb_gap",
     "exploit_min",
     "failure_min",
+    "login_min",
     "evidence",
     "jobs",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -124,6 +125,7 @@ def build(state: State, config: DetectConfig, *, consume: bool = False) -> list[
     site = Site(config, state, mail.local_domains)
     out: list[Finding] = []
     out += _access(state, config, site)
+    out += _logins(state, config, site)
     out += _mail(state, mail, config, site, consume)
     for (service, _key), agg in state.exploits.items():
         if agg.count >= config.exploit_min:
@@ -238,6 +240,37 @@ def _access(state: State, config: DetectConfig, site: Site) -> list[Finding]:
                 [decode(raw)],
                 [],
                 {"new_host": True, "learned_until": iso(start + window)},
+            )
+        )
+    return out
+
+
+def _logins(state: State, config: DetectConfig, site: Site) -> list[Finding]:
+    """Failed logins: the tries of each client outside the site (or, for a client whose
+    lines name no try, those lines: see :mod:`todokede.logs.auth`)."""
+    out = []
+    for key, agg in state.auth.items():
+        tries = state.tries.get(key, 0)
+        count = tries or agg.count
+        if count < config.login_min:
+            continue
+        if site.host_local(min(agg.names, default=""), min(agg.addrs, default="")):
+            continue
+        details: dict[str, Any] = {"tries": tries, "lines": agg.count}
+        if agg.users:
+            details["users"] = sorted(agg.users)
+        out.append(
+            Finding(
+                "access-probe",
+                key[0],
+                _sources(agg) or ["unknown"],
+                count,
+                agg.first,
+                agg.last,
+                "failed",
+                agg.evidence(),
+                sorted(agg.targets),
+                details,
             )
         )
     return out
@@ -392,6 +425,28 @@ def _storms(
     return out
 
 
+# the client of a message in the line kept for it: sendmail's from= ("relay=name [addr]")
+# and Postfix's smtpd client= ("client=name[addr]")
+_CLIENT = re.compile(rb"(?:, relay=|: client=)([^\s\[,]*) ?\[([^\]]*)\]")
+
+
+def _clients(raw: list[bytes]) -> list[str]:
+    """Host names, then addresses, of the clients named in a bomb's kept lines (the pair
+    keeps the lines of its first messages and its last)."""
+    names: set[str] = set()
+    addrs: set[str] = set()
+    for line in raw:
+        m = _CLIENT.search(line)
+        if m is None:
+            continue
+        name, addr = decode(m.group(1)), decode(m.group(2))
+        if name and name != "unknown":
+            names.add(name)
+        if addr:
+            addrs.add(addr.removeprefix("IPv6:"))
+    return sorted(names) + sorted(addrs)
+
+
 def _bombs(pairs: list[tuple[str, Pair]], config: DetectConfig) -> list[Finding]:
     out = []
     for key, pair in pairs:
@@ -411,14 +466,14 @@ def _bombs(pairs: list[tuple[str, Pair]], config: DetectConfig) -> list[Finding]
                     Finding(
                         "mail-bomb",
                         service or pair.service,
-                        [sender or "<>"],
+                        _clients(raw),
                         n,
                         times[start],
                         times[i - 1],
                         "delivered",
                         [decode(r) for r in raw],
                         [rcpt],
-                        {"per_hour": round(n * 3600 / span, 1)},
+                        {"per_hour": round(n * 3600 / span, 1), "sender": sender or "<>"},
                     )
                 )
             start = i

@@ -7,14 +7,18 @@ big file are read by separate processes, each into its own :class:`State`, and m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from todokede.detect import bulk
 from todokede.detect.mailagg import MailAgg, Nets, Pair
 from todokede.detect.queue import Done, Msg, MsgKey, Queue, Rcpt, new_queue
-from todokede.logs import imap, mail, tcpd
+from todokede.logs import auth, imap, mail, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
-from todokede.logs.syslog import Framer, YearRule
+from todokede.logs.journal import Entry
+from todokede.logs.syslog import Frame, Framer, YearRule
 from todokede.logs.text import decode
+from todokede.logs.window import Window
 
 try:
     from todokede.detect import _fast
@@ -22,6 +26,7 @@ except ImportError:  # built without a C compiler: the Python path
     _fast = None  # type: ignore[assignment]
 
 EVIDENCE = 5
+SASL_FAILED = b"authentication failed"  # Postfix: "SASL LOGIN authentication failed"
 UNPARSED_EXAMPLES = 5
 
 
@@ -103,10 +108,13 @@ class State:
         nets: tuple[str, ...] = (),
         admins: tuple[str, ...] = ("root", "postmaster"),
         own_domains: tuple[str, ...] | None = None,
+        window: Window | None = None,
     ) -> None:
 
         self.filters = filters or []
-        self.fast = fast
+        # lines outside the window are skipped, which the fast paths do not know how to do
+        self.window = window
+        self.fast = fast and window is None
         self.nets = Nets(nets)
         self.admins = frozenset(a.lower() for a in admins)
         self.native = native and _fast is not None  # the C scanner was built
@@ -125,7 +133,14 @@ class State:
         self.rejects: dict[tuple[str, str], Agg] = {}
         self.exploits: dict[tuple[str, str], Agg] = {}
         self.failures: dict[tuple[str, str], Agg] = {}
+        # failed logins (sshd, IMAP/POP, SMTP AUTH) by (service, client), and the tries
+        # their lines stand for (see todokede.logs.auth)
+        self.auth: dict[tuple[str, str], Agg] = {}
+        self.tries: dict[tuple[str, str], int] = {}
         self.logins: set[str] = set()
+        # Postfix's SASL failures of a block were read before its other lines (the fast
+        # path drops Postfix lines no queue needs): the general path leaves them alone
+        self._sasl_read = False
 
     # -- reading -------------------------------------------------------------------------
 
@@ -141,6 +156,9 @@ class State:
         """
         self.rules[source] = framer.rule
         fast = self.fast and not self.filters
+        self._sasl_read = fast
+        if fast and SASL_FAILED in block:
+            self._sasl(block, framer)
         if fast and self.native and _fast is not None:
             first = lineno - 1
             total = _fast.scan_block(
@@ -175,6 +193,36 @@ class State:
             self._loop(block, framer, source, lineno)
         self.lines += total
         return total
+
+    def _sasl(self, block: bytes, framer: Framer) -> None:
+        """Postfix's SASL authentication failures in a block (one search of the block)."""
+        at = block.find(SASL_FAILED)
+        while at >= 0:
+            start = block.rfind(b"\n", 0, at) + 1
+            end = block.find(b"\n", at)
+            end = len(block) if end < 0 else end
+            line = block[start : end - 1] if block[end - 1 : end] == b"\r" else block[start:end]
+            f = framer.frame(line)
+            if f is not None and f[2][:8] == b"postfix/":
+                ev = auth.postfix_sasl(f[0], f[2], f[4])
+                if ev is not None:
+                    self._auth(ev, f[1], line)
+            at = block.find(SASL_FAILED, end)
+
+    def feed_entries(self, entries: Iterable[Entry], source: str) -> int:
+        """Read journal entries (:mod:`todokede.logs.journal`): each is the frame of its
+        syslog line, and that line its evidence. Returns the number read."""
+        self._sasl_read = False
+        n = 0
+        for e in entries:
+            year = e.year
+            key = f"{source}@{year}"  # the evidence lines have no year: one rule a year
+            if key not in self.rules:
+                self.rules[key] = YearRule.oldest(year, 1, 1)
+            self._general(e.frame(), e.line(), key)
+            n += 1
+        self.lines += n
+        return n
 
     def _loop(self, block: bytes, framer: Framer, source: str, lineno: int | None) -> None:
         bsd_cache = framer.bsd_cache
@@ -256,10 +304,16 @@ class State:
             return
         self._general(f, line, source)
 
-    def _general(self, f: tuple[int, bytes, bytes, bytes, bytes], line: bytes, source: str) -> None:
+    def _general(self, f: Frame, line: bytes, source: str) -> None:
         ts, host, prog, _pid, msg = f
+        if self.window is not None and ts not in self.window:
+            return
         ev: Event | None
         if prog[:8] == b"postfix/":
+            if SASL_FAILED in msg and not self._sasl_read:
+                ev = auth.postfix_sasl(ts, prog, msg)
+                if ev is not None:
+                    self._auth(ev, host, line)
             qid, _, rest = msg.partition(b": ")
             head = rest[:3]
             if rest == b"removed":
@@ -285,13 +339,21 @@ class State:
             if ev is not None:
                 self._connect(ev, host, line)
         elif prog == b"sendmail" or prog == b"sm-mta":
-            ev = mail.parse_sendmail(ts, prog, msg)
+            ev = auth.sendmail(ts, prog, msg) if b"AUTH failure" in msg else None
             if ev is not None:
-                self._mail(ev, host, line)
+                self._auth(ev, host, line)
+            else:
+                ev = mail.parse_sendmail(ts, prog, msg)
+                if ev is not None:
+                    self._mail(ev, host, line)
         elif prog in imap.PROGRAMS:
             ev = imap.parse(ts, prog, msg)
             if ev is not None:
                 self._imap(ev, host, line)
+        elif prog in auth.SSHD:
+            ev = auth.sshd(ts, prog, msg)
+            if ev is not None:
+                self._auth(ev, host, line)
         if self.filters:
             self._filters(f, line)
 
@@ -374,6 +436,9 @@ class State:
         queue.put(m)
 
     def _imap(self, ev: Event, host: bytes, raw: bytes) -> None:
+        if ev.kind == "failure":
+            self._auth(ev, host, raw)
+            return
         if ev.kind == "login":
             if ev.addr or ev.host:
                 self.logins.add(ev.addr or ev.host)
@@ -384,7 +449,17 @@ class State:
             agg = self.exploits[key] = Agg()
         agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
 
-    def _filters(self, f: tuple[int, bytes, bytes, bytes, bytes], raw: bytes) -> None:
+    def _auth(self, ev: Event, host: bytes, raw: bytes) -> None:
+        """A failed login (``ev.size``: the tries its line stands for)."""
+        key = (ev.service, ev.addr or ev.host or "unknown")
+        agg = self.auth.get(key)
+        if agg is None:
+            agg = self.auth[key] = Agg()
+            self.tries[key] = 0
+        agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
+        self.tries[key] += ev.size
+
+    def _filters(self, f: Frame, raw: bytes) -> None:
         ts, host, prog, pid, msg = f
         text = decode(host + b" " + prog + (b"[" + pid + b"]" if pid else b"") + b": " + msg)
         for flt in self.filters:
@@ -411,6 +486,7 @@ class State:
             (self.rejects, other.rejects),
             (self.exploits, other.exploits),
             (self.failures, other.failures),
+            (self.auth, other.auth),
         ):
             for key, agg in theirs.items():
                 mine = table.get(key)
@@ -425,6 +501,8 @@ class State:
             else:
                 have[0] += seen[0]  # type: ignore[operator]
                 have[3], have[4] = seen[3], seen[4]
+        for tkey, n in other.tries.items():
+            self.tries[tkey] = self.tries.get(tkey, 0) + n
         self.rules.update(other.rules)
         self.names.update(other.names)
         self.mail.merge(other.mail)

@@ -1,14 +1,15 @@
 """Log lines in, events out: syslog framing (BSD, RFC 3339, RFC 5424), files (plain, .gz,
 .bz2, .xz, rotated sets, stdin, ``tail -F``), and parsers for tcpd, sendmail, Postfix,
-UW imapd / Dovecot and fail2ban filters. Nothing here decides what is an incident: that is
-:mod:`todokede.detect`.
+UW imapd / Dovecot, failed logins (sshd and the rest: :mod:`todokede.logs.auth`) and
+fail2ban filters; the systemd journal (:mod:`todokede.logs.journal`). Nothing here decides
+what is an incident: that is :mod:`todokede.detect`.
 """
 
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
-from todokede.logs.syslog import Framer, YearRule
+from todokede.logs.syslog import Frame, Framer, YearRule
 
-__all__ = ["Event", "Filter", "Framer", "YearRule", "parse_line"]
+__all__ = ["Event", "Filter", "Framer", "YearRule", "parse_frame", "parse_line"]
 
 
 def parse_line(line: bytes, framer: Framer) -> Event | None:
@@ -17,18 +18,26 @@ def parse_line(line: bytes, framer: Framer) -> Event | None:
     The scanner's hot loop does the same for the common lines by slicing; this is the
     reference path (tests check that both agree).
     """
-    from todokede.logs import imap, mail, tcpd
-
     f = framer.frame(line)
-    if f is None:
-        return None
+    return None if f is None else parse_frame(f)
+
+
+def parse_frame(f: Frame) -> Event | None:
+    """The event of a framed line (a syslog line's or a journal entry's), as
+    :func:`parse_line` gives it."""
+    from todokede.logs import auth, imap, mail, tcpd
+
     ts, _host, prog, _pid, msg = f
     if prog.startswith(b"postfix/"):
-        return mail.parse_postfix(ts, prog, msg)
+        failed = auth.postfix_sasl(ts, prog, msg) if b"authentication failed" in msg else None
+        return failed or mail.parse_postfix(ts, prog, msg)
     if prog in (b"sendmail", b"sm-mta"):
-        return mail.parse_sendmail(ts, prog, msg)
+        failed = auth.sendmail(ts, prog, msg) if b"AUTH failure" in msg else None
+        return failed or mail.parse_sendmail(ts, prog, msg)
     if msg.startswith((b"connect from ", b"refused connect from ")):
         return tcpd.parse(ts, prog, msg)
+    if prog in auth.SSHD:
+        return auth.sshd(ts, prog, msg)
     if prog in imap.PROGRAMS:
         return imap.parse(ts, prog, msg)
     return None

@@ -230,8 +230,12 @@ def follow(
     *,
     interval: float = 0.25,
     on_idle: Callable[[], None] | None = None,
+    wait: Callable[[float], bool] | None = None,
 ) -> None:
-    """Call ``on_lines`` with new lines of each path until ``stop()`` is true."""
+    """Call ``on_lines`` with new lines of each path until ``stop()`` is true.
+
+    ``wait(seconds)`` reads another input (a journal) for up to that long instead of the
+    pause between polls, and says whether it got something."""
     followers = [Follower(p) for p in paths]
     try:
         while not stop():
@@ -241,10 +245,13 @@ def follow(
                 if data:
                     got = True
                     on_lines(f.path, data)
+            if wait is not None and wait(0 if got else interval):
+                continue
             if not got:
                 if on_idle is not None:
                     on_idle()
-                time.sleep(interval)
+                if wait is None:
+                    time.sleep(interval)
     finally:
         for f in followers:
             f.close()

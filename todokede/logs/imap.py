@@ -6,13 +6,15 @@ UW c-client servers log ``Login user=taro host=pc12.example [172.16.1.12]`` and
 (an over-long LOGIN or AUTHENTICATE argument) leaves behind. Dovecot logs
 ``imap-login: Login: user=<tester>, method=PLAIN, rip=192.0.2.1, ...`` and, for a command
 line longer than its buffer, ``Disconnected: Input buffer full`` (the client got
-``* BYE Input buffer full, aborting``).
+``* BYE Input buffer full, aborting``). Failed logins (UW's ``Login failed``, Dovecot's
+``auth failed``) are read by :mod:`todokede.logs.auth`.
 """
 
 from __future__ import annotations
 
 import re
 
+from todokede.logs import auth
 from todokede.logs.events import Event
 from todokede.logs.text import field
 
@@ -22,6 +24,9 @@ PROGRAMS = frozenset(
 )
 LONG_ARGUMENT = 64  # UW cuts user= at 80; no real user name is this long
 _UW_USER = re.compile(rb"user=(.*?) (?:auth=.*? )?host=(\S*)(?: \[([^\]]*)\])?")
+# UW cuts each field at 80 characters: a real line is far shorter, and the pattern above
+# would take time growing with the square of a long line's length
+_UW_MAX = 2048
 _RIP = re.compile(rb"rip=([0-9a-fA-F.:]+)")
 _DOVECOT_USER = re.compile(rb"user=<([^>]*)>")
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f-\xff]{4,}")
@@ -36,7 +41,7 @@ def parse(ts: int, prog: bytes, msg: bytes) -> Event | None:
     ):
         return _dovecot(ts, service, msg)
     if msg.startswith(b"Login") or msg.startswith(b"Authenticat") or b" user=" in msg:
-        m = _UW_USER.search(msg)
+        m = _UW_USER.search(msg, 0, _UW_MAX)
         if m is None:
             return None
         user, host, addr = m.group(1), field(m.group(2)), field(m.group(3) or b"")
@@ -52,6 +57,8 @@ def parse(ts: int, prog: bytes, msg: bytes) -> Event | None:
             )
         if msg.startswith(b"Login user=") or msg.startswith(b"Authenticated user="):
             return Event("login", service, ts, host=host, addr=addr, user=field(user))
+        if msg.startswith((b"Login failed ", b"Login excessive ")):
+            return Event("failure", service, ts, host=host, addr=addr, user=field(user), size=1)
         return None
     if _BINARY.search(msg):
         return Event("exploit", service, ts, detail="binary bytes in a logged command")
@@ -63,6 +70,10 @@ def _dovecot(ts: int, service: str, msg: bytes) -> Event | None:
         service, _, msg = field(msg).partition(": ")[0], b"", msg.partition(b": ")[2]
     if msg.startswith(b"Info: "):
         msg = msg[6:]
+    if b"auth" in msg:
+        failed = auth.dovecot(ts, service, msg)
+        if failed is not None:
+            return failed
     rip = _RIP.search(msg)
     addr = field(rip.group(1)) if rip else ""
     if b"Input buffer full" in msg or b"Too long" in msg or b"too long" in msg:

@@ -1,0 +1,477 @@
+"""The systemd journal: entries read through ``journalctl -o export``, as syslog frames.
+
+One ``journalctl`` process streams every entry (of this machine's journal, of journal
+files, or of a journal directory) in the export format, asking only for the fields a
+syslog line has (``--output-fields``); :class:`ExportParser` cuts the stream into entries in
+bulk. An entry becomes the frame its syslog line would give (time, host, program, PID,
+message), so every parser, detector and fail2ban filter reads it as it reads a log file:
+
+    __REALTIME_TIMESTAMP  the time: microseconds since the epoch, shown as the wall clock
+                          of the machine's zone (``TZ``), as syslog writes it
+    _HOSTNAME             the host
+    SYSLOG_IDENTIFIER     the program (else ``_COMM``; ``kernel`` for kernel messages)
+    _PID / SYSLOG_PID     the process id
+    MESSAGE               the message (a binary field when it is not text: its length, then
+                          its bytes)
+
+The export format (systemd's "Journal Export Format"): one ``NAME=value`` line per field,
+a blank line after each entry; a field whose value has a newline or other binary bytes is
+``NAME``, a newline, its length as 64-bit little endian, the bytes and a newline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from todokede.errors import LogError
+from todokede.logs.events import Event
+from todokede.logs.syslog import Frame
+from todokede.logs.window import Window
+
+JOURNALCTL = "journalctl"
+FIELDS = (
+    "_HOSTNAME",
+    "SYSLOG_IDENTIFIER",
+    "_COMM",
+    "_PID",
+    "SYSLOG_PID",
+    "MESSAGE",
+    "_TRANSPORT",
+)
+MAGIC = b"LPKSHHRH"  # the first bytes of every journal file
+READ_SIZE = 1 << 20
+LONG_ENTRY = 1 << 20
+_MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+_LEN = struct.Struct("<Q")
+_FIELD_NAME = re.compile(rb"[A-Z0-9_]+")
+
+Fields = dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal entry as a syslog line has it (see the module docstring)."""
+
+    usec: int  # __REALTIME_TIMESTAMP
+    ts: int  # the machine's wall clock, as epoch seconds counted as if it were UTC
+    host: bytes
+    prog: bytes
+    pid: bytes
+    msg: bytes
+    transport: bytes = b""
+    cursor: bytes = b""
+
+    def frame(self) -> Frame:
+        return self.ts, self.host, self.prog, self.pid, self.msg
+
+    def line(self) -> bytes:
+        """The entry as a BSD syslog line (``Sep  1 10:00:00 host prog[pid]: msg``)."""
+        stamp = _stamp(self.ts)[0]
+        host = self.host or b"localhost"
+        if not self.prog:
+            return b"%s %s %s" % (stamp, host, self.msg)
+        tag = self.prog + (b"[" + self.pid + b"]" if self.pid else b"")
+        return b"%s %s %s: %s" % (stamp, host, tag, self.msg)
+
+    @property
+    def year(self) -> int:
+        return _stamp(self.ts)[1]
+
+
+_STAMPS: dict[int, tuple[bytes, int]] = {}
+
+
+def _stamp(ts: int) -> tuple[bytes, int]:
+    """The BSD timestamp of a wall-clock second, and its year (a busy journal repeats each
+    second often)."""
+    got = _STAMPS.get(ts)
+    if got is None:
+        t = time.gmtime(ts)
+        month = _MONTHS[(t.tm_mon - 1) * 3 : t.tm_mon * 3]
+        stamp = b"%s %2d %02d:%02d:%02d" % (month, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+        if len(_STAMPS) > 20_000:
+            _STAMPS.clear()
+        got = _STAMPS[ts] = (stamp, t.tm_year)
+    return got
+
+
+def wall_clock(usec: int) -> int:
+    """Seconds of the machine's wall clock at ``usec`` (µs since the epoch), counted as if
+    they were UTC: how the framer counts a syslog line's time."""
+    sec = usec // 1_000_000
+    return sec + time.localtime(sec).tm_gmtoff
+
+
+def entry(fields: Fields) -> Entry | None:
+    """The syslog view of one entry's fields (None: no time or no message)."""
+    try:
+        usec = int(fields[b"__REALTIME_TIMESTAMP"])
+        msg = fields[b"MESSAGE"]
+    except (KeyError, ValueError):
+        return None
+    try:
+        ts = wall_clock(usec)
+    except (OverflowError, OSError, ValueError):
+        return None
+    transport = fields.get(b"_TRANSPORT", b"")
+    prog = fields.get(b"SYSLOG_IDENTIFIER") or fields.get(b"_COMM") or b""
+    if not prog and transport == b"kernel":
+        prog = b"kernel"
+    return Entry(
+        usec,
+        ts,
+        fields.get(b"_HOSTNAME", b""),
+        prog,
+        fields.get(b"_PID") or fields.get(b"SYSLOG_PID") or b"",
+        msg,
+        transport,
+        fields.get(b"__CURSOR", b""),
+    )
+
+
+class ExportParser:
+    """Cuts a stream in the export format into entries (``feed`` any pieces, then ``end``).
+
+    Entries of text fields only (nearly all) are split with a few C-level calls; an entry
+    with a binary field is read field by field.
+    """
+
+    def __init__(self, source: str = "journal") -> None:
+        self.source = source
+        self.entries = 0  # entries read so far (for error messages)
+        self._buf = b""
+        self._names: set[bytes] = set()  # field names seen and found valid
+        # an entry longer than LONG_ENTRY is parsed again only once its pieces have
+        # doubled: reading it stays linear in its length
+        self._parts: list[bytes] = []
+        self._have = self._wait = 0
+
+    def feed(self, data: bytes) -> list[Fields]:
+        if self._wait:
+            self._parts.append(data)
+            self._have += len(data)
+            if self._have < self._wait:
+                return []
+            buf = b"".join(self._parts)
+            self._parts, self._have, self._wait = [], 0, 0
+        else:
+            buf = self._buf + data if self._buf else data
+        out: list[Fields] = []
+        pos, n = 0, len(buf)
+        while pos < n:
+            if buf[pos] == 10:  # blank lines between entries
+                pos += 1
+                continue
+            end = buf.find(b"\n\n", pos)
+            if end < 0:
+                break
+            fields: Fields = {}
+            for line in buf[pos:end].split(b"\n"):
+                name, eq, value = line.partition(b"=")
+                if not eq:
+                    break  # a binary field: read this entry field by field
+                fields[name] = value
+            else:
+                self._check(fields)
+                out.append(fields)
+                self.entries += 1
+                pos = end + 2
+                continue
+            got = self._binary(buf, pos)
+            if got is None:
+                break
+            fields, pos = got
+            out.append(fields)
+            self.entries += 1
+        rest = buf[pos:]
+        if len(rest) > LONG_ENTRY:
+            self._parts, self._have, self._wait = [rest], len(rest), 2 * len(rest)
+            rest = b""
+        self._buf = rest
+        return out
+
+    def end(self) -> list[Fields]:
+        """The stream is over: the entries still held; an entry cut short is an error."""
+        out: list[Fields] = []
+        if self._parts:
+            held = b"".join(self._parts)
+            self._parts, self._have, self._wait = [], 0, 0
+            out = self.feed(held)
+            if self._parts:  # still cut short
+                self._buf = b"".join(self._parts)
+        if self._buf.strip(b"\n"):
+            raise LogError(
+                f"the export stream ends inside entry {self.entries + 1}", source=self.source
+            )
+        return out
+
+    def _binary(self, buf: bytes, pos: int) -> tuple[Fields, int] | None:
+        """One entry from ``pos``, any field binary; None when it is not all there yet."""
+        fields: Fields = {}
+        n = len(buf)
+        while True:
+            if pos >= n:
+                return None
+            if buf[pos] == 10:
+                self._check(fields)
+                return fields, pos + 1
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                return None
+            line = buf[pos:nl]
+            name, eq, value = line.partition(b"=")
+            if eq:
+                fields[name] = value
+                pos = nl + 1
+                continue
+            if nl + 9 > n:
+                return None
+            (size,) = _LEN.unpack_from(buf, nl + 1)
+            start = nl + 9
+            if size > n - start - 1:
+                if size > 1 << 40:
+                    self._bad(f"field {_name(name)} claims {size} bytes")
+                return None
+            if buf[start + size] != 10:
+                self._bad(f"binary field {_name(name)} is not followed by a newline")
+            fields[name] = buf[start : start + size]
+            pos = start + size + 1
+
+    def _check(self, fields: Fields) -> None:
+        names = self._names
+        for name in fields:
+            if name not in names:
+                if _FIELD_NAME.fullmatch(name) is None:
+                    self._bad(f"bad field name {_name(name)}")
+                if len(names) < 10_000:  # the same few dozen names, entry after entry
+                    names.add(name)
+
+    def _bad(self, what: str) -> None:
+        raise LogError(f"entry {self.entries + 1}: {what}", source=self.source)
+
+
+def _name(raw: bytes) -> str:
+    return repr(raw[:40].decode("ascii", "backslashreplace"))
+
+
+def export(entries: Sequence[Fields]) -> bytes:
+    """Entries in the export format (binary fields where a value is not one line of text)."""
+    out = []
+    for fields in entries:
+        for name, value in fields.items():
+            if b"\n" in value or any(c < 32 and c != 9 for c in value):
+                out.append(name + b"\n" + _LEN.pack(len(value)) + value + b"\n")
+            else:
+                out.append(name + b"=" + value + b"\n")
+        out.append(b"\n")
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which journal to read: journal ``files``, a ``directory`` of them, or this machine's
+    (``local``); the entries of a time ``window`` only (:mod:`todokede.logs.window`)."""
+
+    files: tuple[Path, ...] = ()
+    directory: Path | None = None
+    local: bool = False
+    window: Window | None = None
+
+    @property
+    def name(self) -> str:
+        if self.files:
+            return ",".join(str(f) for f in self.files)
+        return str(self.directory) if self.directory else "journal"
+
+    def command(self, *, follow: bool = False, after_cursor: bytes = b"") -> list[str]:
+        """The journalctl command line (checks the files first: see :func:`check`)."""
+        exe = shutil.which(JOURNALCTL)
+        if exe is None:
+            raise LogError(
+                "journalctl not found: the journal is read through systemd's journalctl "
+                "(Debian package systemd)",
+                source=self.name,
+            )
+        if not (self.files or self.directory or self.local):
+            raise LogError("no journal named (files, a directory, or this machine's)")
+        args = [exe, "--no-pager", "-q", "-o", "export", "--output-fields=" + ",".join(FIELDS)]
+        for f in self.files:
+            check(f)
+            args += ["--file", str(f)]
+        if self.directory is not None:
+            if not self.directory.is_dir():
+                raise LogError("not a directory", source=str(self.directory))
+            args += ["--directory", str(self.directory)]
+        if self.window is not None:
+            args += self.window.journalctl()
+        if after_cursor:
+            args += ["--after-cursor", after_cursor.decode("ascii", "replace")]
+        if follow:
+            args += ["--follow", "--no-tail"]
+        return args
+
+
+def check(path: Path) -> None:
+    """A journal file that journalctl can be given, else :class:`LogError` saying why."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(MAGIC))
+    except OSError as exc:
+        raise LogError(f"cannot open: {exc.strerror}", source=str(path)) from exc
+    if head != MAGIC:
+        raise LogError("not a systemd journal file (no journal signature)", source=str(path))
+
+
+class Reader:
+    """A running ``journalctl`` and the entries it has printed so far.
+
+    ``poll(timeout)`` returns the entries that came within ``timeout`` seconds (an empty
+    list: none yet); ``done`` is true once journalctl has exited and everything was read.
+    """
+
+    def __init__(self, source: Source, *, follow: bool = False, after_cursor: bytes = b"") -> None:
+        self.source = source
+        self.cursor = after_cursor  # the last entry's, to resume after
+        self.done = False
+        self.warnings: list[str] = []
+        self._parser = ExportParser(source.name)
+        args = source.command(follow=follow, after_cursor=after_cursor)
+        # a file, not a pipe: journalctl's warnings can never fill a pipe nobody reads yet
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        try:
+            self._proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._err
+            )
+        except OSError as exc:
+            self._err.close()
+            raise LogError(f"cannot run journalctl: {exc.strerror}", source=source.name) from exc
+        assert self._proc.stdout is not None
+        self._fd = self._proc.stdout.fileno()
+
+    def poll(self, timeout: float | None = None) -> list[Entry]:
+        if self.done:
+            return []
+        ready, _, _ = select.select([self._fd], [], [], timeout)
+        if not ready:
+            return []
+        data = os.read(self._fd, READ_SIZE)
+        out = []
+        for fields in self._parser.feed(data) if data else self._finish():
+            e = entry(fields)
+            if e is not None:
+                out.append(e)
+        if out and out[-1].cursor:
+            self.cursor = out[-1].cursor
+        return out
+
+    def _finish(self) -> list[Fields]:
+        self.done = True
+        proc = self._proc
+        proc.wait(timeout=10)
+        self._err.seek(0)
+        err = self._err.read(1 << 16).decode("utf-8", "replace").strip()
+        if proc.returncode != 0:
+            raise LogError(
+                f"journalctl failed (exit {proc.returncode}): {err or 'no message'}",
+                source=self.source.name,
+            )
+        # journalctl skips what it cannot read (a truncated file) and says so
+        self.warnings += [f"{self.source.name}: journalctl: {line}" for line in err.splitlines()]
+        return self._parser.end()
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self._err.close()
+
+
+def journal_entries(
+    files: Sequence[Path] = (),
+    directory: Path | None = None,
+    local: bool = False,
+    since: str | None = None,
+    until: str | None = None,
+    follow: bool = False,
+    *,
+    after_cursor: bytes = b"",
+    stop: Callable[[], bool] | None = None,
+    on_idle: Callable[[], None] | None = None,
+    interval: float = 0.25,
+) -> Iterator[Entry]:
+    """The entries of a journal, oldest first, through one ``journalctl -o export``.
+
+    ``files``: journal files (``journalctl --file``); ``directory``: a directory of them
+    (``--directory``); ``local``: this machine's journal (root, or the ``adm`` or
+    ``systemd-journal`` group); ``since``/``until``: as ``scan --since`` takes them
+    (:func:`todokede.logs.window.parse_time`: "2026-12-01 10:00:00", "yesterday", "-1h").
+    ``follow``: after the entries there are, wait for new ones until ``stop()`` is true,
+    calling ``on_idle()`` when ``interval`` seconds pass without one; ``after_cursor``
+    resumes after an entry (:attr:`Entry.cursor`). Raises :class:`LogError` when
+    journalctl is missing, a file is not a journal, or journalctl fails.
+    """
+    window = Window.parse(since, until)
+    source = Source(tuple(Path(f) for f in files), directory, local, window)
+    reader = Reader(source, follow=follow, after_cursor=after_cursor)
+    try:
+        while not reader.done and not (stop is not None and stop()):
+            got = reader.poll(interval if follow else None)
+            yield from got
+            if not got and follow and on_idle is not None:
+                on_idle()
+    finally:
+        reader.close()
+
+
+def journal_events(
+    files: Sequence[Path] = (),
+    directory: Path | None = None,
+    local: bool = False,
+    since: str | None = None,
+    until: str | None = None,
+    follow: bool = False,
+    *,
+    after_cursor: bytes = b"",
+    stop: Callable[[], bool] | None = None,
+    on_idle: Callable[[], None] | None = None,
+    interval: float = 0.25,
+) -> Iterator[tuple[Entry, Event]]:
+    """The events of a journal: ``(entry, event)`` for each entry a parser reads, the same
+    :class:`Event` its syslog line gives (:func:`todokede.logs.parse_frame`). The arguments
+    are those of :func:`journal_entries`; ``entry.cursor`` is where to resume.
+    """
+    from todokede.logs import parse_frame
+
+    entries = journal_entries(
+        files,
+        directory,
+        local,
+        since,
+        until,
+        follow,
+        after_cursor=after_cursor,
+        stop=stop,
+        on_idle=on_idle,
+        interval=interval,
+    )
+    for e in entries:
+        ev = parse_frame(e.frame())
+        if ev is not None:
+            yield e, ev
