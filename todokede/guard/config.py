@@ -126,8 +126,8 @@ class _Where:
             if s.startswith("["):
                 inner = s.strip("[]").split("#")[0].strip()
                 current = tuple(p.strip().strip("\"'") for p in inner.split("."))
-                if current == table:
-                    header = n
+                if header is None and current[: len(table)] == table:
+                    header = n  # [jail.a] is where the jails start
                 continue
             if current == table and key is not None:
                 name = s.split("=", 1)[0].strip().strip("\"'")
