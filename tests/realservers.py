@@ -56,6 +56,7 @@ class DovecotServer:
     tls_port: int | None = None  # implicit TLS (imaps) when started with tls=True
     cert: Path | None = None
     log: Path | None = None
+    config: Path | None = None  # for doveadm -c (log reopen after a rotation)
 
 
 def free_port(host: str = HOST) -> int:
@@ -405,7 +406,7 @@ def dovecot(tmp_path: Path, *, tls: bool = False) -> Iterator[DovecotServer]:
         else:
             raise RuntimeError(f"dovecot did not start on {HOST}:\n{last_error}")
         yield DovecotServer(
-            HOST, port, user, password, tls_port=tls_port or None, cert=cert, log=log
+            HOST, port, user, password, tls_port=tls_port or None, cert=cert, log=log, config=conf
         )
     finally:
         if port:

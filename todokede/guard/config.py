@@ -1,8 +1,9 @@
 """The guard's TOML configuration: one ``[guard]`` table and one ``[jail.NAME]`` table per jail.
 
 fail2ban's vocabulary where it fits: ``logpath``, ``journal`` (journalctl matches such as
-``_SYSTEMD_UNIT=sshd.service``), ``filter``/``filters`` (todokede's own detectors by name, or
-the path of a fail2ban filter file), ``maxretry``, ``findtime``, ``bantime`` (``-1``: for ever)
+``_SYSTEMD_UNIT=sshd.service``; ``journal_file`` reads given journal files instead of the
+system's), ``filter``/``filters`` (todokede's own detectors by name, or the path of a
+fail2ban filter file), ``maxretry``, ``findtime``, ``bantime`` (``-1``: for ever)
 with ``bantime_increment``/``bantime_factor``/``bantime_maxtime`` for repeat offenders (fail2ban's
 ``bantime.increment``), ``ignoreip``. A ``[guard]`` value is the default of every jail.
 
@@ -41,9 +42,9 @@ _GUARD_KEYS = {
     "unban_command", "json", "max_tracked", "center", "report_dir", "poll",
 }  # fmt: skip
 _JAIL_KEYS = {
-    "enabled", "logpath", "journal", "filter", "filters", "maxretry", "findtime", "bantime",
-    "bantime_increment", "bantime_factor", "bantime_maxtime", "ignoreip", "actions",
-    "report", "report_threshold", "lang",
+    "enabled", "logpath", "journal", "journal_file", "filter", "filters", "maxretry",
+    "findtime", "bantime", "bantime_increment", "bantime_factor", "bantime_maxtime",
+    "ignoreip", "actions", "report", "report_threshold", "lang",
 }  # fmt: skip
 
 
@@ -52,6 +53,7 @@ class Jail:
     name: str
     logpath: tuple[Path, ...] = ()
     journal: tuple[str, ...] = ()
+    journal_file: tuple[Path, ...] = ()  # journal files to read instead of the system's
     filters: tuple[str, ...] = ("tcpd",)
     maxretry: int = 5
     findtime: float = 600.0
@@ -230,7 +232,7 @@ def _jail(name: str, raw: dict[str, Any], where: _Where, own: set[str]) -> Jail 
         raise where.error("give filter or filters, not both", table, "filters")
     for key, value in raw.items():
         t = at[key]
-        if key == "logpath":
+        if key in ("logpath", "journal_file"):
             out[key] = tuple(Path(p) for p in _texts(value, key, t, where))
         elif key == "journal":
             out[key] = tuple(_texts(value, key, t, where))
@@ -264,7 +266,7 @@ def _jail(name: str, raw: dict[str, Any], where: _Where, own: set[str]) -> Jail 
         elif key == "lang":
             out[key] = _choice(value, ("ja", "en"), key, t, where)
     out.pop("enabled", None)
-    if not out.get("logpath") and not out.get("journal"):
+    if not out.get("logpath") and not out.get("journal") and not out.get("journal_file"):
         raise where.error("a jail needs logpath or journal to follow", table)
     return Jail(**out)
 

@@ -13,6 +13,7 @@ import queue
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -96,8 +97,10 @@ class Journalctl:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __call__(self, args: list[str]) -> Iterator[Frame]:
+        # from this second on: what is written while journalctl starts is not lost
+        since = f"--since=@{int(time.time())}"
         self.proc = subprocess.Popen(
-            ["journalctl", "--follow", "--lines=0", "-o", "export", *args],
+            ["journalctl", "--follow", since, "-o", "export", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )

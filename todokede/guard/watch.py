@@ -145,8 +145,8 @@ class Guard:
             detector,
         )
         r.sources.extend(FileSource(p) for p in jail.logpath)
-        if jail.journal:
-            r.sources.append(JournalSource(jail.journal, (), self.journal))
+        if jail.journal or jail.journal_file:
+            r.sources.append(JournalSource(jail.journal, jail.journal_file, self.journal))
         return r
 
     def close(self) -> None:
