@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from todokede.errors import InputError
+from todokede.errors import InputError, TodokedeError
 
 DEFAULT_CONFIG = "/etc/todokede/guard.toml"
 _config_option = click.option(
@@ -56,10 +56,35 @@ def guard(ctx: click.Context, config_path: Path | None, center: str | None) -> N
         _run(_load(ctx, config_path), center)
 
 
-def _run(config: Any, center: str | None) -> None:
+def _reloaded(current: Any, center: str | None, token: str) -> Any:
+    """A guard on the re-read configuration; the running one if the file is now wrong."""
     from dataclasses import replace
 
     from todokede.guard.config import load
+    from todokede.guard.watch import Guard
+
+    try:
+        fresh = load(Path(current.config.source))
+    except InputError as exc:
+        current.log(f"reload refused, keeping the running configuration: {exc}")
+        return current
+    if center:
+        fresh = replace(fresh, center=center)
+    current.close()
+    started = Guard(fresh, token=token)
+    try:
+        started.start()
+    except TodokedeError as exc:
+        started.log(f"reload failed, back to the running configuration: {exc}")
+        started.close()
+        started = Guard(current.config, token=token)
+        started.start()
+    return started
+
+
+def _run(config: Any, center: str | None) -> None:
+    from dataclasses import replace
+
     from todokede.guard.watch import Guard
 
     if center:
@@ -81,25 +106,12 @@ def _run(config: Any, center: str | None) -> None:
     try:
         current.start()
 
-        def reload() -> bool:
-            nonlocal current, config
-            if not flags["reload"]:
-                return False
-            flags["reload"] = False
-            try:
-                fresh = load(Path(config.source))
-            except InputError as exc:
-                current.log(f"reload refused, keeping the running configuration: {exc}")
-                return False
-            if center:
-                fresh = replace(fresh, center=center)
-            current.close()
-            config = fresh
-            current = Guard(config, token=token)
-            current.start()
-            return True
-
-        current.run(lambda: flags["stop"], reload)
+        while not flags["stop"]:
+            if flags["reload"]:
+                flags["reload"] = False
+                current = _reloaded(current, center, token)
+            elif not current.poll():
+                time.sleep(current.config.poll)
     finally:
         current.log(f"stopping: {current.lines} line(s) read, {current.bans} ban(s)")
         current.close()

@@ -159,10 +159,8 @@ class Guard:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, stop: Callable[[], bool], reload: Callable[[], bool] | None = None) -> None:
+    def run(self, stop: Callable[[], bool]) -> None:
         while not stop():
-            if reload is not None and reload():
-                continue
             if not self.poll():
                 time.sleep(self.config.poll)
 
