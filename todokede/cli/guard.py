@@ -111,7 +111,7 @@ def _run(config: Any, center: str | None) -> None:
                 flags["reload"] = False
                 current = _reloaded(current, center, token)
             elif not current.poll():
-                time.sleep(current.config.poll)
+                current.idle()
     finally:
         current.log(f"stopping: {current.lines} line(s) read, {current.bans} ban(s)")
         current.close()

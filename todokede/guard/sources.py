@@ -124,12 +124,17 @@ class JournalSource:
     """Frames of the journal, read in a thread into a bounded queue."""
 
     def __init__(
-        self, matches: tuple[str, ...], files: tuple[Path, ...], reader: JournalReader | None
+        self,
+        matches: tuple[str, ...],
+        files: tuple[Path, ...],
+        reader: JournalReader | None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.args = [a for f in files for a in ("--file", str(f))] + list(matches)
         self.reader: JournalReader = reader or Journalctl()
         self.queue: queue.Queue[Frame] = queue.Queue(_QUEUE_MAX)
         self.error: str | None = None
+        self.wake = wake
         self._thread = threading.Thread(target=self._read, daemon=True, name="journal")
         self._thread.start()
 
@@ -137,6 +142,8 @@ class JournalSource:
         try:
             for f in self.reader(self.args):
                 self.queue.put(f)
+                if self.wake is not None:
+                    self.wake()
         except Exception as exc:  # reported by the guard's loop, not lost in the thread
             self.error = f"journal: {exc}"
 

@@ -27,6 +27,7 @@ from todokede.guard.networks import Ignore, normalize
 from todokede.guard.reports import Reporter
 from todokede.guard.sources import FileSource, JournalReader, JournalSource
 from todokede.guard.state import Ban, State
+from todokede.guard.wakeup import Wakeup
 from todokede.logs.syslog import Frame
 from todokede.logs.text import decode
 
@@ -73,6 +74,7 @@ class Guard:
         self.reporter = Reporter(config.state, config.report_dir, config.center, token, log)
         self._actions: dict[str, Action] = {}
         self._next_tick = 0.0
+        self.wakeup: Wakeup | None = None
         self.lines = 0
         self.bans = 0
 
@@ -124,6 +126,7 @@ class Guard:
                 self.action(name).start(bans, now)
             except (TodokedeError, OSError) as exc:
                 self.log(f"action {name}: cannot re-apply {len(bans)} ban(s): {exc}")
+        self.wakeup = Wakeup(p for j in self.config.jails.values() for p in j.logpath)
         for jail in self.config.jails.values():
             self.running[jail.name] = self._open(jail)
         self.reporter.start()
@@ -146,7 +149,8 @@ class Guard:
         )
         r.sources.extend(FileSource(p) for p in jail.logpath)
         if jail.journal or jail.journal_file:
-            r.sources.append(JournalSource(jail.journal, jail.journal_file, self.journal))
+            wake = self.wakeup.wake if self.wakeup is not None else None
+            r.sources.append(JournalSource(jail.journal, jail.journal_file, self.journal, wake))
         return r
 
     def close(self) -> None:
@@ -154,6 +158,9 @@ class Guard:
             for s in r.sources:
                 s.close()
         self.running.clear()
+        if self.wakeup is not None:
+            self.wakeup.close()
+            self.wakeup = None
         self.reporter.stop()
         self.state.close()
 
@@ -162,7 +169,14 @@ class Guard:
     def run(self, stop: Callable[[], bool]) -> None:
         while not stop():
             if not self.poll():
-                time.sleep(self.config.poll)
+                self.idle()
+
+    def idle(self) -> None:
+        """Wait for new lines (inotify, the journal), at most one poll interval."""
+        if self.wakeup is not None:
+            self.wakeup.wait(self.config.poll)
+        else:
+            time.sleep(self.config.poll)
 
     def poll(self) -> bool:
         """Read what the sources have; True if there was anything."""
