@@ -45,7 +45,20 @@ DOVECOT = (
     ],
 )  # fmt: skip
 def test_builtin_detectors(filters: tuple[str, ...], line: bytes, hit: object) -> None:
-    assert Detector(filters).line(line) == hit
+    d = Detector(filters)
+    assert d.line(line) == hit
+    if d.blocks is not None:  # the whole-block form agrees, amid other lines
+        block = b"Sep  1 10:00:00 h other[2]: nothing\n" + line + b"\nSep  1 10:00:01 h x: y\n"
+        assert d.block(block) == ([] if hit is None else [(hit, line)])
+
+
+def test_a_block_of_many_failures() -> None:
+    lines = [
+        b"Sep  1 10:00:00 h sshd[9]: Failed password for root from 192.0.2.%d port 22 ssh2" % i
+        for i in range(1, 200)
+    ]
+    found = Detector(("sshd", "dovecot")).block(b"\n".join(lines) + b"\n")
+    assert found == [((f"192.0.2.{i}", 1, "sshd"), lines[i - 1]) for i in range(1, 200)]
 
 
 def test_a_fail2ban_filter() -> None:

@@ -25,16 +25,17 @@ class Counter:
 
     def add(self, addr: str, now: float, count: int = 1) -> int:
         """Count ``count`` failures of ``addr`` at ``now``; the failures within findtime."""
-        times = self._seen.get(addr)
+        seen = self._seen
+        times = seen.get(addr)
+        new = (now,) * min(count, self.maxretry)
         if times is None:
-            if len(self._seen) >= self.cap:
-                self._seen.popitem(last=False)
+            if len(seen) >= self.cap:
+                seen.popitem(last=False)
                 self.evicted += 1
-            times = self._seen[addr] = deque(maxlen=self.maxretry)
-        else:
-            self._seen.move_to_end(addr)
-        for _ in range(min(count, self.maxretry)):
-            times.append(now)
+            times = seen[addr] = deque(new, self.maxretry)
+            return len(times)
+        seen.move_to_end(addr)
+        times.extend(new)
         horizon = now - self.findtime
         while times and times[0] <= horizon:
             times.popleft()

@@ -34,6 +34,18 @@ _SSHD = re.compile(
     rb"([0-9a-fA-F.:]+)(?: port \d+)?"
 )
 MAX_ATTEMPTS = 100  # one logged line counts for at most this many failures
+# The same detectors over a whole block of lines at once (one regex scan in C instead of
+# a Python call per line): used when every filter of a jail has one. The tests hold both
+# forms to the same table.
+_BLOCK_SSHD = re.compile(
+    rb"^[^\n]*? sshd(?:\[\d+\])?: (?:Failed \S+ for (?:invalid user )?[^\n]*? from|"
+    rb"Invalid user [^\n]*? from) ([0-9a-fA-F.:]+)(?: port \d+)?[^\n]*",
+    re.M,
+)
+_BLOCK_DOVECOT = re.compile(
+    rb"^([^\n]*?)\(auth failed, (\d+) attempts?[^)\n]*\)[^\n]*?\brip=([0-9a-fA-F.:]+)[^\n]*",
+    re.M,
+)
 
 
 def _tcpd(f: Frame) -> Hit | None:
@@ -101,14 +113,43 @@ def _fail2ban(flt: Filter) -> Callable[[Frame], Hit | None]:
     return match
 
 
+def _sshd_block(data: bytes) -> list[tuple[Hit, bytes]]:
+    return [((decode(m.group(1)), 1, "sshd"), m.group(0)) for m in _BLOCK_SSHD.finditer(data)]
+
+
+def _dovecot_block(data: bytes) -> list[tuple[Hit, bytes]]:
+    out = []
+    for m in _BLOCK_DOVECOT.finditer(data):
+        service = "pop3" if b"pop3" in m.group(1) else "imap"
+        attempts = min(int(m.group(2)), MAX_ATTEMPTS)
+        out.append(((decode(m.group(3)), attempts, service), m.group(0)))
+    return out
+
+
+BLOCK: dict[str, Callable[[bytes], list[tuple[Hit, bytes]]]] = {
+    "sshd": _sshd_block,
+    "dovecot": _dovecot_block,
+}
+
+
 class Detector:
-    """The filters of one jail; :meth:`line` and :meth:`frame` say which address failed."""
+    """The filters of one jail; :meth:`line` and :meth:`frame` say which address failed,
+    :meth:`block` does it for a block of lines when every filter can."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.matchers = [
             BUILTIN[n] if n in BUILTIN else _fail2ban(Filter.load(Path(n))) for n in names
         ]
         self.framer = Framer(YearRule.newest(date.today()))
+        self.blocks = [BLOCK[n] for n in names] if all(n in BLOCK for n in names) else None
+
+    def block(self, data: bytes) -> list[tuple[Hit, bytes]] | None:
+        """(hit, line) for each failing line of ``data``; None: use :meth:`line` instead."""
+        if self.blocks is None:
+            return None
+        if len(self.blocks) == 1:
+            return self.blocks[0](data)
+        return [found for scan in self.blocks for found in scan(data)]
 
     def frame(self, f: Frame) -> Hit | None:
         for match in self.matchers:

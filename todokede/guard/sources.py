@@ -34,9 +34,9 @@ class FileSource:
         self.path = path
         self.follower.poll()  # opens it and moves to its end now, not at the first poll
 
-    def poll(self) -> list[bytes]:
-        data = self.follower.poll()
-        return data.splitlines() if data else []
+    def poll(self) -> bytes:
+        """New complete lines (b"": nothing new)."""
+        return self.follower.poll()
 
     def close(self) -> None:
         self.follower.close()

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from todokede.errors import InputError, TodokedeError
 from todokede.guard.actions import Action, Command, HostsDeny, JsonLine, Nft
@@ -192,14 +193,35 @@ class Guard:
                         got = True
                         self.frame(r, f)
                 else:
-                    for line in s.poll():
+                    data = s.poll()
+                    if data:
                         got = True
-                        self.line(r, line)
+                        self.data(r, data)
         now = self.clock()
         if now >= self._next_tick:
             self._next_tick = now + TICK
             self.tick(now)
         return got
+
+    def data(self, r: Running, data: bytes) -> None:
+        found = r.detector.block(data)
+        if found is None:
+            for line in data.splitlines():
+                self.line(r, line)
+            return
+        self.lines += data.count(b"\n")
+        # one arrival time for the whole block: each address is counted once, with its sum
+        seen: dict[str, list[Any]] = {}
+        for (addr, count, service), line in found:
+            entry = seen.get(addr)
+            if entry is None:
+                seen[addr] = [count, service, line]
+            else:
+                entry[0] += count
+                entry[2] = line
+        now = self.clock()
+        for addr, (count, service, line) in seen.items():
+            self.failure(r, addr, count, service, line, now)
 
     def line(self, r: Running, line: bytes) -> None:
         self.lines += 1
@@ -213,11 +235,15 @@ class Guard:
         if hit is not None:
             self.failure(r, hit[0], hit[1], hit[2], f[2] + b": " + f[4])
 
-    def failure(self, r: Running, logged: str, count: int, service: str, line: bytes) -> None:
+    def failure(
+        self, r: Running, logged: str, count: int, service: str, line: bytes,
+        now: float | None = None,
+    ) -> None:  # fmt: skip
         addr = normalize(logged)
         if addr is None or addr in r.ignore:
             return
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         seen = r.counter.add(addr, now, count)
         if r.jail.report != "none":
             self._remember(r, addr, now, service, line)
