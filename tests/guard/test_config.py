@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from todokede.errors import InputError
 from todokede.guard.config import DEFAULT_IGNORE, Jail, duration, load, parse
@@ -101,7 +103,9 @@ def test_durations(value: object, seconds: float) -> None:
     assert duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["", "10 minutes", "-5", True, -2, "1y", None])
+@pytest.mark.parametrize(
+    "value", ["", "10 minutes", "-5", True, -2, "1y", None, float("nan"), float("inf")]
+)
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError):
         duration(value)
@@ -121,3 +125,35 @@ def test_ban_time_grows_for_repeat_offenders(
 
 def test_a_permanent_ban_stays_permanent() -> None:
     assert Jail("j", bantime=-1.0, bantime_increment=True).ban_seconds(5) == -1.0
+
+
+KEYS = ["logpath", "journal", "filters", "maxretry", "findtime", "bantime", "ignoreip",
+        "actions", "report", "bantime_factor", "enabled", "nft_table", "json", "poll"]  # fmt: skip
+VALUES = st.one_of(
+    st.integers(-5, 10**8).map(str),
+    st.floats(allow_nan=True).map(lambda f: repr(f) if f == f else "nan"),
+    st.sampled_from(['"10m"', '"-1"', "true", '["sshd"]', '"x"', "[]", '[""]', "{}", '"a\\u0000"']),
+    st.text(max_size=20).map(lambda t: '"' + t.replace("\\", "").replace('"', "") + '"'),
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(KEYS), VALUES), max_size=6), st.booleans())
+def test_any_file_is_a_config_or_a_precise_error(pairs: list[tuple[str, str]], guard: bool) -> None:
+    body = "".join(f"{k} = {v}\n" for k, v in dict(pairs).items())
+    text = ("[guard]\n" + body + '[jail.a]\nlogpath = "l"\n') if guard else "[jail.a]\n" + body
+    try:
+        c = parse(text, "fuzz.toml")
+    except InputError as err:
+        assert err.source == "fuzz.toml" and err.message
+        return
+    for jail in c.jails.values():  # what is accepted is usable
+        assert jail.ban_seconds(3) == -1 or jail.ban_seconds(3) > 0
+        assert jail.findtime > 0 and jail.maxretry >= 1
+
+
+@given(st.text(max_size=200))
+def test_garbage_is_a_precise_error(text: str) -> None:
+    try:
+        parse(text, "fuzz.toml")
+    except InputError as err:
+        assert err.source == "fuzz.toml"

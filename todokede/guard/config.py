@@ -13,6 +13,7 @@ Every error names the file, the line and the key.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ def duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string such as '10m'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("a duration must be a finite number")
         if value < 0 and value != -1:
             raise ValueError("a duration cannot be negative (-1: for ever)")
         return float(value)
@@ -250,7 +253,12 @@ def _jail(name: str, raw: dict[str, Any], where: _Where, own: set[str]) -> Jail 
             if key == "bantime" and out[key] == 0:
                 raise where.error("must be positive (-1: for ever)", t, key)
         elif key == "bantime_factor":
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 1:
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 1
+            ):
                 raise where.error("a number of at least 1", t, key)
             out[key] = float(value)
         elif key in ("bantime_increment", "enabled"):

@@ -33,6 +33,7 @@ from todokede.logs.syslog import Frame
 from todokede.logs.text import decode
 
 TICK = 1.0  # seconds between expiry checks
+REBUILT = ("hosts-deny", "nft")  # actions whose start() rebuilds everything from the state
 EVIDENCE_LINES = 5
 EVIDENCE_CHARS = 200
 
@@ -100,13 +101,17 @@ class Guard:
         jails = {n for n, j in self.config.jails.items() if "hosts-deny" in j.actions}
         return [b.addr for b in self.state.active() if b.jail in jails]
 
-    def _lift(self, ban: Ban) -> None:
-        self._each(ban.jail, lambda a: a.unban(ban))
+    def _lift(self, ban: Ban, skip: tuple[str, ...] = ()) -> None:
+        self._each(ban.jail, lambda a: a.unban(ban), skip)
 
-    def _each(self, jail_name: str, what: Callable[[Action], None]) -> None:
+    def _each(
+        self, jail_name: str, what: Callable[[Action], None], skip: tuple[str, ...] = ()
+    ) -> None:
         jail = self.config.jails.get(jail_name)
         names = jail.actions if jail is not None else ()
         for name in names:
+            if name in skip:
+                continue
             try:
                 what(self.action(name))
             except (TodokedeError, OSError) as exc:
@@ -118,7 +123,8 @@ class Guard:
         """Expire what ran out while stopped, re-apply the rest, open the logs."""
         now = self.clock()
         for ban in self.state.expire(now):
-            self._lift(ban)
+            # the host list and the nftables sets are rebuilt from the state below
+            self._lift(ban, skip=REBUILT)
         active = self.state.active()
         used = {a for j in self.config.jails.values() for a in j.actions}
         for name in sorted(used):
