@@ -114,7 +114,8 @@ def _fail2ban(flt: Filter) -> Callable[[Frame], Hit | None]:
 
 
 def _sshd_block(data: bytes) -> list[tuple[Hit, bytes]]:
-    return [((decode(m.group(1)), 1, "sshd"), m.group(0)) for m in _BLOCK_SSHD.finditer(data)]
+    # the address group is ASCII by its pattern
+    return [((m[1].decode(), 1, "sshd"), m[0]) for m in _BLOCK_SSHD.finditer(data)]
 
 
 def _dovecot_block(data: bytes) -> list[tuple[Hit, bytes]]:
@@ -122,7 +123,7 @@ def _dovecot_block(data: bytes) -> list[tuple[Hit, bytes]]:
     for m in _BLOCK_DOVECOT.finditer(data):
         service = "pop3" if b"pop3" in m.group(1) else "imap"
         attempts = min(int(m.group(2)), MAX_ATTEMPTS)
-        out.append(((decode(m.group(3)), attempts, service), m.group(0)))
+        out.append(((m[3].decode(), attempts, service), m[0]))
     return out
 
 

@@ -59,7 +59,11 @@ class Ignore:
             if packed is None:
                 return True  # not an address: nothing to ban
             value = int.from_bytes(packed, "big")
-            known = any(value & mask == net for net, mask in self.nets[len(packed)])
+            known = False
+            for net, mask in self.nets[len(packed)]:
+                if value & mask == net:
+                    known = True
+                    break
             if len(self._memo) >= MEMO_MAX:
                 self._memo.clear()
             self._memo[addr] = known
