@@ -112,3 +112,18 @@ def test_the_running_guard_bans_reloads_and_stops(tmp_path: Path) -> None:
             fh.write(line.format("192.0.2.51"))
         wait_until(lambda: "192.0.2.51" in deny.read_text(), what="the third failure's ban")
         assert "1 ban(s) re-applied" in errlog.read_text()
+
+
+def test_a_log_that_appears_later_is_read_from_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "later" / "auth.log"
+    log.parent.mkdir()
+    conf = config(
+        tmp_path,
+        f'[jail.sshd]\nlogpath = "{log}"\nfilters = ["sshd"]\nmaxretry = 2\n'
+        'actions = ["hosts-deny"]\n',
+    )
+    deny = tmp_path / "guard.deny"
+    line = "Dec  7 10:00:00 h sshd[1]: Invalid user x from 192.0.2.70 port 22\n"
+    with guard(conf):
+        log.write_text(line * 2)  # created and written in one go
+        wait_until(lambda: "192.0.2.70" in deny.read_text(), what="the ban")

@@ -30,7 +30,8 @@ class FileSource:
     """New complete lines of one log file, as blocks of bytes."""
 
     def __init__(self, path: Path) -> None:
-        self.follower = Follower(path, from_start=False)
+        # an existing log is followed from its end; one that appears later from its start
+        self.follower = Follower(path, from_start=not path.exists())
         self.path = path
         self.follower.poll()  # opens it and moves to its end now, not at the first poll
 
