@@ -33,6 +33,7 @@ from todokede.logs.syslog import Frame
 from todokede.logs.text import decode
 
 TICK = 1.0  # seconds between expiry checks
+EXPIRY_LOG = 20  # more bans ending in one tick are logged as one line
 REBUILT = ("hosts-deny", "nft")  # actions whose start() rebuilds everything from the state
 EVIDENCE_LINES = 5
 EVIDENCE_CHARS = 200
@@ -269,9 +270,22 @@ class Guard:
         r.service[addr] = service
 
     def tick(self, now: float) -> None:
-        for ban in self.state.expire(now):
-            self._lift(ban)
-            self.log(f"{ban.jail}: unban {ban.addr} (expired)")
+        expired = self.state.expire(now)
+        # The kernel has ended the nftables elements itself, and the host list is rewritten
+        # once for all of them: many bans ending together stay one rewrite.
+        for ban in expired:
+            self._lift(ban, skip=REBUILT)
+            if len(expired) <= EXPIRY_LOG:
+                self.log(f"{ban.jail}: unban {ban.addr} (expired)")
+        if len(expired) > EXPIRY_LOG:
+            self.log(f"unban {len(expired)} addresses (expired)")
+        if any("hosts-deny" in self._jail_actions(b.jail) for b in expired):
+            deny = self.action("hosts-deny")
+            assert isinstance(deny, HostsDeny)
+            try:
+                deny.rewrite()
+            except OSError as exc:
+                self.log(f"action hosts-deny: {exc}")
         for r in self.running.values():
             r.counter.prune(now)
 
