@@ -93,3 +93,24 @@ def test_nft_script() -> None:
 )
 def test_command_tags(template: str, argv: list[str]) -> None:
     assert expand(template, Ban("sshd", "192.0.2.1", 0.0, 600.0, 4), 0.0) == argv
+
+
+MIXED = "192.0.2.1\n010.0.0.1\n198.51.100.\n[2001:db8::7]\n[2001:db8:1::]/48\n.example.org\n"
+
+
+@pytest.mark.parametrize(
+    "client",
+    ["192.0.2.1", "192.0.2.11", "10.0.0.1", "010.0.0.1", "198.51.100.9", "2001:db8::7",
+     "2001:db8:1::5", "2001:db8:2::5"],
+)  # fmt: skip
+def test_a_host_list_with_other_patterns_decides_as_libwrap(tmp_path: Path, client: str) -> None:
+    need("tcpdmatch")
+    (tmp_path / "guard.deny").write_text(MIXED)
+    (tmp_path / "hosts.allow").write_text("")
+    (tmp_path / "hosts.deny").write_text(f"ALL: {tmp_path / 'guard.deny'}\n")
+    decision = Rules.load(tmp_path).decide(Request("sshd", client, client_name="unknown"))
+    oracle = subprocess.run(
+        ["tcpdmatch", "-d", "sshd", client], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert f"access:   {decision.access}" in oracle.stdout, oracle.stdout + oracle.stderr
