@@ -8,7 +8,9 @@ bans cost a few megabytes and each ban or unban stays a single-row statement.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ class Ban:
 class State:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._batch = "off"  # off | pending | open (see batch())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
@@ -79,24 +82,56 @@ class State:
 
     # -- bans --------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """The bans made inside share one transaction (begun at the first of them): a
+        block of failing lines that bans many addresses commits once."""
+        if self._batch != "off":
+            yield
+            return
+        self._batch = "pending"
+        try:
+            yield
+        except BaseException:
+            if self._batch == "open":
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+            raise
+        else:
+            if self._batch == "open":
+                self._run("COMMIT")
+        finally:
+            self._batch = "off"
+
     def ban(self, jail: str, addr: str, now: float, seconds: float, failures: int) -> Ban:
         """Record a ban (replacing an older one of the same address in the jail)."""
         expires = None if seconds < 0 else now + seconds
         try:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute(
-                    "INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?)",
-                    (jail, addr, now, expires, failures),
-                )
-                self.db.execute(
-                    "INSERT INTO offenders VALUES (?, ?, 1, ?) ON CONFLICT (jail, addr) "
-                    "DO UPDATE SET bans = bans + 1, last = excluded.last",
-                    (jail, addr, now),
-                )
+            if self._batch == "off":
+                with self.db:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self._record(jail, addr, now, expires, failures)
+            else:
+                if self._batch == "pending":
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self._batch = "open"
+                self._record(jail, addr, now, expires, failures)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from None
         return Ban(jail, addr, now, expires, failures)
+
+    def _record(
+        self, jail: str, addr: str, now: float, expires: float | None, failures: int
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?)",
+            (jail, addr, now, expires, failures),
+        )
+        self.db.execute(
+            "INSERT INTO offenders VALUES (?, ?, 1, ?) ON CONFLICT (jail, addr) "
+            "DO UPDATE SET bans = bans + 1, last = excluded.last",
+            (jail, addr, now),
+        )
 
     def unban(self, jail: str | None, addr: str) -> list[Ban]:
         """Remove the bans of ``addr`` (in one jail, or in all); the bans removed."""

@@ -226,8 +226,9 @@ class Guard:
                 entry[0] += count
                 entry[2] = line
         now = self.clock()
-        for addr, (count, service, line) in seen.items():
-            self.failure(r, addr, count, service, line, now)
+        with self.state.batch():
+            for addr, (count, service, line) in seen.items():
+                self.failure(r, addr, count, service, line, now)
 
     def line(self, r: Running, line: bytes) -> None:
         self.lines += 1
