@@ -127,3 +127,10 @@ def test_a_log_that_appears_later_is_read_from_its_start(tmp_path: Path) -> None
     with guard(conf):
         log.write_text(line * 2)  # created and written in one go
         wait_until(lambda: "192.0.2.70" in deny.read_text(), what="the ban")
+
+
+def test_status_before_any_ban_makes_no_state(tmp_path: Path) -> None:
+    conf = config(tmp_path, jail(tmp_path))
+    code, out = invoke(conf, "status", "sshd", "--json")
+    assert code == 0 and json.loads(out)["jails"]["sshd"]["bans"] == []
+    assert not (tmp_path / "state.db").exists()

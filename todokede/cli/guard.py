@@ -119,6 +119,27 @@ def _run(config: Any, center: str | None) -> None:
             signal.signal(s, handler)
 
 
+def _jail_status(j: Any, state: Any, detail: bool, now: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "banned": state.count(j.name) if state is not None else 0,
+        "filters": list(j.filters),
+        "logpath": [str(p) for p in j.logpath],
+        "journal": list(j.journal),
+        "maxretry": j.maxretry,
+        "findtime": j.findtime,
+        "bantime": j.bantime,
+        "actions": list(j.actions),
+    }
+    if detail:
+        bans = state.active(j.name) if state is not None else []
+        entry["bans"] = [
+            {"ip": b.addr, "failures": b.failures, "banned_at": b.banned_at, "left": b.left(now)}
+            for b in bans
+            if b.expires is None or b.expires > now
+        ]
+    return entry
+
+
 @guard.command()
 @click.argument("jail", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
@@ -139,38 +160,14 @@ def status(ctx: click.Context, jail: str | None, as_json: bool, config_path: Pat
         raise InputError(
             f"no jail {jail!r} (jails: {', '.join(config.jails)})", source=config.source
         )
-    now = time.time()
-    state = State(config.state)
+    names = [jail] if jail else list(config.jails)
+    # no state file yet: nothing banned (and status does not make one)
+    state = State(config.state) if config.state.exists() else None
     try:
-        names = [jail] if jail else list(config.jails)
-        out = {}
-        for name in names:
-            bans = state.active(name) if jail else []
-            j = config.jails[name]
-            entry: dict[str, Any] = {
-                "banned": state.count(name),
-                "filters": list(j.filters),
-                "logpath": [str(p) for p in j.logpath],
-                "journal": list(j.journal),
-                "maxretry": j.maxretry,
-                "findtime": j.findtime,
-                "bantime": j.bantime,
-                "actions": list(j.actions),
-            }
-            if jail:
-                entry["bans"] = [
-                    {
-                        "ip": b.addr,
-                        "failures": b.failures,
-                        "banned_at": b.banned_at,
-                        "left": b.left(now),
-                    }
-                    for b in bans
-                    if b.expires is None or b.expires > now
-                ]
-            out[name] = entry
+        out = {n: _jail_status(config.jails[n], state, bool(jail), time.time()) for n in names}
     finally:
-        state.close()
+        if state is not None:
+            state.close()
     if as_json:
         click.echo(json.dumps({"jails": out}, ensure_ascii=True))
         return
