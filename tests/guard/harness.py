@@ -34,7 +34,8 @@ def config(tmp: Path, jails: str, **guard: str) -> Path:
         **guard,
     }
     head = "[guard]\n" + "".join(
-        f"{k} = {v}\n" if k == "poll" else f'{k} = "{v}"\n' for k, v in values.items()
+        f"{k} = {v}\n" if v.replace(".", "", 1).isdigit() else f'{k} = "{v}"\n'
+        for k, v in values.items()
     )
     path = tmp / "guard.toml"
     path.write_text(head + jails)

@@ -109,3 +109,28 @@ def test_many_bans_end_together(tmp_path: Path) -> None:
         assert deny(tmp_path) == set() and g.state.count() == 0
     finally:
         g.close()
+
+
+def test_a_spoofed_flood_stays_within_max_tracked(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.touch()
+    conf = config(
+        tmp_path,
+        f'[jail.sshd]\nlogpath = "{log}"\nfilters = ["sshd"]\nmaxretry = 5\nreport = "draft"\n'
+        'ignoreip = ["127.0.0.1"]\n',
+        max_tracked="100",
+    )
+    g = Guard(load(conf), log=lambda m: None)
+    g.start()
+    try:
+        for block in range(10):
+            with log.open("a") as fh:
+                fh.write("".join(LINE.format(f"203.0.{block}.{i}") for i in range(200)))
+            while g.poll():
+                pass
+        r = g.running["sshd"]
+        assert len(r.counter) == 100 and r.counter.evicted == 1900
+        assert len(r.evidence) <= 100 and len(r.first) <= 100 and len(r.service) <= 100
+        assert g.state.count() == 0  # nobody reached maxretry
+    finally:
+        g.close()
