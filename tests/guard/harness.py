@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from tests.realservers import DovecotServer, dovecot
 
 TODOKEDE = [sys.executable, "-m", "todokede"]
 
@@ -22,6 +25,47 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str =
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within 30 seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def banned(deny: Path) -> set[str]:
+    """The addresses in guard's host list."""
+    return set(deny.read_text().split()) if deny.exists() else set()
+
+
+IMAP_JAIL = """
+[jail.imap]
+{source}
+filters = ["dovecot"]
+maxretry = 3
+bantime = "{bantime}"
+ignoreip = ["127.0.0.1"]
+actions = ["{action}"]
+"""
+
+
+@contextmanager
+def watched_dovecot(
+    tmp: Path, *, bantime: str = "1h", action: str = "hosts-deny", source: str = ""
+) -> Iterator[tuple[DovecotServer, Path]]:
+    """A real Dovecot and a guard config whose jail ``imap`` bans after three failures
+    (read from Dovecot's log, or from ``source``: another logpath or journal)."""
+    with dovecot(tmp) as imap:
+        assert imap.log is not None
+        wait_until(imap.log.exists, what="dovecot's log")
+        jail = IMAP_JAIL.format(
+            source=source or f'logpath = "{imap.log}"', bantime=bantime, action=action
+        )
+        yield imap, config(tmp, jail)
 
 
 def config(tmp: Path, jails: str, **guard: str) -> Path:
@@ -69,12 +113,7 @@ def guard(conf: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
         yield proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            terminate(proc)
         assert proc.stdout is not None
         proc.stdout.close()
     assert proc.returncode == 0, said()
@@ -109,12 +148,7 @@ def wrap(backend: int, rules_dir: Path, log: Path) -> Iterator[int]:
         assert ready.startswith("todokede wrap:"), ready + proc.stderr.read()
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
         if proc.stderr is not None:
             proc.stderr.close()
 

@@ -8,23 +8,28 @@ from pathlib import Path
 
 import pytest
 
-from tests.guard.harness import config, fail_login, greeting, guard, run, wait_until, wrap
-from tests.realservers import dovecot
+from tests.guard.harness import (
+    banned,
+    fail_login,
+    greeting,
+    guard,
+    run,
+    wait_until,
+    watched_dovecot,
+    wrap,
+)
 
-JAIL = """
-[jail.imap]
-logpath = "{log}"
-filters = ["dovecot"]
-maxretry = 3
-findtime = "10m"
-bantime = "{bantime}"
-ignoreip = ["127.0.0.1"]
-actions = ["hosts-deny"]
-"""
+OWN = "# the site's own line\nsshd: 192.0.2.99\n"
 
 
-def banned(deny: Path) -> set[str]:
-    return set(deny.read_text().split()) if deny.exists() else set()
+def site_rules(tmp: Path) -> tuple[Path, Path]:
+    """The site's rules directory for wrap, naming guard's host list once; (dir, list)."""
+    deny = tmp / "guard.deny"
+    rules = tmp / "rules"
+    rules.mkdir()
+    (rules / "hosts.allow").write_text("")
+    (rules / "hosts.deny").write_text(f"{OWN}imapd: {deny}\n")
+    return rules, deny
 
 
 @pytest.mark.peer
@@ -32,15 +37,8 @@ def banned(deny: Path) -> set[str]:
 def test_failures_in_dovecot_ban_at_the_wrapper(
     tmp_path: Path, attacker: str, bystander: str
 ) -> None:
-    deny = tmp_path / "guard.deny"
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "hosts.allow").write_text("")
-    (rules / "hosts.deny").write_text(f"# the site's own line\nimapd: {deny}\n")
-    with dovecot(tmp_path) as imap:
-        assert imap.log is not None
-        wait_until(imap.log.exists, what="dovecot's log")
-        conf = config(tmp_path, JAIL.format(log=imap.log, bantime="6s"))
+    rules, deny = site_rules(tmp_path)
+    with watched_dovecot(tmp_path, bantime="6s") as (imap, conf):
         with wrap(imap.port, rules, tmp_path / "wrap.log") as front, guard(conf):
             assert greeting(front, attacker).startswith(b"* OK")
             for n in range(3):
@@ -52,30 +50,25 @@ def test_failures_in_dovecot_ban_at_the_wrapper(
             assert greeting(front, bystander).startswith(b"* OK")
             wait_until(lambda: attacker not in banned(deny), timeout=20, what="the ban to end")
             assert greeting(front, attacker).startswith(b"* OK")
-        assert "refused connect from 127.0.0.5" in (tmp_path / "wrap.log").read_text()
-    assert (rules / "hosts.deny").read_text() == f"# the site's own line\nimapd: {deny}\n"
+        assert f"refused connect from {attacker}" in (tmp_path / "wrap.log").read_text()
+    assert (rules / "hosts.deny").read_text() == f"{OWN}imapd: {deny}\n"
 
 
 @pytest.mark.peer
 def test_a_restart_keeps_an_unexpired_ban(tmp_path: Path) -> None:
-    deny = tmp_path / "guard.deny"
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "hosts.allow").write_text("")
-    (rules / "hosts.deny").write_text(f"imapd: {deny}\n")
-    with dovecot(tmp_path) as imap:
-        assert imap.log is not None
-        wait_until(imap.log.exists, what="dovecot's log")
-        conf = config(tmp_path, JAIL.format(log=imap.log, bantime="1h"))
-        with wrap(imap.port, rules, tmp_path / "wrap.log") as front:
-            with guard(conf):
-                for _ in range(3):
-                    fail_login(imap.port, "127.0.0.7")
-                wait_until(lambda: "127.0.0.7" in banned(deny), what="the ban")
-            deny.unlink()  # whatever happens to the file while guard is down
-            assert greeting(front, "127.0.0.7").startswith(b"* OK")
-            with guard(conf):
-                assert "127.0.0.7" in banned(deny)
-                assert greeting(front, "127.0.0.7") == b""
-                status = run(conf, "status", "imap")
-                assert "127.0.0.7  3 failure(s)" in status.stdout
+    rules, deny = site_rules(tmp_path)
+    with (
+        watched_dovecot(tmp_path, bantime="1h") as (imap, conf),
+        wrap(imap.port, rules, tmp_path / "wrap.log") as front,
+    ):
+        with guard(conf):
+            for _ in range(3):
+                fail_login(imap.port, "127.0.0.7")
+            wait_until(lambda: "127.0.0.7" in banned(deny), what="the ban")
+        deny.unlink()  # whatever happens to the file while guard is down
+        assert greeting(front, "127.0.0.7").startswith(b"* OK")
+        with guard(conf):
+            assert "127.0.0.7" in banned(deny)
+            assert greeting(front, "127.0.0.7") == b""
+            status = run(conf, "status", "imap")
+            assert "127.0.0.7  3 failure(s)" in status.stdout

@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
-from tests.guard.harness import config, fail_login, guard, wait_until
-from tests.realservers import dovecot
+from tests.guard.harness import banned, fail_login, guard, wait_until, watched_dovecot
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
-
-
-def banned(deny: Path) -> set[str]:
-    return set(deny.read_text().split()) if deny.exists() else set()
 
 
 def failures_logged(log: Path) -> int:
@@ -27,14 +22,8 @@ def failures_logged(log: Path) -> int:
 @pytest.mark.peer
 def test_failures_across_a_log_rotation(tmp_path: Path) -> None:
     deny = tmp_path / "guard.deny"
-    with dovecot(tmp_path) as imap:
+    with watched_dovecot(tmp_path) as (imap, conf):
         assert imap.log is not None and imap.config is not None
-        wait_until(imap.log.exists, what="dovecot's log")
-        conf = config(
-            tmp_path,
-            f'[jail.imap]\nlogpath = "{imap.log}"\nfilters = ["dovecot"]\nmaxretry = 3\n'
-            'ignoreip = ["127.0.0.1"]\nactions = ["hosts-deny"]\n',
-        )
         with guard(conf):
             for _ in range(2):
                 fail_login(imap.port, "127.0.0.8")
@@ -78,14 +67,9 @@ def test_failures_from_a_journal_file(tmp_path: Path) -> None:
         remote.stdin.write(_entry("Dec  7 00:00:00 dovecot: master: Dovecot starting up"))
         remote.stdin.flush()
         wait_until(journal.exists, what="the journal file")
-        with dovecot(tmp_path) as imap:
+        source = f'journal_file = "{journal}"\njournal = "_SYSTEMD_UNIT=dovecot.service"'
+        with watched_dovecot(tmp_path, source=source) as (imap, conf):
             assert imap.log is not None
-            conf = config(
-                tmp_path,
-                f'[jail.imap]\njournal_file = "{journal}"\n'
-                'journal = "_SYSTEMD_UNIT=dovecot.service"\nfilters = ["dovecot"]\n'
-                'maxretry = 3\nignoreip = ["127.0.0.1"]\nactions = ["hosts-deny"]\n',
-            )
             with guard(conf):
                 for _ in range(3):
                     fail_login(imap.port, "127.0.0.9")

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need, need_root
-from tests.guard.harness import config, fail_login, guard, wait_until
-from tests.realservers import dovecot
+from tests.guard.harness import fail_login, guard, wait_until, watched_dovecot
 
 CLONE_NEWNET = 0x40000000
 
@@ -76,43 +75,29 @@ def in_set(addr: str) -> bool:
     return addr in out.stdout
 
 
-JAIL = """
-[jail.imap]
-logpath = "{log}"
-filters = ["dovecot"]
-maxretry = 3
-bantime = "{bantime}"
-ignoreip = ["127.0.0.1"]
-actions = ["nft"]
-"""
-
-
 @pytest.mark.peer
 @pytest.mark.root
 def test_nftables_set_drops_the_attacker(tmp_path: Path) -> None:
-    with network_namespace(), dovecot(tmp_path) as imap:
-        assert imap.log is not None
-        wait_until(imap.log.exists, what="dovecot's log")
-        conf = config(tmp_path, JAIL.format(log=imap.log, bantime="5s"))
-        with guard(conf):
-            for _ in range(3):
-                assert reaches(imap.port, "127.0.0.10")
-                fail_login(imap.port, "127.0.0.10")
-            wait_until(lambda: in_set("127.0.0.10"), what="the address in the set")
-            assert not reaches(imap.port, "127.0.0.10")
-            assert reaches(imap.port, "127.0.0.11")
-            # the kernel's own timeout ends it (guard may be stopped meanwhile)
-            wait_until(lambda: not in_set("127.0.0.10"), timeout=20, what="the kernel expiry")
+    with (
+        network_namespace(),
+        watched_dovecot(tmp_path, bantime="5s", action="nft") as (imap, conf),
+        guard(conf),
+    ):
+        for _ in range(3):
             assert reaches(imap.port, "127.0.0.10")
+            fail_login(imap.port, "127.0.0.10")
+        wait_until(lambda: in_set("127.0.0.10"), what="the address in the set")
+        assert not reaches(imap.port, "127.0.0.10")
+        assert reaches(imap.port, "127.0.0.11")
+        # the kernel's own timeout ends it (guard may be stopped meanwhile)
+        wait_until(lambda: not in_set("127.0.0.10"), timeout=20, what="the kernel expiry")
+        assert reaches(imap.port, "127.0.0.10")
 
 
 @pytest.mark.peer
 @pytest.mark.root
 def test_nftables_restart_refills_the_set(tmp_path: Path) -> None:
-    with network_namespace(), dovecot(tmp_path) as imap:
-        assert imap.log is not None
-        wait_until(imap.log.exists, what="dovecot's log")
-        conf = config(tmp_path, JAIL.format(log=imap.log, bantime="1h"))
+    with network_namespace(), watched_dovecot(tmp_path, action="nft") as (imap, conf):
         with guard(conf):
             for _ in range(3):
                 fail_login(imap.port, "127.0.0.12")
