@@ -134,3 +134,19 @@ def test_status_before_any_ban_makes_no_state(tmp_path: Path) -> None:
     code, out = invoke(conf, "status", "sshd", "--json")
     assert code == 0 and json.loads(out)["jails"]["sshd"]["bans"] == []
     assert not (tmp_path / "state.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ([], {"TODOKEDE_TOKEN": "t"}, "needs --center URL"),
+        (["--center", "http://127.0.0.1:9"], {"TODOKEDE_TOKEN": ""}, "needs TODOKEDE_TOKEN"),
+    ],
+)
+def test_submit_needs_a_center_and_a_token(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    conf = config(tmp_path, jail(tmp_path, 'report = "submit"\n'))
+    result = CliRunner().invoke(cli, ["guard", "--config", str(conf), *args], env=env)
+    assert result.exit_code == 2 and message in result.output
+    assert "field report" in result.output

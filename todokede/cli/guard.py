@@ -96,6 +96,12 @@ def _run(config: Any, center: str | None) -> None:
             field="report",
         )
     token = os.environ.get("TODOKEDE_TOKEN", "").strip()
+    if any(j.report == "submit" for j in config.jails.values()) and not token:
+        raise InputError(
+            "report = submit needs TODOKEDE_TOKEN (an API token from `todokede user add`)",
+            source=config.source,
+            field="report",
+        )
     flags = {"stop": False, "reload": False}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
