@@ -27,6 +27,23 @@ def test_the_host_list_is_a_hosts_access_file_list(tmp_path: Path) -> None:
     assert (tmp_path / "guard.deny").stat().st_mode & 0o777 == 0o644
 
 
+def test_whole_rules_for_a_hosts_deny_guard_owns(tmp_path: Path) -> None:
+    deny = HostsDeny(tmp_path / "hosts.deny", lambda: ["192.0.2.1", "2001:db8::7"], "sshd, imapd")
+    deny.rewrite()
+    deny.ban(Ban("j", "198.51.100.3", 0.0, None, 3), 0.0)
+    assert (tmp_path / "hosts.deny").read_text() == (
+        "sshd, imapd: 192.0.2.1\nsshd, imapd: [2001:db8::7]\nsshd, imapd: 198.51.100.3\n"
+    )
+    rules = Rules.load(tmp_path)
+    for daemon, client, access in [
+        ("sshd", "198.51.100.3", "denied"),
+        ("imapd", "2001:db8::7", "denied"),
+        ("ftpd", "192.0.2.1", "granted"),
+        ("sshd", "192.0.2.2", "granted"),
+    ]:
+        assert rules.decide(Request(daemon, client, client_name="unknown")).access == access
+
+
 @pytest.mark.parametrize(
     ("client", "refused"),
     [("192.0.2.1", True), ("2001:db8::7", True), ("192.0.2.2", False)],

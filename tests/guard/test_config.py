@@ -62,6 +62,12 @@ def test_a_good_file() -> None:
         ('[guard]\nmaxretry = "3"\n[jail.a]\nlogpath = "l"\n', 2, "maxretry", "integer"),
         ('[guard]\nnft_table = "inet bad;name"\n[jail.a]\nlogpath = "l"\n', 2, "nft_table", ""),
         ('[jail.a]\nlogpath = "l"\njournal = "not a match"\n', 3, "journal", "journal match"),
+        (
+            '[guard]\nhosts_deny_daemons = "ALL: x"\n[jail.a]\nlogpath = "l"\n',
+            2,
+            "hosts_deny_daemons",
+            "daemon list",
+        ),
         ("[jail.a]\nmaxretry = 3\n", 1, None, "logpath or journal"),
         (
             '[jail.a]\nlogpath = "l"\nfilter = "tcpd"\nfilters = ["tcpd"]\n',

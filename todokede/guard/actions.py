@@ -55,15 +55,22 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 class HostsDeny:
-    """The host list guard owns. ``current`` gives every address banned through this file."""
+    """The file guard owns. ``current`` gives every address banned through this file.
 
-    def __init__(self, path: Path, current: Callable[[], Iterable[str]]) -> None:
+    With ``daemons`` each line is a whole rule, ``DAEMONS: ADDR``, for a hosts.deny that
+    guard owns entirely (a ``wrap --rules-dir`` of its own, fail2ban's format)."""
+
+    def __init__(self, path: Path, current: Callable[[], Iterable[str]], daemons: str = "") -> None:
         self.path = Path(path)
         self.current = current
+        self.prefix = f"{daemons}: " if daemons else ""
+
+    def _line(self, addr: str) -> str:
+        return f"{self.prefix}{pattern(addr)}\n"
 
     def rewrite(self) -> None:
         addrs = sorted(set(self.current()))
-        text = "".join(pattern(a) + "\n" for a in addrs)
+        text = "".join(self._line(a) for a in addrs)
         with _locked(self.path):
             fd, tmp = tempfile.mkstemp(prefix=".guard-", dir=self.path.parent)
             try:
@@ -80,7 +87,7 @@ class HostsDeny:
         self.rewrite()
 
     def ban(self, ban: Ban, now: float) -> None:
-        line = (pattern(ban.addr) + "\n").encode("ascii")
+        line = self._line(ban.addr).encode("ascii")
         with _locked(self.path):
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:

@@ -39,7 +39,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _GUARD_KEYS = {
-    "state", "hosts_deny", "nft_table", "nft_set", "nft_chain", "ban_command",
+    "state", "hosts_deny", "hosts_deny_daemons", "nft_table", "nft_set", "nft_chain", "ban_command",
     "unban_command", "json", "max_tracked", "center", "report_dir", "poll",
 }  # fmt: skip
 _JAIL_KEYS = {
@@ -84,6 +84,8 @@ class GuardConfig:
     jails: dict[str, Jail]
     state: Path = Path("/var/lib/todokede/guard.db")
     hosts_deny: Path = Path("/var/lib/todokede/guard.deny")
+    # "": a host list (the site's hosts.deny names it); else whole rules "DAEMONS: ADDR"
+    hosts_deny_daemons: str = ""
     nft_table: str = "inet todokede"
     nft_set: str = "guard"  # guard4 / guard6 hold the IPv4 / IPv6 addresses
     nft_chain: bool = True  # create an input chain that drops the sets' addresses
@@ -208,6 +210,10 @@ def _guard_settings(raw: dict[str, Any], where: _Where) -> dict[str, Any]:
                 raise where.error("an nftables table: [FAMILY] NAME", table, key)
             if key == "nft_set" and not re.fullmatch(r"[A-Za-z_][\w-]{0,24}", out[key]):
                 raise where.error("an nftables set name: letters, digits, '_', '-'", table, key)
+        elif key == "hosts_deny_daemons":
+            out[key] = _text(value, key, table, where)
+            if not re.fullmatch(r"[\w.@-]+(?:[ ,]+[\w.@-]+)*", out[key]):
+                raise where.error("a daemon list such as ALL or 'sshd, imapd'", table, key)
         elif key == "nft_chain":
             out[key] = _bool(value, key, table, where)
         elif key == "json":

@@ -88,7 +88,7 @@ class Guard:
         if found is None:
             c = self.config
             if name == "hosts-deny":
-                found = HostsDeny(c.hosts_deny, self._hosts_deny_addrs)
+                found = HostsDeny(c.hosts_deny, self._hosts_deny_addrs, c.hosts_deny_daemons)
             elif name == "nft":
                 found = Nft(c.nft_table, c.nft_set, c.nft_chain)
             elif name == "command":
