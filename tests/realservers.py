@@ -58,6 +58,7 @@ class DovecotServer:
     cert: Path | None = None
     log: Path | None = None
     auth_socket: Path | None = None  # for Postfix's SASL (smtpd_sasl_type = dovecot)
+    config: Path | None = None  # for doveadm -c (log reopen after a rotation)
 
 
 def free_port(host: str = HOST) -> int:
@@ -427,6 +428,7 @@ def dovecot(tmp_path: Path, *, tls: bool = False, sasl: bool = False) -> Iterato
             cert=cert,
             log=log,
             auth_socket=root / "run" / "auth-sasl" if sasl else None,
+            config=conf,
         )
     finally:
         if port:

@@ -7,6 +7,7 @@
     │   └── ReportError           a report document that does not validate
     ├── ConfigError               bad settings or TOML configuration
     ├── ProbeError                a probe could not check (network failure, timeout, garbage)
+    ├── ActionError               a guard action (nft, a command hook) failed
     ├── StoreError                the database failed or is not reachable
     │   └── NotFound              no such record
     └── AccessDenied              the caller's role does not allow this
@@ -67,6 +68,10 @@ class ConfigError(TodokedeError):
 
 class ProbeError(TodokedeError):
     """A probe could not check: the server could not be reached or answered nonsense."""
+
+
+class ActionError(TodokedeError):
+    """A guard action could not be carried out (nft refused, a command hook failed)."""
 
 
 class StoreError(TodokedeError):

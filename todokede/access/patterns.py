@@ -170,6 +170,7 @@ def string_test(tok: str) -> StrTest:
 
 
 _NOT_INADDR = re.compile(r"[^0-9./]")
+_DOTTED = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 
 
 # --- hosts -------------------------------------------------------------------------------
@@ -190,6 +191,10 @@ class FileList:
     patterns: list[HostTest] = field(default_factory=list)
     error: str | None = None  # open() failed for another reason than ENOENT
     missing: bool = False
+    # Plain addresses (a dotted quad, an [IPv6]): looked up in sets, so that a list of
+    # 100,000 banned addresses (todokede guard's) costs one lookup, not 100,000 tests.
+    exact4: set[str] = field(default_factory=set)
+    exact6: set[int] = field(default_factory=set)
 
 
 def _read_file_list(path: str, depth: int, files: dict[str, FileList]) -> FileList:
@@ -213,8 +218,18 @@ def _read_file_list(path: str, depth: int, files: dict[str, FileList]) -> FileLi
         return fl
     for word in data.split():  # fscanf("%s"): whitespace-separated, '#' is no comment
         word = word.split(b"\0", 1)[0]
-        if word:
-            fl.patterns.append(host_test(word.decode("latin-1"), depth + 1, files)[0])
+        if not word:
+            continue
+        text = word.decode("latin-1")
+        if _DOTTED.fullmatch(text):
+            fl.exact4.add(text)  # string_test of digits and dots: equality with the address
+            continue
+        if text[0] == "[" and text[-1] == "]":
+            parts = _ip6_parts(text)
+            if not isinstance(parts, str):
+                fl.exact6.add(parts[1])
+                continue
+        fl.patterns.append(host_test(text, depth + 1, files)[0])
     return fl
 
 
@@ -239,7 +254,16 @@ def host_test(
             return file_error, Never(err)
         if fl.missing:
             return (lambda h: False), Never(f"{tok}: no such file")
-        return (lambda h: any(p(h) for p in pats)), None
+        exact4, exact6 = fl.exact4, fl.exact6
+
+        def in_file(h: Host) -> bool:
+            if exact4 and h.addr() in exact4:
+                return True
+            if exact6 and h.ip6() in exact6:
+                return True
+            return any(p(h) for p in pats)
+
+        return in_file, None
     if low == "known":
         return (lambda h: fold(h.addr()) != UNKNOWN and known(h.name())), None
     if low == "local":

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "wrap": ("todokede.cli.wrap", "wrap", "Guard a TCP service with hosts.allow/deny."),
     "scan": ("todokede.cli.scan", "scan", "Find incidents in logs."),
     "probe": ("todokede.cli.probe", "probe", "Check a server for known holes."),
+    "guard": ("todokede.cli.guard", "guard", "Ban addresses that keep failing; report them."),
     "report": ("todokede.cli.report", "report", "Draft and submit reports."),
     "serve": ("todokede.cli.center", "serve", "Run the reporting center."),
     "user": ("todokede.cli.center", "user", "Manage center users."),

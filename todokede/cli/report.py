@@ -6,19 +6,15 @@ import json
 import os
 import re
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from pydantic import ValidationError
 
 from todokede.center.schema import Report
-from todokede.errors import ConfigError, ReportError, StoreError
-
-TIMEOUT = 30.0  # seconds for one submission
+from todokede.center.submit import submit_report
+from todokede.errors import ConfigError, ReportError
 
 
 @click.group()
@@ -121,43 +117,6 @@ def load_reports(path: str) -> list[Report]:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err.get("loc", ())) or None
         raise ReportError(str(err.get("msg", "invalid")), source=path, field=where) from None
-
-
-def submit_report(
-    center: str, token: str, report: Report, *, idempotency_key: str | None = None
-) -> dict[str, Any]:
-    """POST one report to a center's ``/api/reports``; the center's answer (id, url)."""
-    parts = urlsplit(center)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"--center must be an http(s) URL, not {center!r}")
-    url = center.rstrip("/") + "/api/reports"
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-    }
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
-    body = report.model_dump_json(exclude_none=True).encode("utf-8")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
-            answer: dict[str, Any] = json.loads(response.read() or b"{}")
-            return answer
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read() or b"{}")
-        except ValueError:
-            detail = {}
-        message = detail.get("error") if isinstance(detail, dict) else None
-        field = detail.get("field") if isinstance(detail, dict) else None
-        text = f"the center refused the report (HTTP {exc.code}): {message or exc.reason}"
-        raise ReportError(text, field=field) from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StoreError(f"cannot reach the center at {center}: {reason}") from None
-    except ValueError:
-        raise StoreError(f"the center at {center} did not answer JSON") from None
 
 
 @report.command()

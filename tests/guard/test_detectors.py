@@ -1,0 +1,135 @@
+"""Which lines count as failures, ignoreip, and the journal's export format."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import need
+from todokede.guard.config import DEFAULT_IGNORE
+from todokede.guard.detectors import Detector
+from todokede.guard.networks import Ignore, normalize
+from todokede.guard.sources import export_entries, frame_of
+
+DOVECOT = (
+    b"Dec  7 21:50:01 imap-login: Info: Disconnected: Connection closed "
+    b"(auth failed, 2 attempts in 4 secs): user=<tester>, method=PLAIN, rip=192.0.2.5, "
+    b"lip=127.0.0.1, session=<abc>"
+)
+
+
+@pytest.mark.parametrize(
+    ("filters", "line", "hit"),
+    [
+        (("dovecot",), DOVECOT, ("192.0.2.5", 2, "imap")),
+        (("dovecot",), b"Dec  7 21:50:01 imap-login: Info: Login: user=<t>, rip=192.0.2.5", None),
+        (("tcpd",), b"Sep  1 10:00:00 h imapd[1]: refused connect from x.example (192.0.2.7)",
+         ("192.0.2.7", 1, "imapd")),
+        (("tcpd",), b"Sep  1 10:00:00 h imapd[1]: connect from x.example (192.0.2.7)", None),
+        (("sshd",), b"Sep  1 10:00:00 h sshd[9]: Failed password for invalid user bob from "
+         b"2001:db8::7 port 4242 ssh2", ("2001:db8::7", 1, "sshd")),
+        (("sshd",), b"Sep  1 10:00:00 h sshd[9]: Invalid user bob from 192.0.2.8 port 22",
+         ("192.0.2.8", 1, "sshd")),
+        (("sshd",), b"Sep  1 10:00:00 h sshd[9]: Accepted password for bob from 192.0.2.8 port 2",
+         None),
+        (("imapd",), b"Sep  1 10:00:00 h imapd[3]: Login failed user=taro auth=taro "
+         b"host=pc.example [192.0.2.9]", ("192.0.2.9", 1, "imapd")),
+        (("exploit",), b"Sep  1 10:00:00 h imapd[3]: Login user=" + b"A" * 80 +
+         b" host=x [192.0.2.10]", ("192.0.2.10", 1, "imapd")),
+        (("tcpd", "dovecot"), DOVECOT, ("192.0.2.5", 2, "imap")),
+        (("sshd",), b"not syslog at all", None),
+    ],
+)  # fmt: skip
+def test_builtin_detectors(filters: tuple[str, ...], line: bytes, hit: object) -> None:
+    d = Detector(filters)
+    assert d.line(line) == hit
+    if d.blocks is not None:  # the whole-block form agrees, amid other lines
+        block = b"Sep  1 10:00:00 h other[2]: nothing\n" + line + b"\nSep  1 10:00:01 h x: y\n"
+        assert d.block(block) == ([] if hit is None else [(hit, line)])
+
+
+def test_a_block_of_many_failures() -> None:
+    lines = [
+        b"Sep  1 10:00:00 h sshd[9]: Failed password for root from 192.0.2.%d port 22 ssh2" % i
+        for i in range(1, 200)
+    ]
+    found = Detector(("sshd", "dovecot")).block(b"\n".join(lines) + b"\n")
+    assert found == [((f"192.0.2.{i}", 1, "sshd"), lines[i - 1]) for i in range(1, 200)]
+
+
+def test_a_fail2ban_filter() -> None:
+    need("/etc/fail2ban/filter.d/sshd.conf")
+    d = Detector(("/etc/fail2ban/filter.d/sshd.conf",))
+    line = b"Sep  1 10:00:00 h sshd[9]: Failed password for root from 192.0.2.11 port 22 ssh2"
+    assert d.line(line) == ("192.0.2.11", 1, "sshd")
+    assert d.line(b"Sep  1 10:00:00 h sshd[9]: Accepted password for root from 192.0.2.11") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [("192.0.2.1", "192.0.2.1"), ("[2001:DB8::1]", "2001:db8::1"), ("::ffff:192.0.2.1",
+     "192.0.2.1"), ("fe80::1%eth0", "fe80::1"), ("host.example", None), ("", None),
+     ("192.0.2.256", None)],
+)  # fmt: skip
+def test_normalize(text: str, normal: str | None) -> None:
+    assert normalize(text) == normal
+
+
+@pytest.mark.parametrize(
+    ("nets", "addr", "ignored"),
+    [
+        (DEFAULT_IGNORE, "127.0.0.5", True),
+        (DEFAULT_IGNORE, "::1", True),
+        (DEFAULT_IGNORE, "10.1.2.3", True),
+        (DEFAULT_IGNORE, "192.0.2.1", False),
+        (("127.0.0.1",), "127.0.0.5", False),  # a test that bans 127.0.0.x names its own
+        (("127.0.0.1",), "127.0.0.1", True),
+        (("192.0.2.0/24",), "192.0.2.77", True),
+        (("2001:db8::/32",), "2001:db8::5", True),
+        (("2001:db8::/32",), "192.0.2.1", False),
+        ((), "not-an-address", True),
+    ],
+)
+def test_ignoreip(nets: tuple[str, ...], addr: str, ignored: bool) -> None:
+    assert (addr in Ignore(nets)) is ignored
+
+
+def _binary_field(name: bytes, value: bytes) -> bytes:
+    return name + b"\n" + struct.pack("<Q", len(value)) + value + b"\n"
+
+
+def test_export_format() -> None:
+    data = (
+        b"__REALTIME_TIMESTAMP=1796680000000000\n_HOSTNAME=h\nSYSLOG_IDENTIFIER=sshd\n"
+        b"_PID=9\nMESSAGE=Invalid user bob from 192.0.2.8 port 22\n\n"
+        + b"SYSLOG_IDENTIFIER=x\n"
+        + _binary_field(b"MESSAGE", b"two\nlines\x00bin")
+        + b"\n"
+    )
+    entries = list(export_entries(io.BytesIO(data)))
+    assert [frame_of(e) for e in entries] == [
+        (1796680000, b"h", b"sshd", b"9", b"Invalid user bob from 192.0.2.8 port 22"),
+        (0, b"", b"x", b"", b"two\nlines\x00bin"),
+    ]
+    first = frame_of(entries[0])
+    assert first is not None
+    assert Detector(("sshd",)).frame(first) == ("192.0.2.8", 1, "sshd")
+
+
+@given(st.binary(max_size=400))
+def test_export_parser_survives_garbage(data: bytes) -> None:
+    for entry in export_entries(io.BytesIO(data)):
+        assert isinstance(entry, dict)
+        frame_of(entry)
+
+
+@given(st.binary(max_size=300))
+def test_detectors_survive_garbage(data: bytes) -> None:
+    d = Detector(("tcpd", "dovecot", "imapd", "sshd", "exploit"))
+    hit = d.line(b"Sep  1 10:00:00 h sshd[1]: " + data)
+    assert hit is None or isinstance(hit[0], str)
+    d.line(data)
