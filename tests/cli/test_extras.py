@@ -8,12 +8,14 @@ libraries fail, as in a core install; the slow one builds a fresh venv with
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -143,6 +145,28 @@ def test_other_missing_modules_are_not_blamed_on_the_extra() -> None:
     assert missing_extra(ModuleNotFoundError("x", name="sqlalchemy.orm")) is not None
     assert missing_extra(ModuleNotFoundError("x", name="todokede.nothing")) is None
     assert missing_extra(ModuleNotFoundError("x")) is None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_center_dependency_is_known_to_the_command_line() -> None:
+    # A library added to the extra must be one the command line turns into the install hint.
+    from todokede.cli import CENTER_MODULES
+
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        extra = tomllib.load(f)["project"]["optional-dependencies"]["center"]
+    provided = importlib.metadata.packages_distributions()
+    for requirement in extra:
+        m = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        assert m, requirement
+        modules = {
+            module
+            for module, dists in provided.items()
+            if _normal(m.group()) in {_normal(d) for d in dists}
+        }
+        assert modules & CENTER_MODULES, (requirement, sorted(modules))
 
 
 # --- a real core install --------------------------------------------------------------------
