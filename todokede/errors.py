@@ -6,6 +6,7 @@
     │   ├── LogError              a log that cannot be read at all (bad lines are only counted)
     │   └── ReportError           a report document that does not validate
     ├── ConfigError               bad settings or TOML configuration
+    ├── MissingExtra              the command needs an optional part that is not installed
     ├── ProbeError                a probe could not check (network failure, timeout, garbage)
     ├── ActionError               a guard action (nft, a command hook) failed
     ├── StoreError                the database failed or is not reachable
@@ -64,6 +65,19 @@ class ReportError(InputError):
 
 class ConfigError(TodokedeError):
     """Bad settings."""
+
+
+class MissingExtra(TodokedeError):
+    """The center's dependencies (the ``center`` extra) are not installed.
+
+    The core (rules, wrapper, scanner, probes) installs without them, so a server that only
+    guards and scans does not carry a web stack; ``module`` is the import that failed."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        super().__init__(
+            "this command needs the center's dependencies: pip install 'todokede[center]'"
+        )
 
 
 class ProbeError(TodokedeError):

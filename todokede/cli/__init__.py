@@ -1,7 +1,9 @@
 """The ``todokede`` command: a click group whose subcommands live one module per area.
 
 Subcommands are imported only when invoked, so ``todokede access match`` does not pay
-for the web stack or matplotlib at start-up.
+for the web stack or matplotlib at start-up. The center's commands import its libraries
+inside their bodies: without the ``center`` extra they are still listed and their
+``--help`` works, and running one says what to install.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import click
 
 from todokede import __version__
-from todokede.errors import TodokedeError
+from todokede.errors import MissingExtra, TodokedeError
 
 # command name -> (module, attribute, one-line help shown in `todokede --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -30,6 +32,34 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "monthly": ("todokede.cli.monthly", "monthly", "Write the monthly publication."),
     "demo": ("todokede.cli.monthly", "demo", "The September 1997 story on bundled data."),
 }
+
+# Top-level modules of the ``center`` extra in pyproject.toml (import names, not
+# distribution names): a command that fails to import one of them needs the extra.
+CENTER_MODULES = frozenset(
+    {
+        "alembic",
+        "argon2",
+        "fastapi",
+        "itsdangerous",
+        "jinja2",
+        "lxml",
+        "matplotlib",
+        "multipart",
+        "psycopg",
+        "python_multipart",
+        "sqlalchemy",
+        "starlette",
+        "stix2",
+        "uvicorn",
+        "weasyprint",
+    }
+)
+
+
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
+    """The error to show when ``exc`` is a center library absent from a core install."""
+    root = (exc.name or "").partition(".")[0]
+    return MissingExtra(root) if root in CENTER_MODULES else None
 
 
 class LazyGroup(click.Group):
@@ -53,7 +83,13 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except ModuleNotFoundError as exc:
+                missing = missing_extra(exc)
+                if missing is None:
+                    raise
+                raise missing from None
         except TodokedeError as exc:
             click.echo(f"todokede: error: {exc}", err=True)
             sys.exit(2)

@@ -106,10 +106,9 @@ def load_reports(path: str) -> list[Report]:
     except OSError as exc:
         raise ReportError(f"cannot read: {exc.strerror}", source=path) from None
     if data.lstrip().startswith(b"<"):
-        try:
-            from todokede.center.iodef import from_iodef
-        except ImportError:
-            raise ReportError("IODEF input is not supported in this build", source=path) from None
+        # lxml comes with the center extra; without it the command line says what to install
+        from todokede.center.iodef import from_iodef
+
         return from_iodef(data)
     try:
         return [Report.model_validate_json(data)]
