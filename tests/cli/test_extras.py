@@ -90,6 +90,8 @@ def blocked(*args: str, stdin: str = "", token: str = "") -> subprocess.Complete
         (["probe", "--help"], "Example"),
         (["probe", "relay", "--help"], "Example"),
         (["wrap", "--help"], "Example"),
+        (["guard", "--help"], "Example"),
+        (["guard", "status", "--help"], "Example"),
         (["report", "--help"], "Example"),
         (["serve", "--help"], "Example"),
         (["monthly", "--help"], "Example"),
