@@ -1,18 +1,27 @@
 """Rules compiled for fast decisions, and the per-file indexes that skip the rules that
 cannot match a request.
 
-Rules whose daemon list looks at the daemon name only are pre-filtered per daemon name;
-rules whose client list holds nothing but addresses, address prefixes and networks are
-found through a dictionary (one lookup per distinct mask), so a ban list of thousands of
-addresses costs a few lookups, not a scan.
+Every rule falls in one of three kinds by the first part of its client list (before any
+EXCEPT), when its daemon list looks at the daemon name only:
+
+- ADDRESS: addresses, prefixes and networks only. Found through the address index; a hit
+  is a match of that part, so only the EXCEPT part (if any) is evaluated.
+- NAME: also host names and ``.domain`` suffixes. Found through the address index and,
+  once the client's name is known, through the name index; a hit is evaluated whole.
+  While the name is not known yet, every such rule stays a candidate: the first one
+  evaluated looks the name up, at the rule where libwrap looks it up.
+- GENERAL: anything else (``ALL``, ``KNOWN``, wildcards, ``/file`` lists, ``user@host``,
+  ``daemon@host``, ...): always a candidate.
+
+Daemon lists are pre-filtered per daemon name (a view, built on first use).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from todokede.access.index import ClientIndex
 from todokede.access.patterns import (
     Compiled,
     Context,
@@ -26,6 +35,9 @@ from todokede.access.patterns import (
 from todokede.access.table import RawRule, RawWarning, parse_table, tokens
 
 Segments = list[list[Compiled]]
+GENERAL, ADDRESS, NAME = 0, 1, 2
+_ADDRESS_KINDS = frozenset("apsm6x")
+_VIEWS_MAX = 4096  # daemon names seen; beyond that the views start over
 
 
 def _compile_list(
@@ -53,6 +65,12 @@ def _list_match(segments: Segments, i: int, ev: Context) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class Match:
+    file: str  # "hosts.allow" or "hosts.deny"
+    line: int
+
+
 @dataclass
 class Rule:
     """One rule of a table, compiled."""
@@ -64,7 +82,12 @@ class Rule:
     clients: Segments
     nevers: list[tuple[str, Never]]
     daemon_only: bool  # the daemon list looks at the daemon name only (cacheable)
-    keys: list[Key] | None = None  # the client list is these address-only patterns
+    kind: int = GENERAL
+    keys: list[Key] = field(default_factory=list)  # what the indexes find it by
+    match: Match = field(init=False)  # shared by every decision it makes
+
+    def __post_init__(self) -> None:
+        self.match = Match(self.file, self.line)
 
     def daemon_match(self, ev: Context) -> bool:
         return _list_match(self.daemons, 0, ev)
@@ -72,16 +95,31 @@ class Rule:
     def client_match(self, ev: Context) -> bool:
         return _list_match(self.clients, 0, ev)
 
+    def except_match(self, ev: Context) -> bool:
+        """The client list, given that its first part matched (an ADDRESS index hit)."""
+        return len(self.clients) == 1 or not _list_match(self.clients, 1, ev)
+
 
 def compile_rule(file: str, raw: RawRule, files: dict[str, FileList]) -> Rule:
     daemons, n1 = _compile_list(raw.daemons, daemon_token, files)
     clients, n2 = _compile_list(raw.clients, client_token, files)
     daemon_only = not any(c.needs_host for seg in daemons for c in seg)
     rule = Rule(file, raw.line, raw, daemons, clients, n1 + n2, daemon_only)
-    flat = clients[0] if len(clients) == 1 else []
-    if daemon_only and flat and all(c.key is not None for c in flat):
-        rule.keys = [c.key for c in flat if c.key is not None and c.key[0] != "x"]
+    first = clients[0]
+    if daemon_only and first and all(c.key is not None for c in first):
+        keys = [c.key for c in first if c.key is not None]
+        rule.keys = [k for k in keys if k[0] != "x"]
+        rule.kind = ADDRESS if all(k[0] in _ADDRESS_KINDS for k in keys) else NAME
     return rule
+
+
+@dataclass
+class View:
+    """A table as one daemon name sees it."""
+
+    ok: bytearray  # per position: the daemon list cannot rule the rule out
+    general: list[int]  # GENERAL rules to evaluate, in order
+    names: list[int]  # NAME rules, in order (candidates while the name is not known)
 
 
 @dataclass
@@ -93,12 +131,9 @@ class Table:
     entries: list[Rule | RawWarning]
     stop: int  # position of the fatal warning, or len(entries)
     warnings: list[int]  # positions of RawWarning entries
-    general: list[int]  # rules that are not found through the address index
-    by_key: dict[Key, list[int]] = field(default_factory=dict)
-    masks4: list[int] = field(default_factory=list)
-    masks6: list[int] = field(default_factory=list)
-    prefixes: list[int] = field(default_factory=list)  # lengths of the prefix patterns
-    _per_daemon: dict[str, list[int]] = field(default_factory=dict)
+    positions: list[int]  # positions of the rules before ``stop``, in order
+    index: ClientIndex = field(init=False)
+    _views: dict[str, View] = field(default_factory=dict)
 
     @classmethod
     def build(cls, name: str, label: str, data: bytes, files: dict[str, FileList]) -> Table:
@@ -111,65 +146,65 @@ class Table:
                 entries.append(raw)
             else:
                 entries.append(compile_rule(name, raw, files))
-        table = cls(name, label, entries, stop if stop >= 0 else len(entries), [], [])
-        for pos, e in enumerate(entries):
-            if isinstance(e, RawWarning):
-                table.warnings.append(pos)
-            elif e.keys is not None:
-                for key in e.keys:
-                    hits = table.by_key.setdefault(key, [])
-                    if not hits or hits[-1] != pos:
-                        hits.append(pos)
-                    kind, arg = key[0], key[1] if len(key) > 1 else None
-                    if kind == "m" and isinstance(arg, int) and arg not in table.masks4:
-                        table.masks4.append(arg)
-                    elif kind == "6" and isinstance(arg, int) and arg not in table.masks6:
-                        table.masks6.append(arg)
-                    elif kind == "p" and len(str(arg)) not in table.prefixes:
-                        table.prefixes.append(len(str(arg)))
-            else:
-                table.general.append(pos)
+        stop = stop if stop >= 0 else len(entries)
+        warnings = [p for p, e in enumerate(entries) if isinstance(e, RawWarning)]
+        positions = [p for p, e in enumerate(entries[:stop]) if isinstance(e, Rule)]
+        table = cls(name, label, entries, stop, warnings, positions)
+        table.index = ClientIndex((pos, key) for pos in positions for key in table.rule(pos).keys)
         return table
+
+    def rule(self, pos: int) -> Rule:
+        entry = self.entries[pos]
+        assert isinstance(entry, Rule)
+        return entry
 
     def rules(self) -> Iterator[Rule]:
         return (e for e in self.entries if isinstance(e, Rule))
 
-    def candidates(self, ev: Context) -> Iterator[int] | list[int]:
-        daemon = ev.daemon()  # cached as given: the filter's answer is the same
-        general = self._per_daemon.get(daemon)
-        if general is None:
-            general = [
-                p
-                for p in self.general
-                if not self.entries[p].daemon_only  # type: ignore[union-attr]
-                or self.entries[p].daemon_match(ev)  # type: ignore[union-attr]
-            ]
-            if len(self._per_daemon) > 4096:
-                self._per_daemon.clear()
-            self._per_daemon[daemon] = general
-        if not self.by_key:
-            return general
-        by_key = self.by_key
-        hits: list[int] = []
-        addr = ev.client.key()
-        hits += by_key.get(("a", addr), ())
-        for n in self.prefixes:
-            if addr[n - 1 : n] == ".":
-                hits += by_key.get(("p", addr[:n]), ())
-        if self.masks4:
-            a4 = ev.client.ip4()
-            if a4 is not None:
-                for mask in self.masks4:
-                    hits += by_key.get(("m", mask, a4 & mask), ())
-        if self.masks6:
-            a6 = ev.client.ip6()
-            if a6 is not None:
-                for mask in self.masks6:
-                    hits += by_key.get(("6", mask, a6 & mask), ())
-        if not hits:
-            return general
-        if len(hits) > 1:
-            hits = sorted(set(hits))
-        if len(general) < 64:
-            return sorted(general + hits)
-        return heapq.merge(general, hits)
+    def view(self, ev: Context) -> View:
+        daemon = ev.daemon()
+        view = self._views.get(daemon)
+        if view is None:
+            view = self._views[daemon] = self._build_view(ev)
+            if len(self._views) > _VIEWS_MAX:
+                self._views.clear()
+        return view
+
+    def _build_view(self, ev: Context) -> View:
+        ok = bytearray(len(self.entries))
+        general: list[int] = []
+        names: list[int] = []
+        seen: dict[str, bool] = {}  # one evaluation per distinct daemon list
+        for pos in self.positions:
+            rule = self.rule(pos)
+            if rule.daemon_only:
+                text = rule.raw.daemons
+                passed = seen.get(text)
+                if passed is None:
+                    passed = seen[text] = rule.daemon_match(ev)
+                if not passed:
+                    continue
+            ok[pos] = 1
+            if rule.kind == GENERAL:
+                general.append(pos)
+            elif rule.kind == NAME:
+                names.append(pos)
+        return View(ok, general, names)
+
+    def candidates(self, ev: Context, view: View, name: str | None) -> list[int]:
+        """Positions of the rules that can match, sorted (a position may repeat).
+        ``name``: the client's name if already known, else None."""
+        index = self.index
+        hits = index.address_hits(ev.client)
+        if index.has_names:
+            if name is None:
+                hits += view.names
+            else:
+                hits += index.name_hits(name)
+        if hits:
+            ok = view.ok
+            hits = [p for p in hits if ok[p]]
+        if view.general:
+            hits += view.general
+        hits.sort()
+        return hits

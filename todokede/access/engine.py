@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from todokede.access import options as opts
-from todokede.access.compiled import Rule, Table
+from todokede.access.compiled import ADDRESS, NAME, Match, Table
 from todokede.access.evaluation import AclExec, Evaluation, Ident, Request, expand_percent
 from todokede.access.options import Option
 from todokede.access.patterns import FileList
@@ -34,12 +34,6 @@ __all__ = [
 
 Access = Literal["granted", "denied", "delegated"]
 TABLES = ("hosts.allow", "hosts.deny")
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    file: str  # "hosts.allow" or "hosts.deny"
-    line: int
 
 
 @dataclass(frozen=True)
@@ -98,8 +92,10 @@ class Rules:
         *,
         full_paths: bool = False,
         recheck: float = 1.0,
+        index: bool = True,
     ) -> None:
         self.rules_dir = Path(rules_dir)
+        self.index = index
         self.resolver: Resolver = resolver if resolver is not None else SystemResolver()
         self.full_paths = full_paths
         self.recheck = recheck
@@ -119,14 +115,17 @@ class Rules:
         resolver: Resolver | None = None,
         full_paths: bool = False,
         recheck: float = 1.0,
+        index: bool = True,
     ) -> Rules:
         """Read and compile ``rules_dir``/hosts.allow and hosts.deny (missing = empty).
 
         A bad line never raises: it warns (with file and line) as libwrap does.
         ``full_paths`` names files by full path in warnings (as tcpd logs them);
         ``decide`` checks the files for changes at most every ``recheck`` seconds.
+        ``index=False`` walks every rule in order, as libwrap does: the reference the
+        indexes are tested against, never faster.
         """
-        return cls(rules_dir, resolver, full_paths=full_paths, recheck=recheck)
+        return cls(rules_dir, resolver, full_paths=full_paths, recheck=recheck, index=index)
 
     def path(self, name: str) -> Path:
         return self.rules_dir / name
@@ -212,10 +211,9 @@ class Rules:
                     access = "denied"
                     break
                 continue
-            rule = table.entries[hit]
-            assert isinstance(rule, Rule)
+            rule = table.rule(hit)
             key = (t_index, hit, 1)  # after the scan's own events for this rule
-            matched = Match(table.name, rule.line)
+            matched = rule.match
             tail.append((key, "matched", f"{table.name} line {rule.line}"))
             access = "granted" if t_index == 0 else "denied"
             if rule.raw.options is not None:
@@ -250,24 +248,11 @@ class Rules:
     def _scan(self, t_index: int, table: Table, ev: Evaluation) -> int | None:
         """Position of the first matching rule, -1 for a fatal line, None for no match.
         Scan warnings of the lines passed over are added to the evaluation's events."""
-        entries = table.entries
-        found: int | None = None
-        for pos in table.candidates(ev):
-            if pos >= table.stop:
-                break
-            rule = entries[pos]
-            assert isinstance(rule, Rule)
-            ev.context = (t_index, pos, table.label, rule.line)  # formatted only if needed
-            if rule.keys is not None:
-                ok = rule.daemon_match(ev)  # an index hit: the client list matches
-            elif rule.daemon_only:
-                ok = rule.client_match(ev)  # pre-filtered on the daemon already
-            else:
-                ok = rule.daemon_match(ev) and rule.client_match(ev)
-            if ok:
-                found = pos
-                break
+        found = self._walk(t_index, table, ev) if self.index else _linear(t_index, table, ev)
         ev.context = None
+        if not table.warnings:
+            return found
+        entries = table.entries
         end = found if found is not None else table.stop
         for wpos in table.warnings:
             if wpos > end or (wpos == end and found is not None):
@@ -287,3 +272,51 @@ class Rules:
                 )
                 return -1
         return found
+
+    @staticmethod
+    def _walk(t_index: int, table: Table, ev: Evaluation) -> int | None:
+        """The first match among the candidates the indexes give, in rule order."""
+        client = ev.client
+        view = table.view(ev)
+        pending = client.looked_up() is None and bool(view.names)
+        cands = table.candidates(ev, view, client.looked_up())
+        entries = table.entries
+        last = -1
+        i = 0
+        while i < len(cands):
+            pos = cands[i]
+            i += 1
+            if pos == last:
+                continue
+            last = pos
+            rule = entries[pos]
+            assert not isinstance(rule, RawWarning)
+            kind = rule.kind
+            if kind == ADDRESS and len(rule.clients) == 1:
+                return pos  # an index hit is a match, with nothing to look up
+            ev.context = (t_index, pos, table.label, rule.line)  # formatted only if needed
+            if kind == ADDRESS:
+                if rule.except_match(ev):
+                    return pos
+            elif kind == NAME or rule.daemon_only:
+                if rule.client_match(ev):
+                    return pos
+            elif rule.daemon_match(ev) and rule.client_match(ev):
+                return pos
+            name = client.looked_up() if pending else None
+            if name is not None:
+                # The name is known from here on: the name index finds the rest.
+                pending = False
+                cands = [p for p in table.candidates(ev, view, name) if p > pos]
+                i = 0
+        return None
+
+
+def _linear(t_index: int, table: Table, ev: Evaluation) -> int | None:
+    """libwrap's own walk: every rule, in order."""
+    for pos in table.positions:
+        rule = table.rule(pos)
+        ev.context = (t_index, pos, table.label, rule.line)
+        if rule.daemon_match(ev) and rule.client_match(ev):
+            return pos
+    return None
