@@ -85,9 +85,11 @@ class Rule:
     kind: int = GENERAL
     keys: list[Key] = field(default_factory=list)  # what the indexes find it by
     match: Match = field(init=False)  # shared by every decision it makes
+    matched_text: str = field(init=False)  # its ``matched`` trace entry
 
     def __post_init__(self) -> None:
         self.match = Match(self.file, self.line)
+        self.matched_text = f"{self.file} line {self.line}"
 
     def daemon_match(self, ev: Context) -> bool:
         return _list_match(self.daemons, 0, ev)
@@ -115,9 +117,10 @@ def compile_rule(file: str, raw: RawRule, files: dict[str, FileList]) -> Rule:
 
 @dataclass
 class View:
-    """A table as one daemon name sees it."""
+    """A table as the daemon names that pass the same daemon lists see it: only the
+    rules those lists let through, indexed."""
 
-    ok: bytearray  # per position: the daemon list cannot rule the rule out
+    index: ClientIndex  # the ADDRESS and NAME rules' client patterns
     general: list[int]  # GENERAL rules to evaluate, in order
     names: list[int]  # NAME rules, in order (candidates while the name is not known)
 
@@ -132,8 +135,8 @@ class Table:
     stop: int  # position of the fatal warning, or len(entries)
     warnings: list[int]  # positions of RawWarning entries
     positions: list[int]  # positions of the rules before ``stop``, in order
-    index: ClientIndex = field(init=False)
-    _views: dict[str, View] = field(default_factory=dict)
+    _views: dict[str, View] = field(default_factory=dict)  # by daemon name
+    _shared: dict[frozenset[str], View] = field(default_factory=dict)  # by daemon lists
 
     @classmethod
     def build(cls, name: str, label: str, data: bytes, files: dict[str, FileList]) -> Table:
@@ -149,9 +152,7 @@ class Table:
         stop = stop if stop >= 0 else len(entries)
         warnings = [p for p, e in enumerate(entries) if isinstance(e, RawWarning)]
         positions = [p for p, e in enumerate(entries[:stop]) if isinstance(e, Rule)]
-        table = cls(name, label, entries, stop, warnings, positions)
-        table.index = ClientIndex((pos, key) for pos in positions for key in table.rule(pos).keys)
-        return table
+        return cls(name, label, entries, stop, warnings, positions)
 
     def rule(self, pos: int) -> Rule:
         entry = self.entries[pos]
@@ -162,48 +163,49 @@ class Table:
         return (e for e in self.entries if isinstance(e, Rule))
 
     def view(self, ev: Context) -> View:
-        daemon = ev.daemon()
-        view = self._views.get(daemon)
+        view = self._views.get(ev.daemon())
         if view is None:
-            view = self._views[daemon] = self._build_view(ev)
-            if len(self._views) > _VIEWS_MAX:
+            if len(self._views) >= _VIEWS_MAX:
                 self._views.clear()
+            view = self._views[ev.daemon()] = self._build_view(ev)
         return view
 
     def _build_view(self, ev: Context) -> View:
-        ok = bytearray(len(self.entries))
-        general: list[int] = []
-        names: list[int] = []
-        seen: dict[str, bool] = {}  # one evaluation per distinct daemon list
+        verdicts: dict[str, bool] = {}  # one evaluation per distinct daemon list
         for pos in self.positions:
             rule = self.rule(pos)
-            if rule.daemon_only:
-                text = rule.raw.daemons
-                passed = seen.get(text)
-                if passed is None:
-                    passed = seen[text] = rule.daemon_match(ev)
-                if not passed:
-                    continue
-            ok[pos] = 1
+            if rule.daemon_only and rule.raw.daemons not in verdicts:
+                verdicts[rule.raw.daemons] = rule.daemon_match(ev)
+        passing = frozenset(text for text, ok in verdicts.items() if ok)
+        view = self._shared.get(passing)
+        if view is not None:
+            return view
+        general: list[int] = []
+        names: list[int] = []
+        keyed: list[tuple[int, Key]] = []
+        final: set[int] = set()
+        for pos in self.positions:
+            rule = self.rule(pos)
+            if rule.daemon_only and rule.raw.daemons not in passing:
+                continue
             if rule.kind == GENERAL:
                 general.append(pos)
-            elif rule.kind == NAME:
+                continue
+            if rule.kind == NAME:
                 names.append(pos)
-        return View(ok, general, names)
+            elif len(rule.clients) == 1:
+                final.add(pos)
+            keyed += ((pos, key) for key in rule.keys)
+        view = self._shared[passing] = View(ClientIndex(keyed, final), general, names)
+        return view
 
     def candidates(self, ev: Context, view: View, name: str | None) -> list[int]:
         """Positions of the rules that can match, sorted (a position may repeat).
         ``name``: the client's name if already known, else None."""
-        index = self.index
+        index = view.index
         hits = index.address_hits(ev.client)
         if index.has_names:
-            if name is None:
-                hits += view.names
-            else:
-                hits += index.name_hits(name)
-        if hits:
-            ok = view.ok
-            hits = [p for p in hits if ok[p]]
+            hits += view.names if name is None else index.name_hits(name)
         if view.general:
             hits += view.general
         hits.sort()

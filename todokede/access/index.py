@@ -12,12 +12,13 @@ address text is looked up by its strings, as libwrap compares it.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Container, Hashable, Iterable
 from socket import AF_INET, inet_pton
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from todokede.access.patterns import Key, fold
 
+_K = TypeVar("_K", bound=Hashable)
 _CHAIN_LIMIT = 256  # positions kept flat per range; beyond that, collected per query
 _FULL4 = 0xFFFFFFFF
 
@@ -50,10 +51,19 @@ def _prefix_range(text: str) -> tuple[int, int] | None:
     return value << free, (value << free) | ((1 << free) - 1)
 
 
+def _cut(positions: list[int], final: Container[int]) -> list[int]:
+    """``positions`` (sorted) up to the first one whose hit is certainly a match: the
+    walk never goes past it."""
+    for i, pos in enumerate(positions):
+        if pos in final:
+            return positions[: i + 1]
+    return positions
+
+
 class NetIndex:
     """Ranges that are pairwise nested or disjoint, each with its rule positions."""
 
-    def __init__(self, ranges: Iterable[tuple[int, int, int]]) -> None:
+    def __init__(self, ranges: Iterable[tuple[int, int, int]], final: Container[int] = ()) -> None:
         groups: dict[tuple[int, int], list[int]] = {}
         for lo, hi, pos in ranges:
             groups.setdefault((lo, hi), []).append(pos)
@@ -63,19 +73,20 @@ class NetIndex:
         self.parents: list[int] = []
         self.own: list[list[int]] = []
         self.flat: list[tuple[int, ...] | None] = []
+        self.final = final
         stack: list[int] = []
         for node, (lo, hi) in enumerate(spans):
             while stack and spans[stack[-1]][1] < lo:
                 self._leave(stack, spans)
             parent = stack[-1] if stack else -1
-            own = sorted(set(groups[lo, hi]))
+            own = _cut(sorted(set(groups[lo, hi])), final)
             above = self.flat[parent] if parent >= 0 else ()
             self.parents.append(parent)
             self.own.append(own)
             if above is None or len(above) + len(own) > _CHAIN_LIMIT:
                 self.flat.append(None)
             else:
-                self.flat.append(tuple(sorted(set(above).union(own))))
+                self.flat.append(tuple(_cut(sorted(set(above).union(own)), final)))
             self._emit(lo, node)
             stack.append(node)
         while stack:
@@ -110,7 +121,7 @@ class NetIndex:
         while node >= 0:
             out += self.own[node]
             node = self.parents[node]
-        return sorted(set(out))
+        return _cut(sorted(set(out)), self.final)
 
 
 def _suffixes(text: str) -> list[str]:
@@ -134,9 +145,12 @@ def _prefixes(text: str) -> list[str]:
 
 
 class ClientIndex:
-    """The index-findable client patterns of one table, by the rules that hold them."""
+    """The index-findable client patterns of one table, by the rules that hold them.
 
-    def __init__(self, keyed: Iterable[tuple[int, Key]]) -> None:
+    ``keyed`` comes in rule order; ``final`` holds the rules whose hit is certainly a
+    match (no EXCEPT part): every list stops at its first such rule."""
+
+    def __init__(self, keyed: Iterable[tuple[int, Key]], final: Container[int] = ()) -> None:
         self.exact: dict[str, list[int]] = {}
         self.prefix: dict[str, list[int]] = {}
         self.suffix: dict[str, list[int]] = {}
@@ -157,14 +171,14 @@ class ClientIndex:
         for pos, key in keyed:
             match key:
                 case (str() as kind, str() as text):
-                    by_text[kind].setdefault(text, []).append(pos)
+                    _add(by_text[kind], text, pos, final)
                     span = _plain_span(kind, text)
                     if span is not None:
                         plain4.append((*span, pos))
                 case ("m", int() as mask, int() as net):
                     free = ~mask & _FULL4
                     if free & (free + 1):
-                        self.odd.setdefault((mask, net), []).append(pos)
+                        _add(self.odd, (mask, net), pos, final)
                         if mask not in self.odd_masks:
                             self.odd_masks.append(mask)
                     else:
@@ -172,9 +186,9 @@ class ClientIndex:
                         plain4.append((net, net | free, pos))
                 case ("6", int() as mask, int() as net):
                     nets6.append((net, net | (~mask & ((1 << 128) - 1)), pos))
-        self.nets4 = NetIndex(nets4)
-        self.plain4 = NetIndex(plain4)
-        self.nets6 = NetIndex(nets6)
+        self.nets4 = NetIndex(nets4, final)
+        self.plain4 = NetIndex(plain4, final)
+        self.nets6 = NetIndex(nets6, final)
         self.has_names = bool(self.names or self.domains)
 
     def address_hits(self, host: _Host) -> list[int]:
@@ -221,6 +235,12 @@ class ClientIndex:
             for s in _suffixes(low):
                 out += self.domains.get(s, ())
         return out
+
+
+def _add(table: dict[_K, list[int]], key: _K, pos: int, final: Container[int]) -> None:
+    hits = table.setdefault(key, [])
+    if not hits or (hits[-1] != pos and hits[-1] not in final):
+        hits.append(pos)
 
 
 def _plain_span(kind: str, text: str) -> tuple[int, int] | None:

@@ -146,13 +146,8 @@ def predict(rules: Rules, daemon_arg: str, client_arg: str) -> list[Prediction]:
         )
 
     if ip_key(client) is not None:
-        return [
-            Prediction(
-                request(client, UNKNOWN),
-                rules.decide(request(client, UNKNOWN), dry_run=True),
-                first,
-            )
-        ]
+        req = request(client, UNKNOWN)
+        return [Prediction(req, rules.decide(req, dry_run=True), first)]
     if not known(client):
         req = request(None, client)
         return [Prediction(req, rules.decide(req, dry_run=True), first)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -60,6 +61,84 @@ def _answer(rules: Rules, daemon: str, client: str) -> dict[str, object]:
     return {"query": query, "results": results}
 
 
+_BAD_QUERY = "expected: DAEMON[@SERVER] [USER@]CLIENT"
+_encode = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False) for a str
+
+
+class _JsonLines:
+    """``json.dumps(_answer(...), ensure_ascii=False)``, line by line, without encoding
+    the same plain result (no options, no warnings) again for every query."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._plain: dict[tuple[str, object], str] = {}
+
+    def __call__(self, words: list[str], raw: str) -> str:
+        if len(words) != 2:
+            return _dumps({"query": raw.strip(), "results": [], "error": _BAD_QUERY})
+        query = f"{words[0]} {words[1]}"
+        try:
+            predictions = predict(self.rules, words[0], words[1])
+        except InputError as exc:
+            return _dumps({"query": query, "results": [], "error": str(exc)})
+        parts = []
+        for p in predictions:
+            d = p.decision
+            if d.options or d.warnings or p.preamble:
+                parts.append(_dumps(p.to_dict()))
+                continue
+            key = (d.access, d.matched)
+            part = self._plain.get(key)
+            if part is None:
+                part = self._plain[key] = _dumps(p.to_dict())
+            parts.append(part)
+        return f'{{"query": {_encode(query)}, "results": [{", ".join(parts)}]}}'
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text_block(rules: Rules, words: list[str], raw: str) -> str:
+    """One query in text: ``query:`` line, tcpdmatch's lines (or ``error:``), a blank."""
+    if len(words) != 2:
+        return f"query:    {_safe(raw.strip())}\nerror: {_BAD_QUERY}\n"
+    head = f"query:    {_safe(words[0])} {_safe(words[1])}\n"
+    try:
+        lines = render(predict(rules, words[0], words[1]))
+    except InputError as exc:
+        return f"{head}error: {_safe(str(exc))}\n"
+    return head + "".join(_safe(line) + "\n" for line in lines)
+
+
+def _batch(answer: Callable[[list[str], str], str], separator: str) -> None:
+    """Answer stdin's queries as they arrive: take what one read gives, answer every
+    complete line of it, write the answers at once and flush once per read, not per
+    line. A program that sends a query and waits gets its answer; a file is answered
+    in large writes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # read1: what one read of the pipe gives, without waiting for a full buffer
+    read: Callable[[int], bytes] = getattr(stdin, "read1", stdin.read)
+    rest = b""
+    while True:
+        chunk = read(1 << 16)
+        data = rest + chunk
+        end = data.rfind(b"\n") + 1 if chunk else len(data)
+        if end:
+            out = []
+            for raw in data[:end].decode("utf-8", "replace").split("\n"):
+                words = raw.split()
+                if words and not words[0].startswith("#"):
+                    out.append(answer(words, raw))
+            if out:
+                out.append("")
+                stdout.write(separator.join(out).encode("utf-8", "replace"))
+                stdout.flush()
+        rest = data[end:]
+        if not chunk:
+            return
+
+
 @access.command()
 @rules_dir_option
 @hosts_file_option
@@ -67,8 +146,9 @@ def _answer(rules: Rules, daemon: str, client: str) -> dict[str, object]:
 @click.option(
     "--batch",
     is_flag=True,
-    help="Read queries (DAEMON[@SERVER] [USER@]CLIENT) from stdin, one per line; "
-    "answer one JSON line each, in order.",
+    help="Read queries (DAEMON[@SERVER] [USER@]CLIENT) from stdin, one per line, and "
+    "answer each in order as it arrives: with --json one JSON line, else a 'query:' line, "
+    "tcpdmatch's lines and a blank line.",
 )
 @click.argument("daemon", required=False, metavar="DAEMON[@SERVER]")
 @click.argument("client", required=False, metavar="[USER@]CLIENT")
@@ -88,7 +168,7 @@ def match(
     reverse+forward PARANOID check); USER@ sets the ident user name.
 
     \b
-    JSON (--json, --batch), one line per query:
+    JSON (--json), one line per query:
       {"query": "imapd 192.0.2.7", "results": [{"access": "denied",
        "matched": {"file": "hosts.deny", "line": 3}, "options": [], "warnings": []}]}
 
@@ -96,7 +176,7 @@ def match(
     Example:
       todokede access match --rules-dir todokede/samples/access \\
           --hosts-file todokede/samples/access/hosts imapd 192.0.2.7
-      printf 'imapd 192.0.2.7\\nsshd 10.0.0.1\\n' | todokede access match --batch
+      printf 'imapd 192.0.2.7\\nsshd 10.0.0.1\\n' | todokede access match --batch --json
     """
     if not rules_dir.is_dir():
         raise InputError("no such directory", source=str(rules_dir))
@@ -104,20 +184,10 @@ def match(
     if batch:
         if daemon is not None:
             raise click.UsageError("--batch reads its queries from stdin; give no arguments")
-        for raw in sys.stdin:
-            words = raw.split()
-            if not words or words[0].startswith("#"):
-                continue
-            if len(words) != 2:
-                out: dict[str, object] = {
-                    "query": raw.strip(),
-                    "results": [],
-                    "error": "expected: DAEMON[@SERVER] [USER@]CLIENT",
-                }
-            else:
-                out = _answer(rules, words[0], words[1])
-            click.echo(json.dumps(out, ensure_ascii=False))
-            sys.stdout.flush()
+        if as_json:
+            _batch(_JsonLines(rules), "\n")
+        else:
+            _batch(lambda words, raw: _text_block(rules, words, raw), "\n")
         return
     if daemon is None or client is None:
         raise click.UsageError("give DAEMON[@SERVER] and [USER@]CLIENT (or --batch)")
