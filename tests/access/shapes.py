@@ -24,14 +24,14 @@ DAEMON_LISTS = [
     "imapd",
     "ipop3d,imapd,sshd",
 ]
-FIRST = [10, 172, 192]
+FIRST = [10, 61, 133, 150, 163, 172, 192, 202, 203, 210]
 NAMES = ["good.example.com", "host50.lan.example.net", "multi.example.com", "shorty"]
 NAME_PATTERNS = [".example.com", "good.example.com", ".lan.example.net", ".example.net"]
 MASKS = {8: "255.0.0.0", 16: "255.255.0.0", 24: "255.255.255.0", 25: "255.255.255.128"}
 
 
 def _quad(rng: random.Random) -> tuple[int, int, int, int]:
-    return rng.choice(FIRST), rng.randrange(9), rng.randrange(10), rng.randrange(1, 60)
+    return rng.choice(FIRST), rng.randrange(32), rng.randrange(32), rng.randrange(1, 255)
 
 
 def _text(q: tuple[int, ...]) -> str:
@@ -54,11 +54,11 @@ def client_list(rng: random.Random, *, names: bool = True) -> str:
     if kind < 0.30:
         return " ".join(_text(_quad(rng)) for _ in range(rng.choice([1, 1, 1, 2, 3])))
     if kind < 0.42:
-        return _text(q[: rng.choice([1, 2, 2, 3])]) + "."
+        return _text(q[: rng.choice([2, 3, 3, 3])]) + "."
     if kind < 0.52:
-        return _net(rng, q, rng.choice([8, 16, 24, 25]), slash=False)
+        return _net(rng, q, rng.choice([16, 24, 24, 25]), slash=False)
     if kind < 0.66:
-        return _net(rng, q, rng.choice([8, 12, 16, 20, 22, 24, 26, 28, 30, 32]), slash=True)
+        return _net(rng, q, rng.choice([12, 16, 20, 22, 24, 24, 26, 28, 30, 32]), slash=True)
     if kind < 0.76:
         return f"{_text(q[:2])}. EXCEPT {_text(q[:3])}."
     if kind < 0.80:
@@ -69,7 +69,9 @@ def client_list(rng: random.Random, *, names: bool = True) -> str:
         return f"[2001:db8::{rng.randrange(1, 8):x}]"
     if kind < 0.95 and names:
         return rng.choice(NAME_PATTERNS)
-    return f"{_text(q[:1])}. {_text(_quad(rng))}"
+    if kind < 0.97:
+        return f"{_text(q[:1])}. {_text(_quad(rng))}"
+    return _net(rng, q, 8, slash=rng.random() < 0.5)
 
 
 def make_tables(n: int, rng: random.Random, *, names: bool = True) -> tuple[str, str]:
@@ -78,7 +80,7 @@ def make_tables(n: int, rng: random.Random, *, names: bool = True) -> tuple[str,
     allow = ["# services"]
     for _ in range(allow_n):
         option = rng.choice(["", "", "", "", " : deny"])
-        if rng.random() < 0.04:
+        if rng.random() < 0.01:
             allow.append(f"{rng.choice(DAEMONS)}: ALL{option}")
         else:
             allow.append(f"{rng.choice(DAEMON_LISTS)}: {client_list(rng, names=names)}{option}")
@@ -107,8 +109,10 @@ def make_queries(
     out = []
     for _ in range(n):
         kind = rng.random()
-        if kind < 0.35 and named:
+        if kind < 0.3 and named:
             addr = rng.choice(named)
+        elif kind < 0.4 and named:  # a neighbour: same /24
+            addr = rng.choice(named).rsplit(".", 1)[0] + f".{rng.randrange(1, 255)}"
         elif kind < 0.8:
             addr = _text(_quad(rng))
         elif kind < 0.88:

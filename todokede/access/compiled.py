@@ -4,7 +4,7 @@ cannot match a request.
 Every rule falls in one of three kinds by the first part of its client list (before any
 EXCEPT), when its daemon list looks at the daemon name only:
 
-- ADDRESS: addresses, prefixes and networks only. Found through the address index; a hit
+- ADDRESS: ``ALL``, addresses, prefixes and networks only. Found through the address index; a hit
   is a match of that part, so only the EXCEPT part (if any) is evaluated.
 - NAME: also host names and ``.domain`` suffixes. Found through the address index and,
   once the client's name is known, through the name index; a hit is evaluated whole.
@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
-from todokede.access.index import ClientIndex
+from todokede.access.index import ClientIndex, key_nets
+from todokede.access.options import Option, static_outcome
 from todokede.access.patterns import (
     Compiled,
     Context,
@@ -36,7 +38,8 @@ from todokede.access.table import RawRule, RawWarning, parse_table, tokens
 
 Segments = list[list[Compiled]]
 GENERAL, ADDRESS, NAME = 0, 1, 2
-_ADDRESS_KINDS = frozenset("apsm6x")
+TABLES = ("hosts.allow", "hosts.deny")
+_ADDRESS_KINDS = frozenset("*apsm6x")
 _VIEWS_MAX = 4096  # daemon names seen; beyond that the views start over
 
 
@@ -84,6 +87,10 @@ class Rule:
     daemon_only: bool  # the daemon list looks at the daemon name only (cacheable)
     kind: int = GENERAL
     keys: list[Key] = field(default_factory=list)  # what the indexes find it by
+    # The EXCEPT parts as (mask, net) pairs, for a dotted-quad client and for an IPv6 one
+    # (index.key_nets); None when a part holds another kind of pattern.
+    chain4: list[list[tuple[int, int]]] | None = None
+    chain6: list[list[tuple[int, int]]] | None = None
     match: Match = field(init=False)  # shared by every decision it makes
     matched_text: str = field(init=False)  # its ``matched`` trace entry
 
@@ -112,7 +119,45 @@ def compile_rule(file: str, raw: RawRule, files: dict[str, FileList]) -> Rule:
         keys = [c.key for c in first if c.key is not None]
         rule.keys = [k for k in keys if k[0] != "x"]
         rule.kind = ADDRESS if all(k[0] in _ADDRESS_KINDS for k in keys) else NAME
+    if rule.kind == ADDRESS:
+        rule.chain4, rule.chain6 = (_chain(clients[1:], six) for six in (False, True))
     return rule
+
+
+def _chain(segments: Segments, six: bool) -> list[list[tuple[int, int]]] | None:
+    chain = [key_nets((c.key for c in seg), six) for seg in segments]
+    return None if any(nets is None for nets in chain) else chain  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """What a rule decides when it matches, if that is the same for every request (no
+    options, or only options that depend on nothing else: ``allow``, ``deny``, ...)."""
+
+    access: Literal["granted", "denied"]
+    options: tuple[Option, ...]
+    trace: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...]
+
+
+def fixed_outcome(rule: Rule, table: str, label: str) -> Fixed | None:
+    access: Literal["granted", "denied"] = "granted" if table == TABLES[0] else "denied"
+    matched = ("matched", rule.matched_text)
+    if rule.raw.options is None:
+        return Fixed(access, (), (matched,), ())
+    outcome = static_outcome(rule.raw.options)
+    if outcome is None:
+        return None
+    if outcome.verdict == "allow":
+        access = "granted"
+    elif outcome.verdict is not None:  # deny or an error
+        access = "denied"
+    prefix = f"{label}, line {rule.line}: "
+    trace = [matched]
+    for kind, text in outcome.events:
+        trace.append((kind, prefix + text if kind in ("warning", "error") else text))
+    warnings = tuple(f"{k}: {t}" for k, t in trace if k in ("warning", "error"))
+    return Fixed(access, tuple(outcome.options), tuple(trace), warnings)
 
 
 @dataclass
@@ -123,6 +168,10 @@ class View:
     index: ClientIndex  # the ADDRESS and NAME rules' client patterns
     general: list[int]  # GENERAL rules to evaluate, in order
     names: list[int]  # NAME rules, in order (candidates while the name is not known)
+    simple: bool = field(init=False)  # a dotted quad's candidates are plain4's
+
+    def __post_init__(self) -> None:
+        self.simple = not (self.index.odd_masks or self.index.suffix)
 
 
 @dataclass
@@ -135,6 +184,7 @@ class Table:
     stop: int  # position of the fatal warning, or len(entries)
     warnings: list[int]  # positions of RawWarning entries
     positions: list[int]  # positions of the rules before ``stop``, in order
+    fixed: dict[int, Fixed | None] = field(default_factory=dict)  # by position
     _views: dict[str, View] = field(default_factory=dict)  # by daemon name
     _shared: dict[frozenset[str], View] = field(default_factory=dict)  # by daemon lists
 
@@ -152,7 +202,10 @@ class Table:
         stop = stop if stop >= 0 else len(entries)
         warnings = [p for p, e in enumerate(entries) if isinstance(e, RawWarning)]
         positions = [p for p, e in enumerate(entries[:stop]) if isinstance(e, Rule)]
-        return cls(name, label, entries, stop, warnings, positions)
+        table = cls(name, label, entries, stop, warnings, positions)
+        for pos in positions:
+            table.fixed[pos] = fixed_outcome(table.rule(pos), name, label)
+        return table
 
     def rule(self, pos: int) -> Rule:
         entry = self.entries[pos]
@@ -161,6 +214,9 @@ class Table:
 
     def rules(self) -> Iterator[Rule]:
         return (e for e in self.entries if isinstance(e, Rule))
+
+    def built_view(self, daemon: str) -> View | None:
+        return self._views.get(daemon)
 
     def view(self, ev: Context) -> View:
         view = self._views.get(ev.daemon())

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from todokede.access import options as opts
-from todokede.access.compiled import ADDRESS, NAME, Match, Table
+from todokede.access.compiled import ADDRESS, NAME, TABLES, Match, Table
 from todokede.access.evaluation import AclExec, Evaluation, Ident, Request, expand_percent
+from todokede.access.index import canonical4, chain_match, plain6
 from todokede.access.options import Option
-from todokede.access.patterns import FileList
+from todokede.access.patterns import UNKNOWN, FileList, fold, known
 from todokede.access.resolve import Resolver, SystemResolver
 from todokede.access.table import RawWarning
 
@@ -33,7 +34,6 @@ __all__ = [
 ]
 
 Access = Literal["granted", "denied", "delegated"]
-TABLES = ("hosts.allow", "hosts.deny")
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,10 @@ class Rules:
         """
         if self.recheck >= 0 and time.monotonic() - self._checked >= self.recheck:
             self.reload_if_changed()
+        if self.index:
+            quick = self._quick(request)
+            if quick is not None:
+                return quick
         ev = Evaluation(request, self.resolver, None if dry_run else aclexec, ident)
         tail: list[tuple[tuple[int, int, int], str, str]] = []
         access: Access = "granted"
@@ -271,6 +275,58 @@ class Rules:
         trace = [(kind, text) for _, kind, text in events]
         warnings = [f"{k}: {t}" for k, t in trace if k == "warning" or k == "error"]
         return _decision(access, matched, options, warnings, trace, ev.label(), ev.known_user())
+
+    def _quick(self, request: Request) -> Decision | None:
+        """The common decision without an evaluation: a client given as a plain address,
+        whose candidates are rules of addresses and networks only (EXCEPT parts too) with
+        an outcome that is the same for every request, and nothing to look up or warn
+        about before the one that matches. None: not that simple."""
+        addr = request.client_addr
+        if not addr:
+            return None
+        plain = canonical4(addr)
+        if plain is None and addr[:7].lower() == "::ffff:" and "." in addr:
+            plain = canonical4(addr[7:])  # matched as IPv4, as HostInfo does
+        six = plain is None
+        value = plain6(addr) if six else plain
+        if value is None:
+            return None
+        name = request.client_name
+        for table in self.tables:
+            view = table.built_view(request.daemon)
+            if view is None or not view.simple:
+                return None
+            index = view.index
+            limit = table.stop
+            if index.has_names:
+                if name is None:
+                    return None
+                limit = min([limit, *index.name_hits(name)])
+            if view.general:
+                limit = min(limit, view.general[0])
+            if table.warnings:
+                limit = min(limit, table.warnings[0])
+            for pos in index.nets6.find(value) if six else index.plain4.find(value):
+                rule = table.rule(pos)
+                chain = rule.chain6 if six else rule.chain4
+                if pos >= limit or chain is None or rule.kind != ADDRESS:
+                    return None
+                if chain and chain_match(chain, 0, value):
+                    continue  # its EXCEPT part holds the client
+                fixed = table.fixed[pos]
+                if fixed is None:
+                    return None
+                return _decision(
+                    fixed.access,
+                    rule.match,
+                    list(fixed.options),
+                    list(fixed.warnings),
+                    list(fixed.trace),
+                    *_label(request),
+                )
+            if limit < table.stop or table.warnings:
+                return None
+        return _decision("granted", None, [], [], [], *_label(request))
 
     def _scan(self, t_index: int, table: Table, ev: Evaluation) -> int | None:
         """Position of the first matching rule, -1 for a fatal line, None for no match.
@@ -337,6 +393,16 @@ class Rules:
                 cands = [p for p in table.candidates(ev, view, name) if p > pos]
                 i = 0
         return None
+
+
+def _label(request: Request) -> tuple[str, str | None]:
+    """Decision.client and .user when no name was looked up (see Evaluation.label)."""
+    user = request.client_user
+    if user is not None and (not user or fold(user) == UNKNOWN):
+        user = None
+    name = request.client_name
+    host = name if name is not None and known(name) else request.client_addr or UNKNOWN
+    return (f"{user}@{host}" if user else host), user
 
 
 def _linear(t_index: int, table: Table, ev: Evaluation) -> int | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from todokede.access import options as opts
-from todokede.access.index import canonical4
+from todokede.access.index import canonical4, plain6
 from todokede.access.options import RFC931_TIMEOUT
 from todokede.access.patterns import UNKNOWN, dot_quad, fold, known, parse_ip6
 from todokede.access.resolve import Resolver, SystemResolver, verify_name
@@ -109,7 +109,8 @@ class HostInfo:
 
     def ip6(self) -> int | None:
         if self._ip6 is False:
-            self._ip6 = parse_ip6(self._addr.split("%", 1)[0])
+            plain = plain6(self._addr)
+            self._ip6 = plain if plain is not None else parse_ip6(self._addr.split("%", 1)[0])
         return self._ip6  # type: ignore[return-value,unused-ignore]
 
     def port(self) -> int | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Container, Hashable, Iterable
-from socket import AF_INET, inet_pton
+from socket import AF_INET, AF_INET6, inet_pton
 from typing import Protocol, TypeVar
 
 from todokede.access.patterns import Key, fold
@@ -21,6 +21,7 @@ from todokede.access.patterns import Key, fold
 _K = TypeVar("_K", bound=Hashable)
 _CHAIN_LIMIT = 256  # positions kept flat per range; beyond that, collected per query
 _FULL4 = 0xFFFFFFFF
+_FULL6 = (1 << 128) - 1
 
 
 def canonical4(text: str) -> int | None:
@@ -32,6 +33,16 @@ def canonical4(text: str) -> int | None:
     except (OSError, ValueError):
         return None
     return None if value == _FULL4 else value
+
+
+def plain6(text: str) -> int | None:
+    """The address of an IPv6 text without a dot (no embedded IPv4 part), else None."""
+    if "." in text or "%" in text:
+        return None
+    try:
+        return int.from_bytes(inet_pton(AF_INET6, text), "big")
+    except (OSError, ValueError):
+        return None
 
 
 def _prefix_range(text: str) -> tuple[int, int] | None:
@@ -58,6 +69,44 @@ def _cut(positions: list[int], final: Container[int]) -> list[int]:
         if pos in final:
             return positions[: i + 1]
     return positions
+
+
+def key_nets(keys: Iterable[Key | None], six: bool) -> list[tuple[int, int]] | None:
+    """The (mask, net) pairs that say whether these patterns match a client given as a
+    plain address (a dotted quad, or with ``six`` an IPv6 address without a dot); None
+    when one of them is not that kind of pattern (a suffix, a name, a keyword...)."""
+    out: list[tuple[int, int]] = []
+    for key in keys:
+        match key:
+            case ("*",):
+                out.append((0, 0))
+            case ("x",):
+                pass
+            case ("a", str() as text):
+                value = None if six else canonical4(text)
+                if value is not None:
+                    out.append((_FULL4, value))
+            case ("p", str() as text):
+                span = None if six else _prefix_range(text)
+                if span is not None:
+                    out.append((_FULL4 ^ (span[1] - span[0]), span[0]))
+            case ("m", int() as mask, int() as net):
+                if not six:
+                    out.append((mask, net))
+            case ("6", int() as mask, int() as net):
+                if six:
+                    out.append((mask, net))
+            case _:
+                return None
+    return out
+
+
+def chain_match(chain: list[list[tuple[int, int]]], i: int, value: int) -> bool:
+    """_list_match() over (mask, net) pairs: ``a EXCEPT b EXCEPT c`` from part ``i`` on."""
+    for mask, net in chain[i]:
+        if value & mask == net:
+            return i + 1 == len(chain) or not chain_match(chain, i + 1, value)
+    return False
 
 
 class NetIndex:
@@ -158,6 +207,7 @@ class ClientIndex:
         self.domains: dict[str, list[int]] = {}
         self.odd: dict[tuple[int, int], list[int]] = {}  # IPv4 nets with a non-contiguous mask
         self.odd_masks: list[int] = []
+        self.everyone: list[int] = []  # ALL
         nets4: list[tuple[int, int, int]] = []
         plain4: list[tuple[int, int, int]] = []  # nets, plus exact addresses and prefixes
         nets6: list[tuple[int, int, int]] = []
@@ -185,10 +235,16 @@ class ClientIndex:
                         nets4.append((net, net | free, pos))
                         plain4.append((net, net | free, pos))
                 case ("6", int() as mask, int() as net):
-                    nets6.append((net, net | (~mask & ((1 << 128) - 1)), pos))
+                    nets6.append((net, net | (~mask & _FULL6), pos))
+                case ("*",):
+                    last = self.everyone[-1] if self.everyone else -1
+                    if last != pos and last not in final:
+                        self.everyone.append(pos)
+                    plain4.append((0, _FULL4, pos))
+                    nets6.append((0, _FULL6, pos))
         self.nets4 = NetIndex(nets4, final)
         self.plain4 = NetIndex(plain4, final)
-        self.nets6 = NetIndex(nets6, final)
+        self.nets6 = NetIndex(nets6, final)  # ALL too: every IPv6 address is in it
         self.has_names = bool(self.names or self.domains)
 
     def address_hits(self, host: _Host) -> list[int]:
@@ -219,10 +275,11 @@ class ClientIndex:
                 out += self.nets4.find(a4)
                 for mask in self.odd_masks:
                     out += self.odd.get((mask, a4 & mask), ())
-        if self.nets6:
-            a6 = host.ip6()
-            if a6 is not None:
-                out += self.nets6.find(a6)
+        a6 = host.ip6() if self.nets6 else None
+        if a6 is not None:
+            out += self.nets6.find(a6)
+        else:
+            out += self.everyone
         if self.has_names:
             out += self.name_hits(text)
         return out
@@ -231,7 +288,7 @@ class ClientIndex:
         """Rules with a name pattern (exact or ``.domain``) that ``name`` matches."""
         low = name.lower() if name.isascii() else fold(name)
         out = list(self.names.get(low, ()))
-        if self.domains:
+        if self.domains and "." in low:
             for s in _suffixes(low):
                 out += self.domains.get(s, ())
         return out

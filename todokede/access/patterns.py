@@ -330,14 +330,17 @@ Key = tuple[str, int, int] | tuple[str, str] | tuple[str]
 def index_key(tok: str) -> Key | None:
     """How an index finds a host pattern that never looks anything up.
 
-    Address side: ("a", text) exact, ("p", text) prefix, ("s", text) suffix, ("m", mask,
-    net) IPv4 network, ("6", mask, net) IPv6 network, ("x",) never matches. Name side
+    Address side: ("*",) everyone (``ALL``), ("a", text) exact, ("p", text) prefix,
+    ("s", text) suffix, ("m", mask, net) IPv4 network, ("6", mask, net) IPv6 network,
+    ("x",) never matches. Name side
     (compared with the address text, then with the name, which may need a lookup):
     ("n", text) exact, ("d", text) suffix. None: neither (wildcards, keywords, files)."""
     if "*" in tok or "?" in tok or tok[0] in "@/":
         return ("x",) if tok[0] == "@" else None
     low = fold(tok)
-    if low in ("known", "local", "all"):
+    if low == "all":
+        return ("*",)
+    if low in ("known", "local"):
         return None
     if tok[0] == "[":
         parts = _ip6_parts(tok)
