@@ -24,14 +24,14 @@ DAEMON_LISTS = [
     "imapd",
     "ipop3d,imapd,sshd",
 ]
-FIRST = [10, 61, 133, 150, 163, 172, 192, 202, 203, 210]
+FIRST = [10, 172, 192, *range(24, 222, 5)]
 NAMES = ["good.example.com", "host50.lan.example.net", "multi.example.com", "shorty"]
 NAME_PATTERNS = [".example.com", "good.example.com", ".lan.example.net", ".example.net"]
 MASKS = {8: "255.0.0.0", 16: "255.255.0.0", 24: "255.255.255.0", 25: "255.255.255.128"}
 
 
 def _quad(rng: random.Random) -> tuple[int, int, int, int]:
-    return rng.choice(FIRST), rng.randrange(32), rng.randrange(32), rng.randrange(1, 255)
+    return rng.choice(FIRST), rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)
 
 
 def _text(q: tuple[int, ...]) -> str:
@@ -47,8 +47,10 @@ def _net(rng: random.Random, q: tuple[int, int, int, int], bits: int, slash: boo
     return f"{net}/{MASKS[bits]}"
 
 
-def client_list(rng: random.Random, *, names: bool = True) -> str:
-    """One rule's client list, of a shape real sites write."""
+def client_list(rng: random.Random, *, names: bool = True, broad: bool = False) -> str:
+    """One rule's client list, of a shape real sites write; ``broad``: a whole /8."""
+    if broad:
+        return rng.choice([f"{rng.choice(FIRST)}.", _net(rng, _quad(rng), 8, rng.random() < 0.5)])
     q = _quad(rng)
     kind = rng.random()
     if kind < 0.30:
@@ -69,21 +71,21 @@ def client_list(rng: random.Random, *, names: bool = True) -> str:
         return f"[2001:db8::{rng.randrange(1, 8):x}]"
     if kind < 0.95 and names:
         return rng.choice(NAME_PATTERNS)
-    if kind < 0.97:
-        return f"{_text(q[:1])}. {_text(_quad(rng))}"
-    return _net(rng, q, 8, slash=rng.random() < 0.5)
+    return f"{_text(q[:2])}. {_text(_quad(rng))}"
 
 
 def make_tables(n: int, rng: random.Random, *, names: bool = True) -> tuple[str, str]:
     """hosts.allow and hosts.deny with ``n`` rules in all."""
     allow_n = max(1, n // 5)
     allow = ["# services"]
-    for _ in range(allow_n):
+    broad = {rng.randrange(allow_n) for _ in range(3)}  # a few whole /8s, as sites have
+    for i in range(allow_n):
         option = rng.choice(["", "", "", "", " : deny"])
         if rng.random() < 0.01:
             allow.append(f"{rng.choice(DAEMONS)}: ALL{option}")
         else:
-            allow.append(f"{rng.choice(DAEMON_LISTS)}: {client_list(rng, names=names)}{option}")
+            clients = client_list(rng, names=names, broad=i in broad)
+            allow.append(f"{rng.choice(DAEMON_LISTS)}: {clients}{option}")
     deny = ["# bans"]
     last_all = rng.random() < 0.7
     for _ in range(n - allow_n - (1 if last_all else 0)):

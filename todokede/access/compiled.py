@@ -168,10 +168,23 @@ class View:
     index: ClientIndex  # the ADDRESS and NAME rules' client patterns
     general: list[int]  # GENERAL rules to evaluate, in order
     names: list[int]  # NAME rules, in order (candidates while the name is not known)
-    simple: bool = field(init=False)  # a dotted quad's candidates are plain4's
+    # The first position that needs an evaluation or a warning, whatever the client:
+    # a GENERAL rule, a scan warning, or the end of the scan.
+    limit: int
+    simple: bool = field(init=False)  # a plain address's candidates are plain4's/nets6's
+    _by_name: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.simple = not (self.index.odd_masks or self.index.suffix)
+
+    def name_limit(self, name: str) -> int:
+        """``limit``, or the first NAME rule ``name`` can match if that comes earlier."""
+        limit = self._by_name.get(name)
+        if limit is None:
+            if len(self._by_name) >= _VIEWS_MAX:
+                self._by_name.clear()
+            limit = self._by_name[name] = min([self.limit, *self.index.name_hits(name)])
+        return limit
 
 
 @dataclass
@@ -185,7 +198,7 @@ class Table:
     warnings: list[int]  # positions of RawWarning entries
     positions: list[int]  # positions of the rules before ``stop``, in order
     fixed: dict[int, Fixed | None] = field(default_factory=dict)  # by position
-    _views: dict[str, View] = field(default_factory=dict)  # by daemon name
+    views: dict[str, View] = field(default_factory=dict)  # by daemon name, once built
     _shared: dict[frozenset[str], View] = field(default_factory=dict)  # by daemon lists
 
     @classmethod
@@ -215,15 +228,12 @@ class Table:
     def rules(self) -> Iterator[Rule]:
         return (e for e in self.entries if isinstance(e, Rule))
 
-    def built_view(self, daemon: str) -> View | None:
-        return self._views.get(daemon)
-
     def view(self, ev: Context) -> View:
-        view = self._views.get(ev.daemon())
+        view = self.views.get(ev.daemon())
         if view is None:
-            if len(self._views) >= _VIEWS_MAX:
-                self._views.clear()
-            view = self._views[ev.daemon()] = self._build_view(ev)
+            if len(self.views) >= _VIEWS_MAX:
+                self.views.clear()
+            view = self.views[ev.daemon()] = self._build_view(ev)
         return view
 
     def _build_view(self, ev: Context) -> View:
@@ -252,7 +262,8 @@ class Table:
             elif len(rule.clients) == 1:
                 final.add(pos)
             keyed += ((pos, key) for key in rule.keys)
-        view = self._shared[passing] = View(ClientIndex(keyed, final), general, names)
+        limit = min([self.stop, *general[:1], *self.warnings[:1]])
+        view = self._shared[passing] = View(ClientIndex(keyed, final), general, names, limit)
         return view
 
     def candidates(self, ev: Context, view: View, name: str | None) -> list[int]:

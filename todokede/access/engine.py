@@ -292,22 +292,20 @@ class Rules:
         if value is None:
             return None
         name = request.client_name
+        daemon = request.daemon
         for table in self.tables:
-            view = table.built_view(request.daemon)
+            view = table.views.get(daemon)
             if view is None or not view.simple:
                 return None
             index = view.index
-            limit = table.stop
+            limit = view.limit
             if index.has_names:
                 if name is None:
                     return None
-                limit = min([limit, *index.name_hits(name)])
-            if view.general:
-                limit = min(limit, view.general[0])
-            if table.warnings:
-                limit = min(limit, table.warnings[0])
+                limit = view.name_limit(name)
             for pos in index.nets6.find(value) if six else index.plain4.find(value):
-                rule = table.rule(pos)
+                rule = table.entries[pos]
+                assert not isinstance(rule, RawWarning)
                 chain = rule.chain6 if six else rule.chain4
                 if pos >= limit or chain is None or rule.kind != ADDRESS:
                     return None
@@ -398,11 +396,11 @@ class Rules:
 def _label(request: Request) -> tuple[str, str | None]:
     """Decision.client and .user when no name was looked up (see Evaluation.label)."""
     user = request.client_user
-    if user is not None and (not user or fold(user) == UNKNOWN):
-        user = None
     name = request.client_name
     host = name if name is not None and known(name) else request.client_addr or UNKNOWN
-    return (f"{user}@{host}" if user else host), user
+    if user is None or not user or fold(user) == UNKNOWN:
+        return host, None
+    return f"{user}@{host}", user
 
 
 def _linear(t_index: int, table: Table, ev: Evaluation) -> int | None:

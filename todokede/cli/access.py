@@ -67,11 +67,11 @@ _encode = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False) for a
 
 class _JsonLines:
     """``json.dumps(_answer(...), ensure_ascii=False)``, line by line, without encoding
-    the same plain result (no options, no warnings) again for every query."""
+    the same result again for every query (most results are one of a few)."""
 
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
-        self._plain: dict[tuple[str, object], str] = {}
+        self._done: dict[tuple[object, ...], str] = {}
 
     def __call__(self, words: list[str], raw: str) -> str:
         if len(words) != 2:
@@ -82,15 +82,15 @@ class _JsonLines:
         except InputError as exc:
             return _dumps({"query": query, "results": [], "error": str(exc)})
         parts = []
+        done = self._done
         for p in predictions:
             d = p.decision
-            if d.options or d.warnings or p.preamble:
-                parts.append(_dumps(p.to_dict()))
-                continue
-            key = (d.access, d.matched)
-            part = self._plain.get(key)
+            key = (d.access, d.matched, *d.options, *p.warnings)
+            part = done.get(key)
             if part is None:
-                part = self._plain[key] = _dumps(p.to_dict())
+                if len(done) >= 4096:
+                    done.clear()  # expanded options make results many: stay bounded
+                part = done[key] = _dumps(p.to_dict())
             parts.append(part)
         return f'{{"query": {_encode(query)}, "results": [{", ".join(parts)}]}}'
 
