@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.access import shapes
-from todokede.access import HostsFileResolver, Rules
+from todokede.access import HostsFileResolver, Rules, predict
+from todokede.access.query import render
 from todokede.cli import cli
 from todokede.cli.access import _answer
+from todokede.errors import InputError
 
 SAMPLES = Path(__file__).parents[2] / "todokede" / "samples" / "access"
 HOSTS = Path(__file__).parent / "etc-hosts"
@@ -91,7 +93,8 @@ def test_match_batch_text_like_tcpdmatch() -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1))
 def test_match_batch_json_is_json_dumps(tmp_path: Path, hosts: bool, seed: int) -> None:
-    """The batch's JSON lines are exactly json.dumps of each query's answer."""
+    """The batch's JSON lines are exactly json.dumps of each query's answer; its text is
+    each query's tcpdmatch lines."""
     rng = random.Random(seed)
     allow, deny = shapes.make_tables(rng.choice([5, 40]), rng)
     (tmp_path / "hosts.allow").write_text(allow + "sshd: 10.0.0.0/8 : spawn echo %a\n")
@@ -103,10 +106,10 @@ def test_match_batch_json_is_json_dumps(tmp_path: Path, hosts: bool, seed: int) 
     if hosts:
         queries += ["sshd nosuch.example", "sshd é"]
     rng.shuffle(queries)
-    args = ["access", "match", "--rules-dir", str(tmp_path), "--json"]
+    args = ["access", "match", "--rules-dir", str(tmp_path)]
     if hosts:
         args += ["--hosts-file", str(HOSTS)]
-    code, out = run(*args, "--batch", stdin="\n".join(queries) + "\n")
+    code, out = run(*args, "--json", "--batch", stdin="\n".join(queries) + "\n")
     assert code == 0
     rules = Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS) if hosts else None)
     expected = []
@@ -119,6 +122,20 @@ def test_match_batch_json_is_json_dumps(tmp_path: Path, hosts: bool, seed: int) 
         else:
             expected.append(_answer(rules, *words))
     assert out.splitlines() == [json.dumps(e, ensure_ascii=False) for e in expected]
+    code, out = run(*args, "--batch", stdin="\n".join(queries) + "\n")
+    assert code == 0
+    blocks = []
+    for q in queries:
+        words = q.split()
+        if len(words) != 2:
+            blocks.append(f"query:    {q}\nerror: expected: DAEMON[@SERVER] [USER@]CLIENT\n")
+            continue
+        try:
+            lines = render(predict(rules, *words))
+        except InputError as exc:
+            lines = [f"error: {exc}"]
+        blocks.append("".join(f"{line}\n" for line in [f"query:    {q}", *lines]))
+    assert out == "".join(b + "\n" for b in blocks)
 
 
 def test_match_errors_are_messages() -> None:

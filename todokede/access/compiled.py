@@ -129,7 +129,7 @@ def _chain(segments: Segments, six: bool) -> list[list[tuple[int, int]]] | None:
     return None if any(nets is None for nets in chain) else chain  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed as the object (a cache key)
 class Fixed:
     """What a rule decides when it matches, if that is the same for every request (no
     options, or only options that depend on nothing else: ``allow``, ``deny``, ...)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from todokede.access import options as opts
-from todokede.access.compiled import ADDRESS, NAME, TABLES, Match, Table
+from todokede.access.compiled import ADDRESS, NAME, TABLES, Fixed, Match, Rule, Table
 from todokede.access.evaluation import AclExec, Evaluation, Ident, Request, expand_percent
 from todokede.access.index import canonical4, chain_match, plain6
 from todokede.access.options import Option
@@ -222,12 +222,11 @@ class Rules:
         ``aclexec`` option is only reported. ``ident`` looks the RFC 931 user up, lazily:
         only when a ``user@host`` pattern, ``%u`` or the ``rfc931`` option needs it.
         """
+        quick = self._quick(request)
+        if quick is not None:
+            return quick
         if self.recheck >= 0 and time.monotonic() - self._checked >= self.recheck:
             self.reload_if_changed()
-        if self.index:
-            quick = self._quick(request)
-            if quick is not None:
-                return quick
         ev = Evaluation(request, self.resolver, None if dry_run else aclexec, ident)
         tail: list[tuple[tuple[int, int, int], str, str]] = []
         access: Access = "granted"
@@ -277,12 +276,33 @@ class Rules:
         return _decision(access, matched, options, warnings, trace, ev.label(), ev.known_user())
 
     def _quick(self, request: Request) -> Decision | None:
-        """The common decision without an evaluation: a client given as a plain address,
-        whose candidates are rules of addresses and networks only (EXCEPT parts too) with
-        an outcome that is the same for every request, and nothing to look up or warn
-        about before the one that matches. None: not that simple."""
-        addr = request.client_addr
-        if not addr:
+        """decide() without an evaluation when the indexes alone decide (see plain)."""
+        if not request.client_addr:
+            return None
+        found = self.plain(request.daemon, request.client_addr, request.client_name)
+        if found is None:
+            return None
+        rule, fixed = found
+        client, user = _label(request)
+        if rule is None or fixed is None:
+            return _decision("granted", None, [], [], [], client, user)
+        options, warnings, trace = list(fixed.options), list(fixed.warnings), list(fixed.trace)
+        return _decision(fixed.access, rule.match, options, warnings, trace, client, user)
+
+    def plain(
+        self, daemon: str, addr: str, name: str | None = UNKNOWN
+    ) -> tuple[Rule, Fixed] | tuple[None, None] | None:
+        """The rule that decides a client given as a plain address (a dotted quad, an
+        IPv4-mapped one, or IPv6 without a dot) and its outcome, or (None, None) when no
+        rule matches (granted) -- when that takes no evaluation: the client's candidates
+        are rules of addresses and networks only (EXCEPT parts too) whose outcome is the
+        same for every request, with nothing to look up or warn about before the one that
+        matches. None: not that simple; ``decide`` has the answer.
+
+        ``name`` is the client's name as in :class:`Request` (None: not looked up yet)."""
+        if self.recheck >= 0 and time.monotonic() - self._checked >= self.recheck:
+            self.reload_if_changed()
+        if not self.index:
             return None
         plain = canonical4(addr)
         if plain is None and addr[:7].lower() == "::ffff:" and "." in addr:
@@ -291,8 +311,6 @@ class Rules:
         value = plain6(addr) if six else plain
         if value is None:
             return None
-        name = request.client_name
-        daemon = request.daemon
         for table in self.tables:
             view = table.views.get(daemon)
             if view is None or not view.simple:
@@ -312,19 +330,10 @@ class Rules:
                 if chain and chain_match(chain, 0, value):
                     continue  # its EXCEPT part holds the client
                 fixed = table.fixed[pos]
-                if fixed is None:
-                    return None
-                return _decision(
-                    fixed.access,
-                    rule.match,
-                    list(fixed.options),
-                    list(fixed.warnings),
-                    list(fixed.trace),
-                    *_label(request),
-                )
+                return None if fixed is None else (rule, fixed)
             if limit < table.stop or table.warnings:
                 return None
-        return _decision("granted", None, [], [], [], *_label(request))
+        return None, None
 
     def _scan(self, t_index: int, table: Table, ev: Evaluation) -> int | None:
         """Position of the first matching rule, -1 for a fatal line, None for no match.

@@ -11,7 +11,9 @@ from pathlib import Path
 import click
 
 from todokede.access import HostsFileResolver, Resolver, Rules, SystemResolver, check, predict
-from todokede.access.query import render
+from todokede.access.compiled import Fixed, Rule
+from todokede.access.patterns import UNKNOWN, fold
+from todokede.access.query import plain_prediction, render, verdict_lines
 from todokede.errors import InputError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
@@ -72,11 +74,19 @@ class _JsonLines:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self._done: dict[tuple[object, ...], str] = {}
+        self._plain: dict[Fixed | None, str] = {}
 
     def __call__(self, words: list[str], raw: str) -> str:
         if len(words) != 2:
             return _dumps({"query": raw.strip(), "results": [], "error": _BAD_QUERY})
         query = f"{words[0]} {words[1]}"
+        found = plain_prediction(self.rules, words[0], words[1])
+        if found is not None:
+            # The result is the deciding rule's (or no rule's): one encoding per rule.
+            part = self._plain.get(found[1])
+            if part is None:
+                part = self._plain[found[1]] = _dumps(_plain_dict(*found))
+            return f'{{"query": {_encode(query)}, "results": [{part}]}}'
         try:
             predictions = predict(self.rules, words[0], words[1])
         except InputError as exc:
@@ -95,20 +105,49 @@ class _JsonLines:
         return f'{{"query": {_encode(query)}, "results": [{", ".join(parts)}]}}'
 
 
+def _plain_dict(rule: Rule | None, fixed: Fixed | None) -> dict[str, object]:
+    """Prediction.to_dict() of a plain prediction (see plain_prediction)."""
+    if rule is None or fixed is None:
+        return {"access": "granted", "matched": None, "options": [], "warnings": []}
+    return {
+        "access": fixed.access,
+        "matched": {"file": rule.match.file, "line": rule.match.line},
+        "options": [str(o) for o in fixed.options],
+        "warnings": list(fixed.warnings),
+    }
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _text_block(rules: Rules, words: list[str], raw: str) -> str:
-    """One query in text: ``query:`` line, tcpdmatch's lines (or ``error:``), a blank."""
-    if len(words) != 2:
-        return f"query:    {_safe(raw.strip())}\nerror: {_BAD_QUERY}\n"
-    head = f"query:    {_safe(words[0])} {_safe(words[1])}\n"
-    try:
-        lines = render(predict(rules, words[0], words[1]))
-    except InputError as exc:
-        return f"{head}error: {_safe(str(exc))}\n"
-    return head + "".join(_safe(line) + "\n" for line in lines)
+class _TextBlocks:
+    """One query in text: a ``query:`` line, tcpdmatch's lines (or ``error:``), a blank
+    line; the end of a plain prediction (see plain_prediction) is formatted once per rule."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._plain: dict[Fixed | None, str] = {}
+
+    def __call__(self, words: list[str], raw: str) -> str:
+        if len(words) != 2:
+            return f"query:    {_safe(raw.strip())}\nerror: {_BAD_QUERY}\n"
+        daemon, client = words
+        head = f"query:    {_safe(daemon)} {_safe(client)}\n"
+        found = plain_prediction(self.rules, daemon, client)
+        if found is not None:
+            fixed = found[1]
+            tail = self._plain.get(fixed)
+            if tail is None:
+                lines = verdict_lines(fixed.trace, fixed.access) if fixed else ["access:   granted"]
+                tail = self._plain[fixed] = "".join(_safe(line) + "\n" for line in lines)
+            shown = "" if fold(daemon) == UNKNOWN else f"server:   process  {_safe(daemon)}\n"
+            return f"{head}client:   address  {_safe(client)}\n{shown}{tail}"
+        try:
+            lines = render(predict(self.rules, daemon, client))
+        except InputError as exc:
+            return f"{head}error: {_safe(str(exc))}\n"
+        return head + "".join(_safe(line) + "\n" for line in lines)
 
 
 def _batch(answer: Callable[[list[str], str], str], separator: str) -> None:
@@ -187,7 +226,7 @@ def match(
         if as_json:
             _batch(_JsonLines(rules), "\n")
         else:
-            _batch(lambda words, raw: _text_block(rules, words, raw), "\n")
+            _batch(_TextBlocks(rules), "\n")
         return
     if daemon is None or client is None:
         raise click.UsageError("give DAEMON[@SERVER] and [USER@]CLIENT (or --batch)")
