@@ -406,6 +406,8 @@ def _label(request: Request) -> tuple[str, str | None]:
     """Decision.client and .user when no name was looked up (see Evaluation.label)."""
     user = request.client_user
     name = request.client_name
+    if user is None and (name is None or name == UNKNOWN):  # the usual case, in short
+        return request.client_addr or UNKNOWN, None
     host = name if name is not None and known(name) else request.client_addr or UNKNOWN
     if user is None or not user or fold(user) == UNKNOWN:
         return host, None
