@@ -109,8 +109,19 @@ class Rule:
         return len(self.clients) == 1 or not _list_match(self.clients, 1, ev)
 
 
-def compile_rule(file: str, raw: RawRule, files: dict[str, FileList]) -> Rule:
-    daemons, n1 = _compile_list(raw.daemons, daemon_token, files)
+DaemonLists = dict[str, tuple[Segments, list[tuple[str, Never]]]]
+
+
+def compile_rule(
+    file: str, raw: RawRule, files: dict[str, FileList], daemon_lists: DaemonLists | None = None
+) -> Rule:
+    """``daemon_lists``: lists compiled already, by text (a file repeats a few of them;
+    compiled patterns are never changed, so rules can share them)."""
+    daemon_lists = {} if daemon_lists is None else daemon_lists
+    compiled = daemon_lists.get(raw.daemons)
+    if compiled is None:
+        compiled = daemon_lists[raw.daemons] = _compile_list(raw.daemons, daemon_token, files)
+    daemons, n1 = compiled
     clients, n2 = _compile_list(raw.clients, client_token, files)
     daemon_only = not any(c.needs_host for seg in daemons for c in seg)
     rule = Rule(file, raw.line, raw, daemons, clients, n1 + n2, daemon_only)
@@ -205,13 +216,14 @@ class Table:
     def build(cls, name: str, label: str, data: bytes, files: dict[str, FileList]) -> Table:
         entries: list[Rule | RawWarning] = []
         stop = -1
+        daemon_lists: DaemonLists = {}
         for raw in parse_table(data):
             if isinstance(raw, RawWarning):
                 if raw.fatal:
                     stop = len(entries)
                 entries.append(raw)
             else:
-                entries.append(compile_rule(name, raw, files))
+                entries.append(compile_rule(name, raw, files, daemon_lists))
         stop = stop if stop >= 0 else len(entries)
         warnings = [p for p, e in enumerate(entries) if isinstance(e, RawWarning)]
         positions = [p for p, e in enumerate(entries[:stop]) if isinstance(e, Rule)]
