@@ -273,7 +273,8 @@ class Table:
                 names.append(pos)
             elif len(rule.clients) == 1:
                 final.add(pos)
-            keyed += ((pos, key) for key in rule.keys)
+            for key in rule.keys:
+                keyed.append((pos, key))
         limit = min([self.stop, *general[:1], *self.warnings[:1]])
         view = self._shared[passing] = View(ClientIndex(keyed, final), general, names, limit)
         return view

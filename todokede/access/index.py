@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Container, Hashable, Iterable
+from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_pton
 from typing import Protocol, TypeVar
 
@@ -242,7 +243,8 @@ class ClientIndex:
                         self.everyone.append(pos)
                     plain4.append((0, _FULL4, pos))
                     nets6.append((0, _FULL6, pos))
-        self.nets4 = NetIndex(nets4, final)
+        self._nets4: NetIndex | list[tuple[int, int, int]] = nets4  # built on first use
+        self._final = final
         self.plain4 = NetIndex(plain4, final)
         self.nets6 = NetIndex(nets6, final)  # ALL too: every IPv6 address is in it
         self.has_names = bool(self.names or self.domains)
@@ -269,10 +271,10 @@ class ClientIndex:
         if self.suffix:
             for s in _suffixes(text):
                 out += self.suffix.get(s, ())
-        if self.nets4 or self.odd_masks:
+        if self._nets4 or self.odd_masks:
             a4 = host.ip4()
             if a4 is not None:
-                out += self.nets4.find(a4)
+                out += self.nets4().find(a4)
                 for mask in self.odd_masks:
                     out += self.odd.get((mask, a4 & mask), ())
         a6 = host.ip6() if self.nets6 else None
@@ -283,6 +285,13 @@ class ClientIndex:
         if self.has_names:
             out += self.name_hits(text)
         return out
+
+    def nets4(self) -> NetIndex:
+        """The IPv4 networks alone, for an address that is not a plain dotted quad (rare:
+        built when first needed)."""
+        if not isinstance(self._nets4, NetIndex):
+            self._nets4 = NetIndex(self._nets4, self._final)
+        return self._nets4
 
     def name_hits(self, name: str) -> list[int]:
         """Rules with a name pattern (exact or ``.domain``) that ``name`` matches."""
@@ -300,6 +309,7 @@ def _add(table: dict[_K, list[int]], key: _K, pos: int, final: Container[int]) -
         hits.append(pos)
 
 
+@lru_cache(maxsize=1 << 16)  # every view of a file asks again for the same patterns
 def _plain_span(kind: str, text: str) -> tuple[int, int] | None:
     """The range an exact address or a prefix covers among dotted-quad clients."""
     if kind == "a":
