@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,28 @@ def test_control_characters_are_escaped(tmp_path: Path) -> None:
     assert code == 1 and "\x1b" not in out and "\\x1b[31m" in out
     code, out = run("access", "match", "--rules-dir", str(tmp_path), "sshd", "10.0.0.1")
     assert code == 0 and "\x1b" not in out and 'bad option name: "bogus\\x1b[31m"' in out
+
+
+def test_match_batch_answers_each_query_as_it_arrives(tmp_path: Path) -> None:
+    """A program that sends a query and waits for the answer gets it: the batch answers
+    what each read gives, not only at the end of input."""
+    (tmp_path / "hosts.allow").write_text("sshd: 10.0.0.0/8 EXCEPT 10.0.0.1\n")
+    (tmp_path / "hosts.deny").write_text("ALL: ALL\n")
+    with subprocess.Popen(
+        [sys.executable, "-m", "todokede", "access", "match", "--batch", "--json",
+         "--rules-dir", str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    ) as proc:  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            for addr, access in [("10.0.0.2", "granted"), ("10.0.0.1", "denied")]:
+                proc.stdin.write(f"sshd {addr}\n".encode())
+                proc.stdin.flush()
+                ready, _, _ = select.select([proc.stdout], [], [], 30)
+                assert ready, "no answer while stdin stays open"
+                answer = json.loads(proc.stdout.readline())
+                assert answer["results"][0]["access"] == access
+            proc.stdin.close()
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
