@@ -1,9 +1,17 @@
 """Benchmark `todokede wrap` against a direct connection and Debian's xinetd + tcpd.
 
 All three front the same tiny service, which answers every connection with one line and
-closes: directly (a forking accept loop on loopback), through `todokede wrap` (rules
-granting 127.0.0.1, log to a file), and through xinetd running /usr/sbin/tcpd, which runs
-`/bin/echo` for each connection as inetd does. Latency is measured with one client
+closes: directly (a forking accept loop on loopback), through `todokede wrap` (log to a
+file), and through xinetd running /usr/sbin/tcpd, which runs `/bin/echo` for each
+connection as inetd does. Both wrappers read the same rule files: ``--rules N`` random
+rules of the shapes real sites write (tests/access/shapes.py; networks, prefixes, address
+bans, EXCEPT parts, daemon lists; none of them names 127.0.0.0/8), then
+``ALL: 127.0.0.0/255.0.0.0`` last in hosts.allow, and ``ALL: ALL`` in hosts.deny: every
+connection is granted after a walk of every rule. tcpd reads /etc/hosts.allow and
+/etc/hosts.deny, so xinetd runs in a private mount namespace (``unshare -m``, root) with
+the rule files bind-mounted over them. Every connection comes from its own address: the
+client binds its socket to a random 127.x.y.z before it connects, so that no per-address
+cache can stand in for the decision. Latency is measured with one client
 connecting to each target in turn (connect to last byte), so that other load on the
 machine weighs on all of them alike. The rate is each target's peak: connections per
 second with 4, 8 and 16 clients in parallel (every target gets the same ladder), the best
@@ -16,9 +24,11 @@ The client is the same for every target: one plain blocking socket per connectio
 connected to the address (no name lookup), read to the end. It runs on the same CPUs as
 the servers, so the less it spends, the more each target shows of its own speed.
 
-    .venv/bin/python bench/wrap.py [--seconds 3] [--clients 4,8,16] [--rounds 1] [--wrap-workers 1]
+    .venv/bin/python bench/wrap.py [--rules 10,10000] [--seconds 3] [--clients 4,8,16]
+        [--rounds 1] [--wrap-workers 1] [--one-address]
 
-Goals: 10 times xinetd + tcpd's rate; p50 added latency under 0.5 ms.
+Goals, at 10 and at 10,000 rules: 10 times xinetd + tcpd's rate; p50 added latency under
+0.5 ms.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import socket
@@ -46,6 +57,12 @@ from rich.table import Table
 HOST = "127.0.0.1"
 GREETING = b"hello\n"
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.access.shapes import make_tables  # noqa: E402
+
+# Source addresses: one per connection (see one_connection); --one-address: 127.0.0.1 only.
+SOURCES = {"many": True}
 
 
 def free_port() -> int:
@@ -83,7 +100,11 @@ def backend_main(port: int, workers: int) -> None:
         conn.close()
 
 
-def client_main(port: int, seconds: float, queue: multiprocessing.Queue[object]) -> None:
+def client_main(
+    port: int, seconds: float, queue: multiprocessing.Queue[object], many: bool
+) -> None:
+    SOURCES["many"] = many  # a fresh process under "spawn"
+    random.seed()  # forked clients must not share one sequence of source addresses
     latencies: list[float] = []
     errors = 0
     end = time.perf_counter() + seconds
@@ -111,6 +132,9 @@ def one_connection(port: int) -> float | None:
     s = _socket.socket()
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEOUT)
+        if SOURCES["many"]:  # a new client address for every connection
+            r = random.getrandbits(24)
+            s.bind((f"127.{r >> 16}.{(r >> 8) & 255}.{(r & 255) | 1}", 0))
         s.connect((HOST, port))
         data = s.recv(4096)
         while chunk := s.recv(4096):
@@ -141,7 +165,7 @@ def latencies_interleaved(ports: list[int], seconds: float) -> tuple[list[list[f
 def measure(port: int, clients: int, seconds: float) -> tuple[float, list[float], int]:
     queue: multiprocessing.Queue[object] = multiprocessing.Queue()
     procs = [
-        multiprocessing.Process(target=client_main, args=(port, seconds, queue))
+        multiprocessing.Process(target=client_main, args=(port, seconds, queue, SOURCES["many"]))
         for _ in range(clients)
     ]
     for p in procs:
@@ -165,11 +189,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+def write_rules(rules: Path, n: int) -> None:
+    """``n`` rules in all; every one is walked before the last line of hosts.allow grants
+    the client (127.0.0.0/8, which no generated rule names)."""
+    rules.mkdir()
+    allow, deny = make_tables(max(1, n - 2), random.Random(1997 + n), names=False)
+    body = [line for line in (allow + deny).splitlines() if line and line != "ALL: ALL"]
+    body = [line for line in body if not line.startswith("#")][: n - 2]
+    (rules / "hosts.allow").write_text("\n".join([*body, "ALL: 127.0.0.0/255.0.0.0", ""]))
+    (rules / "hosts.deny").write_text("ALL: ALL\n")
+
+
 def start_wrap(work: Path, backend: int, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     rules = work / "rules"
-    rules.mkdir()
-    (rules / "hosts.allow").write_text("bench: 127.0.0.1\n")
-    (rules / "hosts.deny").write_text("ALL: ALL\n")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "todokede", "wrap", "--listen", f"{HOST}:{port}",
@@ -187,7 +219,7 @@ def start_wrap(work: Path, backend: int, workers: int) -> tuple[subprocess.Popen
 
 def start_xinetd(work: Path) -> tuple[subprocess.Popen[bytes], int] | None:
     xinetd, tcpd = shutil.which("xinetd"), "/usr/sbin/tcpd"
-    if xinetd is None or not os.path.exists(tcpd):
+    if xinetd is None or not os.path.exists(tcpd) or os.geteuid() != 0:
         return None
     port = free_port()
     conf = work / "xinetd.conf"
@@ -216,11 +248,21 @@ service bench
 }}
 """
     )
+    rules = work / "rules"
+    # tcpd reads /etc/hosts.{allow,deny}: give it ours, in its own mount namespace only.
+    script = (
+        f'mount --bind "{rules}/hosts.allow" /etc/hosts.allow && '
+        f'mount --bind "{rules}/hosts.deny" /etc/hosts.deny && exec "$@"'
+    )
+    for name in ("hosts.allow", "hosts.deny"):
+        if not os.path.exists(f"/etc/{name}"):
+            return None  # nothing to mount over (and none of ours to create in /etc)
     proc = subprocess.Popen(
-        [xinetd, "-dontfork", "-stayalive", "-filelog", str(work / "xinetd.log"), "-f", str(conf)],
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+         xinetd, "-dontfork", "-stayalive", "-filelog", str(work / "xinetd.log"), "-f", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )
+    )  # fmt: skip
     try:
         wait_port(port)
     except BaseException:
@@ -247,14 +289,19 @@ def main() -> None:
         default=[4, 8, 16],
         help="parallel clients for the rate: a comma-separated ladder (default 4,8,16)",
     )
+    parser.add_argument("--rules", type=levels, default=[10, 10000], help="rule counts")
     parser.add_argument("--rounds", type=int, default=1, help="rate: rounds of the ladder")
     parser.add_argument("--backend-workers", type=int, default=2)
     parser.add_argument("--wrap-workers", type=int, default=1, help="todokede wrap --workers")
+    parser.add_argument(
+        "--one-address", action="store_true", help="every connection from 127.0.0.1"
+    )
     parser.add_argument("--serve-backend", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_backend:
         backend_main(*args.serve_backend)
         return
+    SOURCES["many"] = not args.one_address
     console = Console()
     work = Path(tempfile.mkdtemp(prefix="todokede-bench-wrap-"))
     backend_port = free_port()
@@ -263,18 +310,37 @@ def main() -> None:
         [sys.executable, __file__, "--serve-backend", str(backend_port), str(args.backend_workers)],
         start_new_session=True,
     )
-    procs: list[subprocess.Popen[bytes]] = []
-    results: dict[str, tuple[float, list[float], float, int]] = {}
-    ladder: dict[tuple[str, int], float] = {}  # (target, clients) -> conn/s
     try:
         wait_port(backend_port)
+        for n in args.rules:
+            (work / str(n)).mkdir()
+            write_rules(work / str(n) / "rules", n)
+            results, ladder = run(console, work / str(n), backend_port, args)
+            report(console, results, ladder, args, n)
+    finally:
+        os.killpg(backend.pid, signal.SIGTERM)
+        backend.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+Results = dict[str, tuple[float, list[float], float, int]]
+
+
+def run(
+    console: Console, work: Path, backend_port: int, args: argparse.Namespace
+) -> tuple[Results, dict[tuple[str, int], float]]:
+    """Start both wrappers on ``work``'s rules, measure the three targets, stop them."""
+    procs: list[subprocess.Popen[bytes]] = []
+    results: Results = {}
+    ladder: dict[tuple[str, int], float] = {}  # (target, clients) -> conn/s
+    try:
         targets: list[tuple[str, int]] = [("direct", backend_port)]
         wrap_proc, wrap_port = start_wrap(work, backend_port, args.wrap_workers)
         procs.append(wrap_proc)
         targets.append(("todokede wrap", wrap_port))
         xi = start_xinetd(work)
         if xi is None:
-            console.print("[yellow]xinetd or tcpd not installed: skipped (scripts/peers)")
+            console.print("[yellow]xinetd or tcpd not installed, or not root: skipped")
         else:
             procs.append(xi[0])
             targets.append(("xinetd + tcpd", xi[1]))
@@ -303,10 +369,7 @@ def main() -> None:
     finally:
         for proc in procs:
             stop(proc)
-        os.killpg(backend.pid, signal.SIGTERM)
-        backend.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
-    report(console, results, ladder, args)
+    return results, ladder
 
 
 def levels(text: str) -> list[int]:
@@ -321,10 +384,13 @@ def levels(text: str) -> list[int]:
 
 def report(
     console: Console,
-    results: dict[str, tuple[float, list[float], float, int]],
+    results: Results,
     ladder: dict[tuple[str, int], float],
     args: argparse.Namespace,
+    n: int,
 ) -> None:
+    sources = "127.0.0.1" if args.one_address else "a new 127.x.y.z per connection"
+    console.print(f"[bold]{n:,} rules; clients from {sources}")
     rates = Table(title="connections per second by parallel clients")
     rates.add_column("target", justify="right")
     for clients in args.clients:

@@ -4,6 +4,7 @@ real tcpdmatch (see oracle.py); every line of output must agree."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.access import shapes
 from tests.access.oracle import Oracle
 from todokede.access import HostsFileResolver, Rules, predict
 from todokede.access.query import render
@@ -348,3 +350,34 @@ def test_odd_bytes_agree_with_tcpdmatch(
 )
 def test_until_credentials_change(lines: list[str], kept: int) -> None:
     assert until_credentials_change(lines) == lines[:kept]
+
+
+@pytest.mark.peer
+@pytest.mark.root
+@pytest.mark.slow
+@settings(
+    max_examples=max(4, int(os.environ.get("TODOKEDE_DIFF_EXAMPLES", "150")) // 12),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.sampled_from([5, 10, 50, 300, 2000, 6000]),
+)
+def test_real_site_shapes_agree_with_tcpdmatch(
+    oracle: Oracle, tmp_path_factory: pytest.TempPathFactory, seed: int, size: int
+) -> None:
+    """Rule files as sites write them, up to thousands of rules: the indexed engine
+    against libwrap itself."""
+    rng = random.Random(seed)
+    allow, deny = shapes.make_tables(size, rng)
+    queries = shapes.make_queries(24, rng, (allow, deny))
+    case = tmp_path_factory.mktemp("shapes")
+    (case / "hosts.allow").write_text(allow)
+    (case / "hosts.deny").write_text(deny)
+    shutil.copy(HOSTS, case / "etc-hosts")
+    rules = Rules.load(case, resolver=HostsFileResolver(case / "etc-hosts"))
+    for (daemon, client), (expected, rc) in zip(queries, oracle.run(case, queries), strict=True):
+        assert rc == 0, (daemon, client, expected)
+        got = render(predict(rules, daemon, client))
+        assert got == expected, f"seed {seed}, {size} rules: {daemon} {client}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.access import shapes
 from todokede.access import (
     HostsFileResolver,
     Match,
@@ -16,8 +18,9 @@ from todokede.access import (
     Request,
     Rules,
     expand_percent,
+    predict,
 )
-from todokede.access.compiled import Rule
+from todokede.access.compiled import ADDRESS
 
 HOSTS = Path(__file__).parent / "etc-hosts"
 
@@ -139,22 +142,33 @@ def test_numeric_daemon_pattern_matches_server_port(tmp_path: Path) -> None:
     assert not rules.decide(Request("imapd", "10.0.0.1", server_port=143)).granted
 
 
-def unindexed(rules: Rules) -> Rules:
-    """The same rules with the address index and daemon pre-filter switched off."""
-    for table in rules.tables:
-        table.general = [p for p, e in enumerate(table.entries) if isinstance(e, Rule)]
-        table.by_key, table.masks4, table.masks6, table.prefixes = {}, [], [], []
-        table._per_daemon.clear()
-        for e in table.entries:
-            if isinstance(e, Rule):
-                e.keys = None
-                e.daemon_only = False
-    return rules
-
-
-ADDRS = ["10.0.0.1", "10.0.0.2", "10.0.1.1", "192.168.1.50", "2001:db8::5", "10.1.2.3"]
+ADDRS = [
+    "10.0.0.1",
+    "10.0.0.2",
+    "10.0.1.1",
+    "192.168.1.50",
+    "2001:db8::5",
+    "10.1.2.3",
+    "10.7.7.2",
+    "::ffff:10.0.0.1",
+    "010.0.0.1",
+    "255.255.255.255",
+]
 CLIENT_TOKENS = [
     *ADDRS[:4],
+    "10.0.0.0/255.255.255.0",
+    "10.0.0.0/255.0.255.0",
+    "10.0.0.0/8",
+    "0.0.0.0/0.0.0.0",
+    ".1",
+    "good.example.com",
+    ".example.net",
+    "unknown",
+    "PARANOID",
+    "10.0.",
+    "[2001:db8::]/32",
+    "255.255.255.255",
+    "255.",
     "[2001:db8::5]",
     "10.0.0.",
     "10.0.0.0/24",
@@ -167,7 +181,7 @@ CLIENT_TOKENS = [
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     lines=st.lists(
@@ -187,9 +201,15 @@ def test_indexes_change_no_decision(
     text = "".join(f"{d}: {' '.join(c)}{o}\n" for d, c, o in lines)
     write(tmp_path, text, text)
     fast = Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS))
-    slow = unindexed(Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS)))
-    for req in (Request(daemon, addr), Request(daemon, addr, client_user="bob")):
-        assert fast.decide(req) == slow.decide(req)
+    slow = Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS), index=False)
+    for req in (
+        Request(daemon, addr),
+        Request(daemon, addr, client_user="bob"),
+        Request(daemon, addr, client_name="x.Example.NET"),
+        Request(daemon, addr, client_name="paranoid"),
+        Request(daemon, None),
+    ):
+        assert fast.decide(req) == slow.decide(req), req
 
 
 @pytest.mark.parametrize("n", [10, 1000])
@@ -199,4 +219,23 @@ def test_many_exact_rules_are_indexed(tmp_path: Path, n: int) -> None:
     last = f"192.0.{(n - 1) // 250}.{(n - 1) % 250 + 1}"
     assert rules.decide(Request("sshd", last)).matched == Match("hosts.deny", n)
     assert rules.decide(Request("sshd", "198.51.100.1")).access == "granted"
-    assert rules.tables[1].general == []
+    assert all(rules.tables[1].rule(p).kind == ADDRESS for p in rules.tables[1].positions)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1), size=st.sampled_from([3, 10, 100, 1000, 3000]))
+def test_index_agrees_with_linear_on_real_site_shapes(tmp_path: Path, seed: int, size: int) -> None:
+    rng = random.Random(seed)
+    allow, deny = shapes.make_tables(size, rng)
+    write(tmp_path, allow, deny)
+    fast = Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS))
+    slow = Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS), index=False)
+    for daemon, client in shapes.make_queries(40, rng, (allow, deny)):
+        for name in (None, "unknown"):
+            req = Request(daemon, client, client_name=name)
+            assert fast.decide(req) == slow.decide(req), (seed, size, daemon, client)
+        assert [p.to_dict() for p in predict(fast, daemon, client)] == [
+            p.to_dict() for p in predict(slow, daemon, client)
+        ]

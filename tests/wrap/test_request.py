@@ -1,9 +1,7 @@
-"""Addresses on the command line, the host label tcpd logs, and the decision cache."""
+"""Addresses on the command line, the host label tcpd logs, and decisions on the loop."""
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from todokede.access import Decision, Rules
 from todokede.errors import ConfigError
 from todokede.wrap.lookup import CachingResolver
 from todokede.wrap.request import (
-    DecisionCache,
     client_label,
     decide,
     make_request,
@@ -81,7 +78,7 @@ def test_client_label() -> None:
     assert client_label("192.0.2.7", None) == "192.0.2.7"
 
 
-# --- the decision cache -------------------------------------------------------------------
+# --- decisions on the event loop ----------------------------------------------------------
 
 
 def _rules(tmp_path: Path, allow: str, deny: str = "") -> tuple[Rules, CachingResolver]:
@@ -100,44 +97,24 @@ def _decide(rules: Rules, resolver: CachingResolver, addr: str) -> Decision:
     return decision
 
 
-def test_cache_keeps_plain_decisions_until_the_rules_change(tmp_path: Path) -> None:
-    rules, resolver = _rules(tmp_path, "in.echod: 127.0.0.1\n", "ALL: ALL\n")
-    cache = DecisionCache()
-    key = ("127.0.0.1", ("127.0.0.1", 143))
-    decision = _decide(rules, resolver, "127.0.0.1")
-    cache.put(rules.tables, key, decision, resolver)
-    assert cache.get(rules.tables, key) is decision
-    assert cache.get(rules.tables, ("127.0.0.3", ("127.0.0.1", 143))) is None
-    (tmp_path / "hosts.allow").write_text("")
-    later = time.time() + 5  # a new mtime even on coarse-grained file systems
-    os.utime(tmp_path / "hosts.allow", (later, later))
-    assert rules.reload_if_changed()
-    assert cache.get(rules.tables, key) is None  # new tables: the cache starts over
-    assert _decide(rules, resolver, "127.0.0.1").access == "denied"
-
-
 @pytest.mark.parametrize(
-    ("allow", "addr"),
+    ("allow", "addr", "on_loop"),
     [
-        ("in.echod: .test\n", "127.0.0.2"),  # a name was looked up
-        ("in.echod: 127.0.0.1 : severity auth.info\n", "127.0.0.1"),  # options
-        ("in.echod: 127.0.0.1 : spawn /usr/bin/logger %r\n", "127.0.0.1"),  # %r: the port
-        ("in.echod: 127.0.0.1 : banners /nonexistent\n", "127.0.0.1"),  # a file read
+        ("in.echod: 127.0.0.0/8 EXCEPT 127.0.0.5\n", "127.0.0.5", True),
+        ("in.echod: 127. : severity auth.info\n", "127.9.9.9", True),
+        ("in.echod: 127.0.0.1 : spawn /usr/bin/logger %r\n", "127.0.0.1", True),
+        ("in.echod: .test\n", "127.0.0.2", False),  # a name not looked up yet
+        ("in.echod: .test\n", "127.0.0.3", False),
+        ("in.echod: KNOWN\n", "10.0.0.1", False),
     ],
 )
-def test_cache_skips_decisions_that_depend_on_more(tmp_path: Path, allow: str, addr: str) -> None:
-    rules, resolver = _rules(tmp_path, allow)
-    cache = DecisionCache()
-    key = (addr, ("127.0.0.1", 143))
-    cache.put(rules.tables, key, _decide(rules, resolver, addr), resolver)
-    assert cache.get(rules.tables, key) is None
-
-
-def test_cache_is_bounded(tmp_path: Path) -> None:
-    rules, resolver = _rules(tmp_path, "", "ALL: ALL\n")
-    cache = DecisionCache(size=3)
-    for i in range(10):
-        key = (f"127.0.0.{i}", ("127.0.0.1", 143))
-        cache.put(rules.tables, key, _decide(rules, resolver, key[0]), resolver)
-        assert cache.get(rules.tables, key) is not None
-    assert len(cache._entries) <= 3
+def test_loop_decision_is_the_engines(tmp_path: Path, allow: str, addr: str, on_loop: bool) -> None:
+    """Without blocking, the decision is the engine's own, made anew for each connection,
+    or None when it needs a lookup; once the lookup is cached, it is the engine's too."""
+    rules, resolver = _rules(tmp_path, allow, "ALL: ALL\n")
+    request = make_request("in.echod", (addr, 40000), ("127.0.0.1", 143), 1)
+    first = decide(rules, resolver, request, blocking=False)
+    assert (first is not None) == on_loop
+    expected = _decide(rules, resolver, addr)
+    again = decide(rules, resolver, request, blocking=False)
+    assert again == expected and again is not first

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from todokede.access import options as opts
+from todokede.access.index import canonical4, plain6
 from todokede.access.options import RFC931_TIMEOUT
 from todokede.access.patterns import UNKNOWN, dot_quad, fold, known, parse_ip6
 from todokede.access.resolve import Resolver, SystemResolver, verify_name
@@ -42,7 +43,7 @@ class Request:
 class HostInfo:
     """libwrap's host_info: address and name, the name looked up lazily."""
 
-    __slots__ = ("_addr", "_ip4", "_ip6", "_key", "_name", "_port", "_text", "ev")
+    __slots__ = ("_addr", "_c4", "_ip4", "_ip6", "_key", "_name", "_port", "_text", "ev")
 
     def __init__(
         self, ev: Evaluation, addr: str | None, name: str | None, port: int | None
@@ -57,6 +58,7 @@ class HostInfo:
         self._name = name
         self._port = port
         self._key: str | None = None
+        self._c4: int | bool | None = False
         self._ip4: int | bool | None = False
         self._ip6: int | bool | None = False
 
@@ -68,6 +70,16 @@ class HostInfo:
         if self._key is None:
             self._key = self._addr.lower() if self._addr.isascii() else fold(self._addr)
         return self._key
+
+    def canon4(self) -> int | None:
+        """The address if it is a plain dotted quad (see index.canonical4)."""
+        if self._c4 is False:
+            self._c4 = canonical4(self._addr)
+        return self._c4  # type: ignore[return-value,unused-ignore]
+
+    def looked_up(self) -> str | None:
+        """The name if it is known already (given, or looked up); never looks it up."""
+        return self._name
 
     def name(self) -> str:
         if self._name is None:
@@ -91,12 +103,14 @@ class HostInfo:
 
     def ip4(self) -> int | None:
         if self._ip4 is False:
-            self._ip4 = dot_quad(self._addr)
+            plain = self.canon4()
+            self._ip4 = plain if plain is not None else dot_quad(self._addr)
         return self._ip4  # type: ignore[return-value,unused-ignore]
 
     def ip6(self) -> int | None:
         if self._ip6 is False:
-            self._ip6 = parse_ip6(self._addr.split("%", 1)[0])
+            plain = plain6(self._addr)
+            self._ip6 = plain if plain is not None else parse_ip6(self._addr.split("%", 1)[0])
         return self._ip6  # type: ignore[return-value,unused-ignore]
 
     def port(self) -> int | None:

@@ -14,7 +14,7 @@ import os
 import pwd
 import re
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from todokede.access.patterns import fold
 from todokede.access.table import WHITESPACE, split_at
@@ -223,6 +223,25 @@ def process(text: str, source: OptionSource, *, dry_run: bool) -> Outcome:
         if name in ("allow", "deny", "twist"):
             return Outcome(options, name, events)  # type: ignore[arg-type]
     return Outcome(options, None, events)
+
+
+# Options whose processing depends on nothing but their text (not on the request, the
+# dry run, or the system's users): a rule holding only these has the same outcome for
+# every request it matches.
+STATIC = frozenset({"allow", "deny", "severity", "keepalive", "linger", "umask", "nice"})
+
+
+def static_outcome(text: str) -> Outcome | None:
+    """The outcome of an option field that is the same for every request, else None."""
+    for part in fields(text)[0]:
+        key, _ = split_option(part)
+        name = fold(key)
+        if name in STATIC:
+            continue
+        if key and name in OPTIONS:
+            return None
+        break  # processing stops with an error here, whatever the request
+    return process(text, cast(OptionSource, None), dry_run=False)  # never asked
 
 
 def check_value(option: Option, *, dry_run: bool = False) -> str | None:

@@ -38,6 +38,7 @@ class Host(Protocol):
 
     def addr(self) -> str: ...
     def key(self) -> str: ...
+    def canon4(self) -> int | None: ...
     def name(self) -> str: ...
     def ip4(self) -> int | None: ...
     def ip6(self) -> int | None: ...
@@ -350,13 +351,20 @@ def _masked_test(net_tok: str, mask_tok: str) -> tuple[HostTest, Never | None]:
 Key = tuple[str, int, int] | tuple[str, str] | tuple[str]
 
 
-def address_key(tok: str) -> Key | None:
-    """How an index finds a pattern that looks at the client address only:
-    ("a", text) exact, ("p", text) prefix, ("m", mask, net) IPv4 network,
-    ("6", mask, net) IPv6 network, ("x",) never matches; None: not address-only."""
+def index_key(tok: str) -> Key | None:
+    """How an index finds a host pattern that never looks anything up.
+
+    Address side: ("*",) everyone (``ALL``), ("a", text) exact, ("p", text) prefix,
+    ("s", text) suffix, ("m", mask, net) IPv4 network, ("6", mask, net) IPv6 network,
+    ("x",) never matches. Name side
+    (compared with the address text, then with the name, which may need a lookup):
+    ("n", text) exact, ("d", text) suffix. None: neither (wildcards, keywords, files)."""
     if "*" in tok or "?" in tok or tok[0] in "@/":
-        return None
-    if fold(tok) in ("known", "local"):
+        return ("x",) if tok[0] == "@" else None
+    low = fold(tok)
+    if low == "all":
+        return ("*",)
+    if low in ("known", "local"):
         return None
     if tok[0] == "[":
         parts = _ip6_parts(tok)
@@ -365,9 +373,13 @@ def address_key(tok: str) -> Key | None:
     if slash is not None:
         parts = _net4_parts(*slash)
         return ("x",) if isinstance(parts, str) else ("m", *parts)
-    if _NOT_INADDR.search(tok) or tok[0] == ".":
-        return None
-    return ("p", fold(tok)) if tok[-1] == "." else ("a", fold(tok))
+    if _NOT_INADDR.search(tok):
+        if tok[-1] == "." and tok[0] != ".":
+            return None  # a name prefix: rare, left to the general scan
+        return ("d", low) if tok[0] == "." else ("n", low)
+    if tok[0] == ".":
+        return ("s", low)
+    return ("p", low) if tok[-1] == "." else ("a", low)
 
 
 # --- client and daemon tokens ------------------------------------------------------------
@@ -377,7 +389,7 @@ def address_key(tok: str) -> Key | None:
 class Compiled:
     test: Test
     never: Never | None
-    key: Key | None = None  # see address_key(): an address-only pattern
+    key: Key | None = None  # see index_key(): a pattern an index can find
     needs_host: bool = False  # a daemon token with @host or a port: not cacheable
 
 
@@ -385,7 +397,7 @@ def client_token(tok: str, files: dict[str, FileList]) -> Compiled:
     at = split_at(tok[1:], "@")
     if at is None:
         ht, never = host_test(tok, 0, files)
-        return Compiled(lambda ctx: ht(ctx.client), never, address_key(tok))
+        return Compiled(lambda ctx: ht(ctx.client), never, index_key(tok))
     user_tok, host_tok = tok[0] + at[0], at[1]
     if not host_tok:
         return Compiled(lambda ctx: False, Never(f"{tok}: empty host part"))

@@ -7,8 +7,10 @@ each after libwrap's reverse+forward check -- exactly what tcpdmatch prints.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from todokede.access.compiled import Fixed, Rule
 from todokede.access.engine import Decision, Request, Rules
 from todokede.access.patterns import UNKNOWN, fold, known
 from todokede.access.resolve import Resolver, ip_key, verify_name
@@ -56,17 +58,23 @@ class Prediction:
             out.append(f"server:   address  {r.server_addr}")
         if fold(r.daemon) != UNKNOWN:
             out.append(f"server:   process  {r.daemon}")
-        for kind, text in d.trace:
-            if kind == "matched":
-                out.append(f"matched:  {text}")
-            elif kind == "option":
-                out.append(f"option:   {text}")
-            elif kind == "banner":
-                out.extend(text.removesuffix("\n").split("\n"))
-            else:
-                out.append(f"{kind}: {text}")
-        out.append(f"access:   {d.access}")
-        return out
+        return out + verdict_lines(d.trace, d.access)
+
+
+def verdict_lines(trace: Iterable[tuple[str, str]], access: str) -> list[str]:
+    """The end of a prediction as tcpdmatch prints it: the decision's trace, the verdict."""
+    out: list[str] = []
+    for kind, text in trace:
+        if kind == "matched":
+            out.append(f"matched:  {text}")
+        elif kind == "option":
+            out.append(f"option:   {text}")
+        elif kind == "banner":
+            out.extend(text.removesuffix("\n").split("\n"))
+        else:
+            out.append(f"{kind}: {text}")
+    out.append(f"access:   {access}")
+    return out
 
 
 def _lookup(resolver: Resolver, name: str, warnings: list[str]) -> list[str]:
@@ -146,13 +154,8 @@ def predict(rules: Rules, daemon_arg: str, client_arg: str) -> list[Prediction]:
         )
 
     if ip_key(client) is not None:
-        return [
-            Prediction(
-                request(client, UNKNOWN),
-                rules.decide(request(client, UNKNOWN), dry_run=True),
-                first,
-            )
-        ]
+        req = request(client, UNKNOWN)
+        return [Prediction(req, rules.decide(req, dry_run=True), first)]
     if not known(client):
         req = request(None, client)
         return [Prediction(req, rules.decide(req, dry_run=True), first)]
@@ -169,6 +172,19 @@ def predict(rules: Rules, daemon_arg: str, client_arg: str) -> list[Prediction]:
         out.append(Prediction(req, rules.decide(req, dry_run=True), preamble + more))
         first = []
     return out
+
+
+def plain_prediction(
+    rules: Rules, daemon_arg: str, client_arg: str
+) -> tuple[Rule, Fixed] | tuple[None, None] | None:
+    """predict()'s one prediction as the deciding rule and its outcome, or (None, None)
+    for no match (see Rules.plain), for the plainest query: a daemon name alone and a
+    client address, nothing to warn about. None: only predict() can say."""
+    if "@" in daemon_arg or "/" in daemon_arg or "@" in client_arg or not daemon_arg:
+        return None
+    if fold(daemon_arg) in ("portmap", "rpcbind") or ip_key(client_arg) is None:
+        return None
+    return rules.plain(daemon_arg, client_arg, UNKNOWN)
 
 
 def render(predictions: list[Prediction]) -> list[str]:

@@ -43,6 +43,10 @@ class Resolver(Protocol):
 
 def ip_key(addr: str) -> tuple[int, int] | None:
     """(family, integer) of an address text; IPv4-mapped IPv6 counts as IPv4."""
+    try:
+        return socket.AF_INET, int.from_bytes(socket.inet_pton(socket.AF_INET, addr), "big")
+    except (OSError, ValueError):
+        pass  # not a plain dotted quad (the common case, and inet_aton agrees on it)
     text = addr.split("%", 1)[0]
     if ":" in text:
         value = parse_ip6(text)

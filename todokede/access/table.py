@@ -9,6 +9,7 @@ as Latin-1 so any input maps 1:1 to text and nothing can fail to decode.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 BUFLEN = 2048  # libwrap's BUFSIZ-sized line buffer, NUL included
@@ -41,6 +42,11 @@ Entry = RawRule | RawWarning
 
 def split_at(string: str, delimiter: str) -> tuple[str, str] | None:
     """libwrap's split_at(): split at the first delimiter outside square brackets."""
+    if delimiter not in string:
+        return None
+    if "[" not in string and "]" not in string:
+        i = string.index(delimiter)
+        return string[:i], string[i + 1 :]
     depth = 0
     for i, ch in enumerate(string):
         if ch == "[":
@@ -52,20 +58,12 @@ def split_at(string: str, delimiter: str) -> tuple[str, str] | None:
     return None
 
 
+_TOKEN = re.compile(f"[^{re.escape(SEPARATORS)}]+")
+
+
 def tokens(text: str) -> list[str]:
     """strtok(text, ", \\t\\r\\n")."""
-    out: list[str] = []
-    cur: list[str] = []
-    for ch in text:
-        if ch in SEPARATORS:
-            if cur:
-                out.append("".join(cur))
-                cur = []
-        else:
-            cur.append(ch)
-    if cur:
-        out.append("".join(cur))
-    return out
+    return _TOKEN.findall(text)
 
 
 def _logical_lines(data: bytes) -> list[tuple[int, bytes]]:

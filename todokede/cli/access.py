@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from todokede.access import HostsFileResolver, Resolver, Rules, SystemResolver, check, predict
-from todokede.access.query import render
+from todokede.access.compiled import Fixed, Rule
+from todokede.access.patterns import UNKNOWN, fold
+from todokede.access.query import plain_prediction, render, verdict_lines
 from todokede.errors import InputError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
@@ -60,6 +63,121 @@ def _answer(rules: Rules, daemon: str, client: str) -> dict[str, object]:
     return {"query": query, "results": results}
 
 
+_BAD_QUERY = "expected: DAEMON[@SERVER] [USER@]CLIENT"
+_encode = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False) for a str
+
+
+class _JsonLines:
+    """``json.dumps(_answer(...), ensure_ascii=False)``, line by line, without encoding
+    the same result again for every query (most results are one of a few)."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._done: dict[tuple[object, ...], str] = {}
+        self._plain: dict[Fixed | None, str] = {}
+
+    def __call__(self, words: list[str], raw: str) -> str:
+        if len(words) != 2:
+            return _dumps({"query": raw.strip(), "results": [], "error": _BAD_QUERY})
+        query = f"{words[0]} {words[1]}"
+        found = plain_prediction(self.rules, words[0], words[1])
+        if found is not None:
+            # The result is the deciding rule's (or no rule's): one encoding per rule.
+            part = self._plain.get(found[1])
+            if part is None:
+                part = self._plain[found[1]] = _dumps(_plain_dict(*found))
+            return f'{{"query": {_encode(query)}, "results": [{part}]}}'
+        try:
+            predictions = predict(self.rules, words[0], words[1])
+        except InputError as exc:
+            return _dumps({"query": query, "results": [], "error": str(exc)})
+        parts = []
+        done = self._done
+        for p in predictions:
+            d = p.decision
+            key = (d.access, d.matched, *d.options, *p.warnings)
+            part = done.get(key)
+            if part is None:
+                if len(done) >= 4096:
+                    done.clear()  # expanded options make results many: stay bounded
+                part = done[key] = _dumps(p.to_dict())
+            parts.append(part)
+        return f'{{"query": {_encode(query)}, "results": [{", ".join(parts)}]}}'
+
+
+def _plain_dict(rule: Rule | None, fixed: Fixed | None) -> dict[str, object]:
+    """Prediction.to_dict() of a plain prediction (see plain_prediction)."""
+    if rule is None or fixed is None:
+        return {"access": "granted", "matched": None, "options": [], "warnings": []}
+    return {
+        "access": fixed.access,
+        "matched": {"file": rule.match.file, "line": rule.match.line},
+        "options": [str(o) for o in fixed.options],
+        "warnings": list(fixed.warnings),
+    }
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _TextBlocks:
+    """One query in text: a ``query:`` line, tcpdmatch's lines (or ``error:``), a blank
+    line; the end of a plain prediction (see plain_prediction) is formatted once per rule."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._plain: dict[Fixed | None, str] = {}
+
+    def __call__(self, words: list[str], raw: str) -> str:
+        if len(words) != 2:
+            return f"query:    {_safe(raw.strip())}\nerror: {_BAD_QUERY}\n"
+        daemon, client = words
+        head = f"query:    {_safe(daemon)} {_safe(client)}\n"
+        found = plain_prediction(self.rules, daemon, client)
+        if found is not None:
+            fixed = found[1]
+            tail = self._plain.get(fixed)
+            if tail is None:
+                lines = verdict_lines(fixed.trace, fixed.access) if fixed else ["access:   granted"]
+                tail = self._plain[fixed] = "".join(_safe(line) + "\n" for line in lines)
+            shown = "" if fold(daemon) == UNKNOWN else f"server:   process  {_safe(daemon)}\n"
+            return f"{head}client:   address  {_safe(client)}\n{shown}{tail}"
+        try:
+            lines = render(predict(self.rules, daemon, client))
+        except InputError as exc:
+            return f"{head}error: {_safe(str(exc))}\n"
+        return head + "".join(_safe(line) + "\n" for line in lines)
+
+
+def _batch(answer: Callable[[list[str], str], str], separator: str) -> None:
+    """Answer stdin's queries as they arrive: take what one read gives, answer every
+    complete line of it, write the answers at once and flush once per read, not per
+    line. A program that sends a query and waits gets its answer; a file is answered
+    in large writes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # read1: what one read of the pipe gives, without waiting for a full buffer
+    read: Callable[[int], bytes] = getattr(stdin, "read1", stdin.read)
+    rest = b""
+    while True:
+        chunk = read(1 << 16)
+        data = rest + chunk
+        end = data.rfind(b"\n") + 1 if chunk else len(data)
+        if end:
+            out = []
+            for raw in data[:end].decode("utf-8", "replace").split("\n"):
+                words = raw.split()
+                if words and not words[0].startswith("#"):
+                    out.append(answer(words, raw))
+            if out:
+                out.append("")
+                stdout.write(separator.join(out).encode("utf-8", "replace"))
+                stdout.flush()
+        rest = data[end:]
+        if not chunk:
+            return
+
+
 @access.command()
 @rules_dir_option
 @hosts_file_option
@@ -67,8 +185,9 @@ def _answer(rules: Rules, daemon: str, client: str) -> dict[str, object]:
 @click.option(
     "--batch",
     is_flag=True,
-    help="Read queries (DAEMON[@SERVER] [USER@]CLIENT) from stdin, one per line; "
-    "answer one JSON line each, in order.",
+    help="Read queries (DAEMON[@SERVER] [USER@]CLIENT) from stdin, one per line, and "
+    "answer each in order as it arrives: with --json one JSON line, else a 'query:' line, "
+    "tcpdmatch's lines and a blank line.",
 )
 @click.argument("daemon", required=False, metavar="DAEMON[@SERVER]")
 @click.argument("client", required=False, metavar="[USER@]CLIENT")
@@ -88,7 +207,7 @@ def match(
     reverse+forward PARANOID check); USER@ sets the ident user name.
 
     \b
-    JSON (--json, --batch), one line per query:
+    JSON (--json), one line per query:
       {"query": "imapd 192.0.2.7", "results": [{"access": "denied",
        "matched": {"file": "hosts.deny", "line": 3}, "options": [], "warnings": []}]}
 
@@ -96,7 +215,7 @@ def match(
     Example:
       todokede access match --rules-dir todokede/samples/access \\
           --hosts-file todokede/samples/access/hosts imapd 192.0.2.7
-      printf 'imapd 192.0.2.7\\nsshd 10.0.0.1\\n' | todokede access match --batch
+      printf 'imapd 192.0.2.7\\nsshd 10.0.0.1\\n' | todokede access match --batch --json
     """
     if not rules_dir.is_dir():
         raise InputError("no such directory", source=str(rules_dir))
@@ -104,20 +223,10 @@ def match(
     if batch:
         if daemon is not None:
             raise click.UsageError("--batch reads its queries from stdin; give no arguments")
-        for raw in sys.stdin:
-            words = raw.split()
-            if not words or words[0].startswith("#"):
-                continue
-            if len(words) != 2:
-                out: dict[str, object] = {
-                    "query": raw.strip(),
-                    "results": [],
-                    "error": "expected: DAEMON[@SERVER] [USER@]CLIENT",
-                }
-            else:
-                out = _answer(rules, words[0], words[1])
-            click.echo(json.dumps(out, ensure_ascii=False))
-            sys.stdout.flush()
+        if as_json:
+            _batch(_JsonLines(rules), "\n")
+        else:
+            _batch(_TextBlocks(rules), "\n")
         return
     if daemon is None or client is None:
         raise click.UsageError("give DAEMON[@SERVER] and [USER@]CLIENT (or --batch)")

@@ -85,47 +85,6 @@ def decide(
     return decision
 
 
-class DecisionCache:
-    """Decisions that depend on nothing but the rules and the two addresses, kept per
-    (client address, server address and port) for as long as the rules are the same objects
-    (``Rules`` builds new tables whenever a file changed, so a change empties the cache).
-
-    Only a decision made without any name lookup (cached or not), without options (no
-    %-expansion, banner file, command, ident query) and with no user is kept: the
-    engine would give exactly the same one again. The caller still checks the files
-    (a ``stat``) as often as it would without the cache."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._tables: object = None
-        self._entries: dict[tuple[str, tuple[str, int]], Decision] = {}
-
-    def get(self, tables: object, key: tuple[str, tuple[str, int]]) -> Decision | None:
-        if tables is not self._tables:
-            self._entries.clear()
-            self._tables = tables
-            return None
-        return self._entries.get(key)
-
-    def put(
-        self,
-        tables: object,
-        key: tuple[str, tuple[str, int]],
-        decision: Decision,
-        resolver: CachingResolver,
-    ) -> None:
-        """Keep ``decision`` if it qualifies (see the class); ``resolver`` is the one
-        that just recorded it."""
-        if decision.options or decision.user is not None or resolver.consulted():
-            return
-        if tables is not self._tables:
-            self._entries.clear()
-            self._tables = tables
-        if len(self._entries) >= self.size:
-            self._entries.clear()  # a scan from many addresses: start over, stay bounded
-        self._entries[key] = decision
-
-
 def steps(decision: Decision) -> Iterator[tuple[str, str]]:
     """What tcpd does while it decides, in its order: log lines (``warning``, ``error``,
     ``info``, the text without its prefix) and the ``spawn`` commands to run."""
