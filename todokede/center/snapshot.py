@@ -274,10 +274,9 @@ def published(store: Store, month: str) -> Frozen:
 _PDF = threading.Lock()  # a PDF takes seconds and much memory: render one at a time
 
 
-def document(store: Store, frozen: Frozen, lang: Lang, fmt: Literal["html", "md", "pdf"]) -> bytes:
+def document(store: Store, rev: Revision, lang: Lang, fmt: Literal["html", "md", "pdf"]) -> bytes:
     """A document of a published revision, as published. The PDF is rendered from the
     stored HTML on its first request and kept with the revision."""
-    rev = frozen.revision
     name = f"{lang}.{fmt}"
     body = store.publication_file(rev.month, rev.revision, name)
     if body is not None:

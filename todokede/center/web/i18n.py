@@ -262,6 +262,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The publication of this month has been withdrawn.",
     ),
     "withdrawn_months": ("取り下げられた月", "Withdrawn months"),
+    "withdrawn_heading": ("公表の取り下げ", "Publication withdrawn"),
     "withdraw": ("公表を取り下げる", "Withdraw the publication"),
     "withdraw_help": (
         "公開ページには取り下げの告知(日付と理由)が表示されます。再び公表すると新しい版になります。",

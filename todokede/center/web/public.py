@@ -19,7 +19,7 @@ from starlette.responses import Response
 from todokede.center import snapshot, stats
 from todokede.center.taxonomy import Lang
 from todokede.center.web import i18n
-from todokede.center.web.site import SECURITY_HEADERS, Ctx, PageError, Site, page
+from todokede.center.web.site import SECURITY_HEADERS, Ctx, PageError, Site, error_page, page
 from todokede.errors import NotFound, Withdrawn
 
 _FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
@@ -47,9 +47,7 @@ def install(app: Starlette, site: Site) -> None:
         try:
             return snapshot.published(store, month)
         except Withdrawn as exc:
-            when = i18n.format_date(exc.at, ctx.lang)
-            detail = f"{when}: {exc.reason}" if exc.reason else when
-            raise PageError(410, "withdrawn_text", detail) from exc
+            raise PageError(410, "withdrawn_text", _withdrawn_detail(exc, ctx.lang)) from exc
         except NotFound as exc:
             raise PageError(404, "not_found") from exc
 
@@ -69,7 +67,15 @@ def install(app: Starlette, site: Site) -> None:
 
     @on
     def published_month(ctx: Ctx, month: str) -> Response:
-        frozen = published_or_gone(ctx, month)
+        try:
+            stats.parse_month(month)
+            frozen = snapshot.published(store, month)
+        except Withdrawn as exc:
+            # What a bulletin does: the notice stays where the month was.
+            detail = _withdrawn_detail(exc, ctx.lang)
+            return error_page(ctx, 410, "withdrawn_text", detail, heading="withdrawn_heading")
+        except NotFound as exc:
+            raise PageError(404, "not_found") from exc
         return ctx.render(
             "published_month.html",
             **month_page(frozen.snapshot, ctx.lang),
@@ -84,7 +90,7 @@ def install(app: Starlette, site: Site) -> None:
         frozen = published_or_gone(ctx, month)
         lang: Lang = "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
         # The PDF is rendered once per revision and kept; HTML and Markdown are stored.
-        body = snapshot.document(store, frozen, lang, _FMT[fmt])
+        body = snapshot.document(store, frozen.revision, lang, _FMT[fmt])
         return document_response(body, fmt, f"{month}-{lang}", cache="public, max-age=300")
 
     @on
@@ -117,6 +123,11 @@ def install(app: Starlette, site: Site) -> None:
     )
     app.add_route("/statistics", statistics, methods=["GET"], include_in_schema=False)
     app.add_route("/statistics/{month}/{kind}.svg", chart, methods=["GET"], include_in_schema=False)
+
+
+def _withdrawn_detail(exc: Withdrawn, lang: Lang) -> str:
+    when = i18n.format_date(exc.at, lang)
+    return f"{when}: {exc.reason}" if exc.reason else when
 
 
 def month_page(snap: snapshot.Snapshot, lang: Lang) -> dict[str, Any]:
