@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from tests.center import backdate
 from tests.conftest import need
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, publish_month
 from tests.web.server import PASSWORDS, serve
 from todokede.center import mailin
 from todokede.center.iodef import to_iodef
@@ -245,10 +245,8 @@ def published(center: tuple[str, Store, Any, str]) -> list[str]:
                 put = web.put(f"/api/reports/{rid}/triage", json=triage,
                               headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
                 assert put.status_code == 200, put.text
-        for month in months:
-            done = web.post(f"/api/months/{month}/publish",
-                            headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
-            assert done.status_code == 200, done.text
+        for month in months:  # frozen now, after the classification
+            publish_month(web, month)
     return months
 
 
