@@ -113,7 +113,8 @@ def test_published_month_stays_fixed_until_republished(
     text_before = {lang: pdf_text(before[f"report.{lang}.pdf"], tmp_path) for lang in LANGS}
     assert "IMAP" in text_before["en"]
     api = json.loads(before["api.month"])
-    assert (api["total"], api["with_actual_damage"], api["revision"]) == (2, 1, 1)
+    assert (api["total"], api["with_actual_damage"], api["without_actual_damage"],
+            api["actual_damage_unknown"], api["revision"]) == (2, 1, 1, 0, 1)  # fmt: skip
     cli_md = monthly_md(store_url)
     assert cli_md.exit_code == 0, cli_md.output
     assert cli_md.stdout_bytes == before["report.ja.md"]
@@ -307,6 +308,7 @@ def test_cli_preview_confirm_withdraw_list(tmp_path: Any) -> None:
     assert (
         f"{MONTH}: 2 public cases" in preview.output
         and "IMAPサーバへのアクセス形跡" in preview.output
+        and "3 counted reports (actual damage: 1 yes, 1 no, 1 unknown)" in preview.output
     )
     command = preview.output.strip().splitlines()[-1].split(": ", 1)[1]
     assert command.startswith(f"todokede publish confirm {MONTH} ")

@@ -194,7 +194,8 @@ def preview(month: str, db: str | None) -> None:
     snap = taken.snapshot
     counted = snap.stats.this.reports
     click.echo(f"{month}: {len(snap.reports)} public cases, {counted.n} counted reports "
-               f"({counted.actual} with actual damage)")  # fmt: skip
+               f"(actual damage: {counted.actual} yes, {counted.no} no, "
+               f"{counted.unknown} unknown)")  # fmt: skip
     for case in snap.cases:
         click.echo(f"  {case.received}  {case.title}")
     if now is not None:
