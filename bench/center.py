@@ -47,7 +47,6 @@ console = Console(stderr=True)
 
 REPORT = {
     "title": "tcp_wrapperのログにIMAPサーバへの不審なアクセス",
-    "received": "1997-09-17",
     "reporter": {"organisation": "Example Univ.", "email": "admin@example.ac.jp",
                  "type": "system_admin"},
     "discovered": "1997-09-16",

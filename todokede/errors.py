@@ -11,12 +11,15 @@
     ├── ActionError               a guard action (nft, a command hook) failed
     ├── StoreError                the database failed or is not reachable
     │   └── NotFound              no such record
+    │       └── Withdrawn         a published month that was withdrawn (HTTP 410)
     └── AccessDenied              the caller's role does not allow this
 
 Errors become messages only at the CLI and HTTP boundaries.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class TodokedeError(Exception):
@@ -94,6 +97,16 @@ class StoreError(TodokedeError):
 
 class NotFound(StoreError):
     """No such record."""
+
+
+class Withdrawn(NotFound):
+    """A month whose publication was withdrawn: a notice is shown in its place."""
+
+    def __init__(self, message: str, *, month: str, at: datetime, reason: str | None) -> None:
+        super().__init__(message)
+        self.month = month
+        self.at = at
+        self.reason = reason
 
 
 class AccessDenied(TodokedeError):

@@ -4,6 +4,7 @@ control as a table (every endpoint x every role x own/other's report)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +17,13 @@ def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def next_month_start() -> date:
+    """The first day of next month: the center's calendar when this month has closed."""
+    return (datetime.now(UTC).date().replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 IMAP = {
     "title": "tcp_wrapperのログにIMAPへの不審なアクセス",
-    "received": "1997-09-17",
     "reporter": {"organisation": "Example Univ.", "name": "Taro Yamada",
                  "email": "taro@example.ac.jp", "phone": "03-0000-0000", "type": "system_admin"},
     "methods": ["access_probe"],
@@ -39,7 +44,9 @@ def test_submit_then_get(client: Any, tokens: dict[str, str], store: Store) -> N
     assert body["status"] == "received" and body["url"] == f"/api/reports/{body['id']}"
     got = client.get(body["url"], headers=bearer(tokens["alice"]))
     assert got.status_code == 200
-    assert Report.model_validate(got.json()["report"]) == Report.model_validate(IMAP)
+    stored = Report.model_validate(got.json()["report"])
+    assert stored.received == datetime.now(UTC).date()  # set by the center
+    assert stored.model_copy(update={"received": None}) == Report.model_validate(IMAP)
     assert got.json()["owner"] == "alice"
     assert [e.action for e in store.audit_log(body["id"])] == ["create", "read"]
 
@@ -60,9 +67,10 @@ def test_idempotency_key_header(client: Any, tokens: dict[str, str]) -> None:
     assert listed["total"] == 1
 
 
-def test_list_pages_and_filters(client: Any, tokens: dict[str, str]) -> None:
+def test_list_pages_and_filters(client: Any, tokens: dict[str, str], store: Store) -> None:
     for day in ("1997-08-20", "1997-09-17", "1997-09-19", "1997-09-21"):
-        client.post("/api/reports", json={**IMAP, "received": day}, headers=bearer(tokens["bob"]))
+        # Dated by the center (as when loading its history): no submission sets it.
+        store.add_report(Report.model_validate({**IMAP, "received": day}), owner="bob")
     h = bearer(tokens["analyst"])
     page = client.get("/api/reports?limit=2&offset=1", headers=h).json()
     assert page["total"] == 4 and len(page["items"]) == 2
@@ -131,6 +139,8 @@ def test_public_endpoints_serve_only_published_anonymised(
     client: Any, tokens: dict[str, str]
 ) -> None:
     h = bearer(tokens["analyst"])
+    month = datetime.now(UTC).strftime("%Y-%m")  # the reports are received today
+    client.app.state.today = lambda: next_month_start()  # ... and the month has closed
     ok = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()["id"]
     unreviewed = client.post("/api/reports", json=IMAP, headers=bearer(tokens["alice"])).json()
     dup = client.post("/api/reports", json=IMAP, headers=bearer(tokens["bob"])).json()["id"]
@@ -147,11 +157,15 @@ def test_public_endpoints_serve_only_published_anonymised(
                headers=h)  # fmt: skip
     client.post(f"/api/reports/{rejected}/status", json={"status": "rejected"}, headers=h)
 
-    assert client.get("/api/public/months").json() == {"months": []}
-    assert client.get("/api/public/months/1997-09").status_code == 404
-    assert client.post("/api/months/1997-09/publish", headers=h).status_code == 200
-    assert client.get("/api/public/months").json() == {"months": ["1997-09"]}
-    page = client.get("/api/public/months/1997-09")
+    assert client.get("/api/public/months").json() == {"months": [], "withdrawn": []}
+    assert client.get(f"/api/public/months/{month}").status_code == 404
+    preview = client.get(f"/api/months/{month}/preview", headers=h).json()
+    published = client.post(
+        f"/api/months/{month}/publish", json={"digest": preview["digest"]}, headers=h
+    )
+    assert published.status_code == 200 and published.json()["revision"] == 1
+    assert client.get("/api/public/months").json() == {"months": [month], "withdrawn": []}
+    page = client.get(f"/api/public/months/{month}")
     assert page.status_code == 200
     data = page.json()
     assert [r["id"] for r in data["reports"]] == [ok]
@@ -159,6 +173,7 @@ def test_public_endpoints_serve_only_published_anonymised(
     case = data["reports"][0]
     assert case["title"] == "IMAPサーバへのアクセス形跡" and case["methods"] == ["access_probe"]
     assert case["narrative_en"].startswith("Nine refused")
+    assert data["reports"] == preview["reports"]  # what the preview showed
     dumped = page.text
     for secret in ("Yamada", "taro@", "03-0000-0000", "Example Univ", "192.0.2.7",
                    "dialup-12", "reporter is Taro", "refused connect", "alice"):  # fmt: skip
@@ -265,7 +280,9 @@ ENDPOINTS: list[tuple[str, str, Any]] = [
     ("POST", "/api/reports", {"methods": ["mail_bombing"]}),
     ("POST", "/api/incidents", {"title": "mail bomb wave"}),
     ("GET", "/api/incidents/{inc}", None),
-    ("POST", "/api/months/1997-09/publish", None),
+    ("GET", "/api/months/1997-09/preview", None),
+    ("POST", "/api/months/1997-09/publish", {"digest": "0" * 64}),
+    ("GET", "/api/months/1997-09/revisions", None),
     ("POST", "/api/users", {"name": "carol", "role": "reporter"}),
     ("GET", "/api/me", None),
     ("GET", "/api/public/months", None),
@@ -295,7 +312,12 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "POST /api/reports": {k: (201, 201) if v[0] == 200 else v for k, v in ANY_USER.items()},
     "POST /api/incidents": {k: (201, 201) if v[0] == 200 else v for k, v in ANALYST.items()},
     "GET /api/incidents/{inc}": ANALYST,
-    "POST /api/months/1997-09/publish": ANALYST,
+    "GET /api/months/1997-09/preview": ANALYST,
+    # Allowed, but the digest is not the preview's: nothing is published.
+    "POST /api/months/1997-09/publish": {
+        k: (422, 422) if v[0] == 200 else v for k, v in ANALYST.items()
+    },
+    "GET /api/months/1997-09/revisions": ANALYST,
     "POST /api/users": {k: (201, 201) if v[0] == 200 else v for k, v in ADMIN.items()},
     "GET /api/me": ANY_USER,
     "GET /api/public/months": {k: (200, 200) for k in ROLES},

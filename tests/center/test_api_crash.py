@@ -66,7 +66,6 @@ def serve(url: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
 def report(key: str) -> dict[str, object]:
     return {
         "title": f"relay abuse {key}",
-        "received": "1997-09-19",
         "methods": ["mail_relay", "spam"],
         "damage": ["mail_relay", "service_lowering"],
         "actual_damage": True,

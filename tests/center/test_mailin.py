@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from todokede.center import mailform, mailin
+from todokede.center.iodef import from_iodef
 from todokede.center.mailin import ingest, read_mailbox, read_message
 from todokede.center.smtpin import Envelope, Running, SMTPIntake, parse_listen
 from todokede.center.store import Store
@@ -125,7 +126,7 @@ def test_the_japanese_form_in_any_charset(charset: str | None) -> None:
     assert intake.triage.note is None
     (report,) = intake.reports
     check_imap_form(report)
-    assert report.received is not None and report.received.isoformat() == "1997-09-17"
+    assert report.received is None  # 届出年月日 and Date: are the sender's: the center dates it
     (evidence,) = report.evidence
     assert evidence.kind == "mail"
     assert evidence.source == "<199709170100.KAA01234@mail.example.ac.jp>"
@@ -186,8 +187,17 @@ def test_an_attached_iodef_document() -> None:
     msg["From"] = "csirt@example.net"
     msg["Subject"] = "IODEF report"
     msg.set_content("Report attached.")
+    doc = (
+        (DATA / "external-scan.xml")
+        .read_bytes()
+        .replace(
+            b"    <GenerationTime>",
+            b"    <ReportTime>2015-10-06T08:00:00+09:00</ReportTime>\n    <GenerationTime>",
+        )
+    )
+    assert from_iodef(doc)[0].received is not None  # the document claims a received date
     msg.add_attachment(
-        (DATA / "external-scan.xml").read_bytes(),
+        doc,
         maintype="application",
         subtype="iodef+xml",
         filename="report.xml",
@@ -197,6 +207,7 @@ def test_an_attached_iodef_document() -> None:
     (r,) = intake.reports
     assert r.sources == ["192.0.2.200"]
     assert [e.kind for e in r.evidence] == ["log", "mail"]
+    assert r.received is None  # its ReportTime is the sender's claim: the center dates it
 
 
 def test_an_invalid_iodef_attachment_is_kept_for_manual_triage() -> None:

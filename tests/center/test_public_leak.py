@@ -3,11 +3,14 @@
 Reports are filed with a marker in every free-text field through each way in (the web
 form, the API, e-mail in IPA's text form, an IODEF document attached to a mail), classified
 (through the classification form and the API, public heading and summary left empty, the
-drafted text approved for some), and their month published. Then every public URL (taken
-from the app's route table, so a new page is checked too), every public API answer, the
-PDF's text and the exports without ``--personal`` must not hold the marker: zero
-occurrences. Exports to partner centers may carry the source addresses, so those are
-taken out before they are searched.
+drafted text approved for some), and their month published after the preview: once
+through the web's confirmation, then again (revision 2, every draft approved) through the
+API's digest. A second month is published and withdrawn. Then every public URL (taken
+from the app's route table, so a new page is checked too) including the withdrawal
+notice, every public API answer, the PDF's text, every stored revision's snapshot and
+documents, the previews an analyst sees, and the exports without ``--personal`` must not
+hold the marker: zero occurrences. Exports to partner centers may carry the source
+addresses, so those are taken out before they are searched.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import itertools
 import re
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -29,7 +32,7 @@ from starlette.routing import Route
 
 from tests.center import backdate
 from tests.conftest import need
-from tests.web.conftest import csrf_of
+from tests.web.conftest import csrf_of, publish_month
 from tests.web.server import PASSWORDS, serve
 from todokede.center import mailin
 from todokede.center.iodef import to_iodef
@@ -51,6 +54,7 @@ MARK = "zqxmark"  # searched case-insensitively
 HOST = f"{MARK}-relay.example.net"  # a source host name: allowed in exports only
 ADDRESS = "192.0.2.77"
 SOURCES = (HOST, ADDRESS)
+SECRETS = (MARK, ADDRESS, "山田", "経理", "10.1.2.3")  # what no public text may hold
 
 
 def m(label: str) -> str:
@@ -187,9 +191,51 @@ def center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Stor
         store.close()
 
 
+def leaks_in(text: str) -> list[str]:
+    low = text.lower()
+    return [secret for secret in SECRETS if secret in low]
+
+
+def api_publish(client: httpx.Client, month: str, token: str) -> dict[str, Any]:
+    """Publish ``month`` through the API: the preview, then its digest as confirmation."""
+    auth = {"Authorization": f"Bearer {token}"}
+    preview = client.get(f"/api/months/{month}/preview", headers=auth)
+    assert preview.status_code == 200, preview.text
+    assert leaks_in(preview.text) == []
+    done = client.post(f"/api/months/{month}/publish", json={"digest": preview.json()["digest"]},
+                       headers=auth)  # fmt: skip
+    assert done.status_code == 200, done.text
+    published: dict[str, Any] = done.json()
+    return published
+
+
+def month_before(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=15)
+
+
+def withdrawn_month(client: httpx.Client, store: Store, alice: str, ana: str) -> str:
+    """A marked report in the month before, classified, published, then withdrawn."""
+    created = client.post("/api/reports", json=api_report(),
+                          headers={"Authorization": f"Bearer {alice}"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    month = backdate.move(store, [rid], month_before(backdate.last_month()))
+    put = client.put(f"/api/reports/{rid}/triage", json={"status": "triaged"},
+                     headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
+    assert put.status_code == 200, put.text
+    assert api_publish(client, month, ana)["revision"] == 1
+    gone = client.post(f"/api/months/{month}/withdraw", json={"reason": "分類の誤りのため"},
+                       headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
+    assert gone.status_code == 200 and gone.json()["published"] is False, gone.text
+    return month
+
+
 @pytest.fixture(scope="module")
-def published(center: tuple[str, Store, Any, str]) -> list[str]:
-    """File the marked reports every way, classify them, publish their month."""
+def published(
+    center: tuple[str, Store, Any, str], tmp_path_factory: pytest.TempPathFactory
+) -> list[str]:
+    """File the marked reports every way, classify them, publish their month (twice);
+    publish and withdraw the month before. The months: [published, withdrawn]."""
     url, store, _, _ = center
     alice, ana = store.new_token("alice"), store.new_token("ana")
     ids: list[int] = []
@@ -198,6 +244,7 @@ def published(center: tuple[str, Store, Any, str]) -> list[str]:
                               headers={"Authorization": f"Bearer {alice}"})  # fmt: skip
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
+        withdrawn = withdrawn_month(client, store, alice, ana)
     with httpx.Client(base_url=url, timeout=60) as web:
         sign_in(web, "alice")
         token = csrf_of(web.get("/reports/new").text)
@@ -214,7 +261,7 @@ def published(center: tuple[str, Store, Any, str]) -> list[str]:
         assert got.report_ids and not got.manual, got
         ids += got.report_ids
     # received last month: a closed month in the past, one that may be published
-    months = [backdate.move(store, ids, backdate.last_month())]
+    month = backdate.move(store, ids, backdate.last_month())
     stored = {rid: store.get_report(rid) for rid in ids}
     assert all(MARK in sr.report.model_dump_json().lower() for sr in stored.values())
     # Classified: half through the classification form, half through the API; public
@@ -245,11 +292,23 @@ def published(center: tuple[str, Store, Any, str]) -> list[str]:
                 put = web.put(f"/api/reports/{rid}/triage", json=triage,
                               headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
                 assert put.status_code == 200, put.text
-        for month in months:
-            done = web.post(f"/api/months/{month}/publish",
-                            headers={"Authorization": f"Bearer {ana}"})  # fmt: skip
-            assert done.status_code == 200, done.text
-    return months
+        # Frozen only now, after the classification: revision 1 through the web's preview
+        # and confirmation (the preview page and its documents are what will be public)...
+        for fmt in ("html", "md", "pdf"):
+            doc = web.get("/publish/report." + fmt, params={"month": month, "lang": "en"})
+            assert doc.status_code == 200, doc.text
+            assert leaks_in(text_of(doc, tmp_path_factory.mktemp("preview"))) == [], fmt
+        assert leaks_in(web.get("/publish", params={"month": month}).text) == []
+        publish_month(web, month)
+        # ... then revision 2 through the API, every drafted text approved.
+        auth = {"Authorization": f"Bearer {ana}"}
+        for rid in ids:
+            triage = web.get(f"/api/reports/{rid}", headers=auth).json()["triage"]
+            put = web.put(f"/api/reports/{rid}/triage", headers=auth,
+                          json={**triage, "public_draft_approved": True})  # fmt: skip
+            assert put.status_code == 200, put.text
+        assert api_publish(web, month, ana)["revision"] == 2
+    return [month, withdrawn]
 
 
 # Values for the path parameters of the public routes. A route with a parameter not listed
@@ -319,20 +378,60 @@ def test_no_public_url_holds_what_a_reporter_wrote(
             response = anonymous.get(path, params={"lang": lang},
                                      headers={"Accept-Language": lang})  # fmt: skip
             served[path] = response.status_code
-            if response.status_code >= 300:
-                continue  # not public: a sign-in redirect, 401, 403 or 404
-            text = text_of(response, tmp_path).lower()
-            for secret in (MARK, ADDRESS, "山田", "経理", "10.1.2.3"):
-                if secret in text:
-                    leaks.append(f"{path} ({lang}): {secret}")
+            if response.status_code != 200 and "pdf" in response.headers.get("content-type", ""):
+                continue
+            # error pages too: the withdrawal notice (410) is public
+            leaks += [f"{path} ({lang}): {s}" for s in leaks_in(text_of(response, tmp_path))]
     assert leaks == []
+    month, withdrawn = published
+    must = {
+        "/": 200, "/published": 200, f"/published/{month}": 200, "/statistics": 200,
+        f"/published/{month}/report.html": 200, f"/published/{month}/report.pdf": 200,
+        f"/published/{month}/report.md": 200, "/api/public/months": 200,
+        f"/api/public/months/{month}": 200, f"/published/{withdrawn}": 410,
+        f"/api/public/months/{withdrawn}": 410, f"/published/{withdrawn}/report.md": 410,
+    }  # fmt: skip
+    assert {path: served.get(path) for path in must} == must
+
+
+def test_previews_and_revisions_are_for_analysts_only(
+    center: tuple[str, Store, Any, str], published: list[str]
+) -> None:
+    url, store, _, _ = center
     month = published[0]
-    must = [
-        "/", "/published", f"/published/{month}", "/statistics",
-        f"/published/{month}/report.html", f"/published/{month}/report.pdf",
-        f"/published/{month}/report.md", "/api/public/months", f"/api/public/months/{month}",
-    ]  # fmt: skip
-    assert {path: served.get(path) for path in must} == dict.fromkeys(must, 200)
+    pages = ["/publish", "/publish/report.html", "/publish/report.md", "/publish/report.pdf"]
+    api = [f"/api/months/{month}/preview", f"/api/months/{month}/revisions"]
+    with httpx.Client(base_url=url, timeout=60) as anonymous:
+        for path in pages + api:
+            got = anonymous.get(path, params={"month": month})
+            assert got.status_code in (303, 401), path
+            assert leaks_in(got.text) == [], path
+    with httpx.Client(base_url=url, timeout=60) as alice:
+        sign_in(alice, "alice")
+        token = store.new_token("alice")
+        for path in pages:
+            assert alice.get(path, params={"month": month}).status_code == 403, path
+        for path in api:
+            got = alice.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert got.status_code == 403, path
+
+
+def test_every_stored_revision_was_frozen_after_classification(
+    center: tuple[str, Store, Any, str], published: list[str]
+) -> None:
+    _, store, _, _ = center
+    revisions = store.revisions()
+    assert sorted((r.month, r.revision) for r in revisions) == sorted(
+        [(published[0], 1), (published[0], 2), (published[1], 1)]
+    )
+    names = [f"{lang}.{part}" for lang in ("ja", "en")
+             for part in ("html", "md", "pdf.html", "monthly.svg", "methods.svg")]  # fmt: skip
+    for rev in revisions:
+        text = store.snapshot_text(rev.month, rev.revision)
+        assert text is not None and leaks_in(text) == [], rev
+        for name in names:
+            body = store.publication_file(rev.month, rev.revision, name)
+            assert body is not None and leaks_in(body.decode()) == [], (rev, name)
 
 
 def test_public_month_shows_the_cases_as_codes(
@@ -340,7 +439,8 @@ def test_public_month_shows_the_cases_as_codes(
 ) -> None:
     url, store, _, _ = center
     body = httpx.get(f"{url}/api/public/months/{published[0]}", timeout=30).json()
-    assert body["total"] == len(list(store.iter_reports())) == 4
+    assert body["revision"] == 2
+    assert body["total"] == len(store.list_reports(month=published[0])[0]) == 4
     assert (body["with_actual_damage"], body["without_actual_damage"],
             body["actual_damage_unknown"]) == (2, 1, 1)  # fmt: skip
     # the reporters' services are public only as target codes

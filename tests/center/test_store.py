@@ -393,9 +393,10 @@ def test_publish_month(store: Store) -> None:
     assert store.published_months() == []
     store.publish_month("1997-09", actor="ana")
     store.publish_month("1997-04", actor="ana")
-    store.publish_month("1997-09", actor="ana")  # again: no change
+    again = store.publish_month("1997-09", actor="ana")  # again: a new revision
+    assert again.revision == 2
     assert store.published_months() == ["1997-04", "1997-09"]
-    assert [e.action for e in store.audit_log()].count("publish") == 2
+    assert [e.action for e in store.audit_log()].count("publish") == 3
     with pytest.raises(InputError):
         store.publish_month("September", actor="ana")
 

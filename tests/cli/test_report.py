@@ -132,11 +132,15 @@ def test_submit_json_and_iodef(center: tuple[str, Store, str], tmp_path: Path) -
     from todokede.center.iodef import to_iodef
 
     iodef = tmp_path / "report.xml"
-    iodef.write_bytes(to_iodef([stored]))
+    # An old ReportTime: the center would refuse it, so it is left out with a note.
+    old = stored.report.model_copy(update={"received": date(1997, 9, 17)})
+    iodef.write_bytes(to_iodef([stored.model_copy(update={"report": old})]))
     result = runner.invoke(cli, ["report", "submit", str(iodef), "--center", url],
                            env={"TODOKEDE_TOKEN": token})  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert store.get_report(2).report.methods == ["access_probe"]
+    assert "received 1997-09-17 left out: the center sets it" in result.stderr
+    resent = store.get_report(2).report
+    assert resent.methods == ["access_probe"] and resent.received == stored.report.received
 
 
 def test_submit_is_idempotent_with_a_key(center: tuple[str, Store, str], tmp_path: Path) -> None:

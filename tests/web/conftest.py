@@ -41,3 +41,21 @@ def artifacts() -> Path:
     path = Path(__file__).resolve().parent.parent / "_artifacts" / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def digest_of(html: str) -> str:
+    found = re.search(r'name="digest" value="([0-9a-f]{64})"', html)
+    assert found, "no preview digest in the page"
+    return found.group(1)
+
+
+def publish_month(client: httpx.Client, month: str) -> httpx.Response:
+    """Publish ``month`` as an analyst does: look at the preview, then confirm it."""
+    preview = client.get("/publish", params={"month": month})
+    assert preview.status_code == 200, preview.text
+    data = {"csrf": csrf_of(preview.text), "month": month, "digest": digest_of(preview.text),
+            "confirm": "yes"}  # fmt: skip
+    done = client.post("/publish", data=data)
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == f"/published/{month}"
+    return done

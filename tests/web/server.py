@@ -6,9 +6,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
@@ -61,13 +62,19 @@ def serve(app: Starlette) -> Iterator[str]:
         sock.close()
 
 
+def next_month_start() -> date:
+    """The first day of next month. The test center's calendar is set there, so the month
+    its reports are received in (today's) has closed and can be published."""
+    return (datetime.now(UTC).date().replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 @contextmanager
-def center(tmp: Path) -> Iterator[Live]:
+def center(tmp: Path, today: Callable[[], date] | None = next_month_start) -> Iterator[Live]:
     store = Store.open(f"sqlite:///{tmp / 'center.db'}")
     try:
         for name, (role, password) in PASSWORDS.items():
             store.add_user(name, role, password)
-        with serve(create_app(store)) as url:
+        with serve(create_app(store, today=today)) as url:
             yield Live(url, store)
     finally:
         store.close()

@@ -66,7 +66,9 @@ UI = {
         "ptitle": "公表時の見出し (日本語)",
         "pnarr": "公表する概要(日本語)",
         "save": "保存",
-        "publish": "月例報告を公表",
+        "preview": "プレビュー",
+        "publish": "公表する",
+        "confirm": "プレビューを確認しました",
         "saved": "保存しました",
     },
     "en": {
@@ -99,7 +101,9 @@ UI = {
         "ptitle": "Heading in the publication (English)",
         "pnarr": "Public summary (English)",
         "save": "Save",
-        "publish": "Publish a month",
+        "preview": "Preview",
+        "publish": "Publish",
+        "confirm": "I have checked the preview",
         "saved": "Saved",
     },
 }
@@ -253,7 +257,15 @@ def test_report_classify_publish(
     )
     analyst.shot(artifacts, "dashboard")
     page.get_by_label(re.compile("^(月|Month)$")).last.select_option(month)
-    page.get_by_role("button", name=ui["publish"]).click()
+    page.get_by_role("button", name=ui["preview"], exact=True).click()
+    # The preview shows the month exactly as it would be published; publishing needs the tick.
+    page.wait_for_url(re.compile(rf"/publish\?month={month}$"))
+    assert f"{tag}: attempts on an IMAP server" in page.locator("main").inner_text()
+    analyst.shot(artifacts, "publish-preview")
+    page.get_by_role("button", name=ui["publish"], exact=True).click()
+    assert "/publish?" in page.url  # the browser refused: the box is not ticked
+    page.get_by_label(re.compile(ui["confirm"])).check()
+    page.get_by_role("button", name=ui["publish"], exact=True).click()
     page.wait_for_url(re.compile(rf"/published/{month}$"))
 
     stored = live.store.get_report(rid)

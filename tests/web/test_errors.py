@@ -80,7 +80,7 @@ def broken(tmp_path: Path) -> Iterator[tuple[Any, Store]]:
     def fail() -> list[str]:
         raise RuntimeError("secret internals /var/lib/x")
 
-    store.published_months = fail  # type: ignore[method-assign]
+    store.latest_revisions = fail  # type: ignore[method-assign,assignment]
     app = create_app(store)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, app

@@ -21,9 +21,8 @@ import mailbox
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from email.message import EmailMessage, Message
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +137,6 @@ def _header(msg: Message, name: str) -> str:
         return " ".join(str(v) for v in raw)
 
 
-def _received_date(msg: Message) -> date | None:
-    try:
-        value = _header(msg, "Date")
-        return parsedate_to_datetime(value).date() if value else None
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def original_text(raw: bytes, charset: str | None = None) -> tuple[str, bool]:
     """The message as kept in evidence, decoded for reading (in the charset its text
     declares, else the first that fits) and bounded; (text, truncated)."""
@@ -205,10 +196,13 @@ def read_message(raw: bytes) -> Intake:
         body, body_notes = "", [f"body not readable: {type(exc).__name__}: {exc}"]
     notes += body_notes
     if reports:
+        # The IODEF ReportTime is the sender's claim: the center dates the report.
         reports = [
-            r.model_copy(update={"evidence": [*r.evidence, evidence]})
-            if len(r.evidence) < 200
-            else r
+            r.model_copy(
+                update={"received": None, "evidence": [*r.evidence, evidence]}
+                if len(r.evidence) < 200
+                else {"received": None}
+            )
             for r in reports
         ]
     else:
@@ -234,9 +228,9 @@ def read_message(raw: bytes) -> Intake:
         elif sender:
             for k, v in sender.items():
                 data["reporter"].setdefault(k, v)
-        received = _received_date(msg)
-        if received and "received" not in data:
-            data["received"] = received
+        # 届出年月日 is the day the center takes the message in: the Date: header and a
+        # form's own date are the sender's claims (kept in the evidence, not used).
+        data.pop("received", None)
         data["evidence"] = [evidence]
         if len(body) > MAX_NARRATIVE and kind == "free-text":
             notes.append(f"narrative truncated to {MAX_NARRATIVE} characters")

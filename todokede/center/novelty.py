@@ -30,7 +30,7 @@ from sqlalchemy import and_, select
 
 from todokede.center import taxonomy
 from todokede.center.schema import StoredReport
-from todokede.center.tables import published, report_terms
+from todokede.center.tables import report_terms
 from todokede.center.taxonomy import Lang
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ def triples(report: StoredReport) -> set[Triple]:
 
 
 def seen_before(store: Store, month: str) -> set[Triple]:
-    """Every triple of a counted report in a published month before ``month``."""
+    """Every triple of a counted report in a published month before ``month`` (a
+    withdrawn month is not published)."""
+    months = [p for p in store.published_months() if p < month]
     m = report_terms.alias("m")
     t = report_terms.alias("t")
     d = report_terms.alias("d")
@@ -57,11 +59,11 @@ def seen_before(store: Store, month: str) -> set[Triple]:
         select(m.c.code, t.c.code, d.c.code)
         .distinct()
         .select_from(
-            m.join(published, published.c.month == m.c.month)
-            .outerjoin(t, and_(t.c.report_id == m.c.report_id, t.c.vocabulary == "target"))
-            .outerjoin(d, and_(d.c.report_id == m.c.report_id, d.c.vocabulary == "damage"))
+            m.outerjoin(
+                t, and_(t.c.report_id == m.c.report_id, t.c.vocabulary == "target")
+            ).outerjoin(d, and_(d.c.report_id == m.c.report_id, d.c.vocabulary == "damage"))
         )
-        .where(m.c.vocabulary == "method", m.c.counted.is_(True), m.c.month < month)
+        .where(m.c.vocabulary == "method", m.c.counted.is_(True), m.c.month.in_(months))
     )
     with store.engine.connect() as conn:
         return {(a, b or NONE, c or NONE) for a, b, c in conn.execute(query)}

@@ -173,7 +173,11 @@ class Report(_Model):
 
     language: Literal["ja", "en"] = "ja"
     title: Clean | None = None  # short summary (届出概要), drafted when absent
-    received: date | None = None  # 届出年月日; the center sets it when absent
+    # 届出年月日: set by the center (the day the report arrives, or its draft is sent);
+    # the API refuses it in a submission, so no report can be backdated.
+    received: date | None = Field(
+        default=None, description="Set by the center; leave it out when submitting."
+    )
     reporter: Reporter = Field(default_factory=Reporter)
     discovered: date | None = None  # 発見年月日
     period: Period | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -225,6 +226,11 @@ def month_stats(store: Store, month: str) -> MonthStats:
 
 
 # -- charts -------------------------------------------------------------------------------
+
+# Matplotlib's settings (rc_context: the CJK font) are process-global, so two charts drawn
+# at once in two threads would swap fonts under each other: callers draw one at a time
+# under this lock (reentrant: taking a snapshot draws the publication's charts under it).
+CHARTS = threading.RLock()
 
 # Japanese labels need a CJK font: the first of these that is installed is used.
 CJK_FONTS = ["Noto Sans CJK JP", "IPAexGothic", "IPAGothic", "IPAPGothic", "DejaVu Sans"]

@@ -31,6 +31,7 @@ from todokede.center.audit import record as _audit
 from todokede.center.auth import User
 from todokede.center.database import now as _now
 from todokede.center.incidents import Incident, Incidents
+from todokede.center.publications import Publications, Revision
 from todokede.center.rows import REPORT_COLS as _REPORT_COLS
 from todokede.center.rows import columns as _columns
 from todokede.center.rows import report_row as _report_row
@@ -47,6 +48,7 @@ __all__ = [
     "Incident",
     "NewReport",
     "NotDraft",
+    "Revision",
     "Store",
     "User",
     "_columns",
@@ -86,7 +88,7 @@ def _check_month(month: str) -> str:
 _INSERT_REPORTS = insert(t.reports).returning(t.reports.c.id, sort_by_parameter_order=True)
 
 
-class Store(Users, Incidents, AuditLog):
+class Store(Users, Incidents, Publications, AuditLog):
     """The center's database. Thread-safe: one Store serves a whole web process."""
 
     # -- reports -----------------------------------------------------------------------
@@ -378,9 +380,10 @@ class Store(Users, Incidents, AuditLog):
             elif new_report.additions != old.report.additions:
                 # Additions are only ever appended (POST .../additions), never rewritten.
                 raise InputError("additions cannot be changed here", field="additions")
-            if send or new_report.received is None:
-                # A draft has not reached the center: the day it is sent is its 届出年月日.
-                new_report = new_report.model_copy(update={"received": now.date()})
+            # The center sets 届出年月日, never the reporter: a draft has not reached the
+            # center, so it is the day it is sent; until then it keeps its placeholder.
+            received = now.date() if send else old.report.received
+            new_report = new_report.model_copy(update={"received": received})
             triage = old.triage.model_copy(update={"status": "received"}) if send else old.triage
             new = old.model_copy(update={"report": new_report, "triage": triage, "updated_at": now})
             self._rewrite(conn, new)
@@ -418,23 +421,14 @@ class Store(Users, Incidents, AuditLog):
 
     # -- publication -------------------------------------------------------------------
 
-    def publish_month(self, month: str, *, actor: str) -> None:
-        """Mark a month as published: the public endpoints then serve its counted,
-        reviewed reports (anonymised). Publishing again changes nothing."""
-        _check_month(month)
-        now = _now()
-        with self._write() as conn:
-            exists = conn.execute(
-                select(t.published.c.month).where(t.published.c.month == month)
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(t.published).values(month=month, published_at=now, published_by=actor)
-                )
-                _audit(conn, actor, "publish", None, json.dumps({"month": month}), now)
+    def publish_month(
+        self, month: str, *, actor: str, today: date | None = None, digest: str | None = None
+    ) -> Revision:
+        """Publish ``month`` (a closed month in the past): freeze its snapshot as the next
+        revision, audited. With ``digest`` (from a preview), refuse if what would be
+        published differs from what was previewed. See ``todokede.center.snapshot``."""
+        # The snapshot is drawn from the statistics and the publication, which sit above
+        # the store: imported here, when a month is published.
+        from todokede.center import snapshot
 
-    def published_months(self) -> list[str]:
-        with self._read() as conn:
-            return list(
-                conn.execute(select(t.published.c.month).order_by(t.published.c.month)).scalars()
-            )
+        return snapshot.publish(self, month, actor=actor, today=today, digest=digest)

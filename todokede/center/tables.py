@@ -20,8 +20,10 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -142,10 +144,33 @@ audit = Table(
     Column("detail", Text, nullable=True),
 )
 
-published = Table(
-    "published_months",
+# A month's publication, one row per revision (1, 2, ...): the frozen snapshot (the public
+# rows, their public text and the statistics, as JSON) that every public view serves. The
+# latest revision is the month's state: published, or withdrawn when ``withdrawn_at`` is set.
+publications = Table(
+    "publications",
     metadata,
     Column("month", String(7), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
     Column("published_at", UTCDateTime, nullable=False),
     Column("published_by", String(100), nullable=False),
+    Column("digest", String(64), nullable=True),  # SHA-256 of the snapshot and its documents
+    Column("snapshot", Text, nullable=True),  # None only for a month published before snapshots
+    Column("withdrawn_at", UTCDateTime, nullable=True),
+    Column("withdrawn_by", String(100), nullable=True),
+    Column("withdrawn_reason", Text, nullable=True),
+)
+
+# The documents of a revision (``ja.html``, ``en.md``, ``ja.pdf``, ``en.monthly.svg`` ...):
+# written when it is published, the PDF on its first request; never changed afterwards.
+publication_files = Table(
+    "publication_files",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(40), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    ForeignKeyConstraint(
+        ["month", "revision"], ["publications.month", "publications.revision"], ondelete="CASCADE"
+    ),
 )

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "center": ("todokede.cli.exchange", "center", "Center operations (mail intake)."),
     "export": ("todokede.cli.exchange", "export", "Export reports (IODEF, STIX, CSV)."),
     "monthly": ("todokede.cli.monthly", "monthly", "Write the monthly publication."),
+    "publish": ("todokede.cli.monthly", "publish", "Preview, publish and withdraw a month."),
     "demo": ("todokede.cli.monthly", "demo", "The September 1997 story on bundled data."),
 }
 

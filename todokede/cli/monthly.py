@@ -1,16 +1,38 @@
-"""``todokede monthly`` (the monthly publication) and ``todokede demo`` (the whole story)."""
+"""``todokede monthly`` (the monthly publication), ``todokede publish`` (preview, publish
+and withdraw a month) and ``todokede demo`` (the whole story)."""
 
 from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from todokede.errors import ConfigError
 from todokede.settings import database_url
+
+if TYPE_CHECKING:
+    from todokede.center.store import Store
+
+DB_HELP = "Database URL or SQLite file (default: TODOKEDE_DB)."
+
+
+@contextmanager
+def _open(db: str | None) -> Iterator[Store]:
+    """The center's store; a missing SQLite file is an error, not a new empty center."""
+    from todokede.center.store import Store
+
+    url = database_url(db)
+    # Opening a missing SQLite file would create an empty center and publish "0 reports".
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise ConfigError(f"no center database at {url.removeprefix('sqlite:///')}")
+    with Store.open(url) as store:
+        yield store
 
 
 @click.command()
@@ -25,9 +47,21 @@ from todokede.settings import database_url
     default=None,
     help="File to write; '-' for stdout. Default: todokede-YYYY-MM.LANG.FORMAT here.",
 )
-@click.option("--db", default=None, help="Database URL or SQLite file (default: TODOKEDE_DB).")
-def monthly(month: str, lang: str, fmt: str, output: str | None, db: str | None) -> None:
+@click.option(
+    "--draft",
+    is_flag=True,
+    help="Write it from the reports as they are now (marked as a draft if not published).",
+)
+@click.option("--db", default=None, help=DB_HELP)
+def monthly(
+    month: str, lang: str, fmt: str, output: str | None, draft: bool, db: str | None
+) -> None:
     """Write the monthly publication of MONTH (YYYY-MM).
+
+    A published month is written as it was published (its current revision: late
+    changes do not show until it is published again; the PDF is rendered once and
+    kept). Any other month, or with --draft, is written from the reports as they are
+    now, marked as a draft unless published.
 
     The counts of the month's reports, a section for each report of a type different
     from past cases (narrative, figure, notes, countermeasures), the closing paragraph
@@ -39,19 +73,17 @@ def monthly(month: str, lang: str, fmt: str, output: str | None, db: str | None)
     Example:
       todokede monthly 1997-09 --lang en --format pdf -o sept.pdf --db todokede-demo/center.db
       todokede monthly 1997-09 --format md -o -
+      todokede monthly 1997-10 --draft --format md -o -
     """
+    from todokede.center import snapshot
     from todokede.center.monthly import render
-    from todokede.center.store import Store
 
-    url = database_url(db)
-    # Opening a missing SQLite file would create an empty center and publish "0 reports".
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise ConfigError(f"no center database at {url.removeprefix('sqlite:///')}")
-    store = Store.open(url)
-    try:
-        data = render(store, month, lang=lang, fmt=fmt)  # type: ignore[arg-type]
-    finally:
-        store.close()
+    with _open(db) as store:
+        frozen = snapshot.current(store, month)
+        if frozen is not None and not frozen.revision.withdrawn and not draft:
+            data = snapshot.document(store, frozen.revision, lang, fmt)  # type: ignore[arg-type]
+        else:
+            data = render(store, month, lang=lang, fmt=fmt)  # type: ignore[arg-type]
     if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -126,3 +158,99 @@ def demo(directory: Path, serve: bool, host: str, port: int) -> None:
         uvicorn.run(create_app(store), host=host, port=port, log_level="info", log_config=logging)
     finally:
         store.close()
+
+
+@click.group()
+def publish() -> None:
+    """Publish a closed month: preview it, then confirm; withdraw it; list revisions.
+
+    Publishing freezes what the public sees of the month (its cases, their public text,
+    the statistics and the documents) as a new revision; it stays so until the month is
+    published again. Only closed months since 1996-08 can be published.
+
+    \b
+    Example:
+      todokede publish preview 1997-09 --db center.db
+      todokede publish confirm 1997-09 3f1c...e9 --actor ana --db center.db
+    """
+
+
+@publish.command("preview")
+@click.argument("month")
+@click.option("--db", default=None, help=DB_HELP)
+def preview(month: str, db: str | None) -> None:
+    """Show what publishing MONTH now would publish, and the digest to confirm it with.
+
+    \b
+    Example:
+      todokede publish preview 1997-09 --db center.db
+    """
+    from todokede.center import snapshot
+
+    with _open(db) as store:
+        snapshot.check_month(month)
+        taken = snapshot.take(store, month)
+        now = store.revision(month)
+    snap = taken.snapshot
+    counted = snap.stats.this.reports
+    click.echo(f"{month}: {len(snap.reports)} public cases, {counted.n} counted reports "
+               f"(actual damage: {counted.actual} yes, {counted.no} no, "
+               f"{counted.unknown} unknown)")  # fmt: skip
+    for case in snap.cases:
+        click.echo(f"  {case.received}  {case.title}")
+    if now is not None:
+        state = "withdrawn" if now.withdrawn else "published"
+        same = " (the same content)" if now.digest == taken.digest else ""
+        click.echo(f"now: revision {now.revision}, {state}{same}")
+    number = (now.revision if now else 0) + 1
+    click.echo(f"publish it as revision {number}: todokede publish confirm {month} {taken.digest}")
+
+
+@publish.command("confirm")
+@click.argument("month")
+@click.argument("digest")
+@click.option("--actor", default="admin", show_default=True, help="Who publishes (for the audit).")
+@click.option("--db", default=None, help=DB_HELP)
+def confirm(month: str, digest: str, actor: str, db: str | None) -> None:
+    """Publish MONTH as its next revision, if it is still what the preview (DIGEST) showed.
+
+    \b
+    Example:
+      todokede publish confirm 1997-09 3f1c...e9 --actor ana
+    """
+    with _open(db) as store:
+        rev = store.publish_month(month, actor=actor, digest=digest)
+    click.echo(f"{month}: revision {rev.revision} published")
+
+
+@publish.command("withdraw")
+@click.argument("month")
+@click.option("--reason", default=None, help="Shown publicly with the withdrawal notice.")
+@click.option("--actor", default="admin", show_default=True, help="Who withdraws (for the audit).")
+@click.option("--db", default=None, help=DB_HELP)
+def withdraw(month: str, reason: str | None, actor: str, db: str | None) -> None:
+    """Withdraw the publication of MONTH: its public pages show a withdrawal notice.
+
+    \b
+    Example:
+      todokede publish withdraw 1997-09 --reason "counted twice; a corrected edition follows"
+    """
+    with _open(db) as store:
+        rev = store.withdraw_month(month, actor=actor, reason=reason)
+    click.echo(f"{month}: revision {rev.revision} withdrawn")
+
+
+@publish.command("list")
+@click.option("--db", default=None, help=DB_HELP)
+def list_revisions(db: str | None) -> None:
+    """List every revision of every published month (tab-separated).
+
+    \b
+    Example:
+      todokede publish list --db center.db
+    """
+    with _open(db) as store:
+        for r in store.revisions():
+            state = f"withdrawn {r.withdrawn_at:%Y-%m-%d}" if r.withdrawn_at else "published"
+            click.echo(f"{r.month}\t{r.revision}\t{r.published_at:%Y-%m-%d}\t"
+                       f"{r.published_by}\t{state}")  # fmt: skip

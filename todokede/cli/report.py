@@ -126,7 +126,8 @@ def submit(file: str, center: str, idempotency_key: str | None) -> None:
     """Submit FILE (a report as JSON, or IODEF v2 XML) to a center.
 
     The API token comes from TODOKEDE_TOKEN (see `todokede user add`). Prints the id and
-    URL the center gave each report.
+    URL the center gave each report. A received date in FILE (an IODEF ReportTime) is
+    left out, with a note: the center dates a report by its arrival.
 
     \b
     Example:
@@ -136,6 +137,10 @@ def submit(file: str, center: str, idempotency_key: str | None) -> None:
     if not token:
         raise ConfigError("set TODOKEDE_TOKEN to your API token (from `todokede user add`)")
     for n, one in enumerate(load_reports(file), 1):
+        if one.received is not None:
+            # The center dates a report by its arrival; it refuses a date sent along.
+            click.echo(f"{file}: received {one.received} left out: the center sets it", err=True)
+            one = one.model_copy(update={"received": None})
         key = f"{idempotency_key}#{n}" if idempotency_key else None
         answer = submit_report(center, token, one, idempotency_key=key)
         click.echo(f"report {answer.get('id')} {answer.get('status', '')} {answer.get('url', '')}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from todokede.center.monthly.content import GLOSSARY, MAX_ROWS, build, era
-from todokede.center.monthly.formats import HERE, encode, to_html, to_markdown, to_pdf
+from todokede.center.monthly.formats import HERE, encode, html_to_pdf, to_html, to_markdown, to_pdf
 from todokede.center.monthly.model import (
     FORMATS,
     LABELS,
@@ -53,6 +53,7 @@ __all__ = [
     "build",
     "encode",
     "era",
+    "html_to_pdf",
     "render",
     "to_html",
     "to_markdown",

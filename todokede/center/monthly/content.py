@@ -186,8 +186,10 @@ def build(
     *,
     publisher: Publisher | None = None,
     max_rows: int = MAX_ROWS,
+    published: bool | None = None,
 ) -> Publication:
-    """Everything the publication of ``month`` says, in ``lang``."""
+    """Everything the publication of ``month`` says, in ``lang``. ``published`` says
+    whether it is marked as a draft (default: unless the month is published)."""
     if lang not in LANGS:
         raise InputError(f"unknown language {lang!r} (allowed: ja, en)", field="lang")
     year, mon = parse_month(month)
@@ -289,7 +291,7 @@ def build(
     return Publication(
         month=month,
         lang=lang,
-        published=month in store.published_months(),
+        published=month in store.published_months() if published is None else published,
         title=title,
         period=period,
         publisher=publisher,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from todokede.center.draft import draft_from_findings
-from todokede.center.monthly import FORMATS, LANGS, build, encode
+from todokede.center.monthly import FORMATS, LANGS
 from todokede.center.schema import Report, Reporter, StoredReport, Triage
 from todokede.errors import TodokedeError
 
@@ -75,7 +75,7 @@ def load_history(store: Any, path: Path | None = None) -> int:
         )
         store.add_report(report, owner="history", triage=triage)
     for month in doc["published"]:
-        store.publish_month(month, actor=ANALYST)
+        store.publish_month(month, actor=ANALYST, today=date(1997, 10, 1))
     return len(doc["reports"])
 
 
@@ -154,6 +154,7 @@ def output_name(lang: str, fmt: str) -> str:
 
 def run(directory: Path, *, say: Callable[[str], None] = lambda _m: None) -> DemoResult:
     """The whole story into ``directory`` (its old center database is replaced)."""
+    from todokede.center.snapshot import document
     from todokede.center.store import Store
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -174,14 +175,14 @@ def run(directory: Path, *, say: Callable[[str], None] = lambda _m: None) -> Dem
             stored = file_site(store, site, findings)
             result.reports.append(stored)
             say(f"{site}: report #{stored.id} received {stored.report.received}, classified")
-        store.publish_month(MONTH, actor=ANALYST)
+        revision = store.publish_month(MONTH, actor=ANALYST, today=date(1997, 10, 1))
         result.analyst_password = secrets.token_urlsafe(12)
         store.add_user(ANALYST, "analyst", result.analyst_password)
         for lang in LANGS:
-            publication = build(store, MONTH, lang)  # type: ignore[arg-type]
             for fmt in FORMATS:
                 path = directory / output_name(lang, fmt)
-                path.write_bytes(encode(publication, fmt))  # type: ignore[arg-type]
+                # As published: the documents of the revision just frozen.
+                path.write_bytes(document(store, revision, lang, fmt))  # type: ignore[arg-type]
                 result.paths.append(path)
                 say(f"wrote {path.name}")
         return result

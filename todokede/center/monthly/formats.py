@@ -57,6 +57,12 @@ def to_markdown(pub: Publication) -> str:
 
 
 def to_pdf(pub: Publication) -> bytes:
+    return html_to_pdf(to_html(pub, for_pdf=True))
+
+
+def html_to_pdf(html: str) -> bytes:
+    """The PDF of the publication's HTML as ``to_html(pub, for_pdf=True)`` wrote it (a
+    published month keeps that HTML and renders its PDF once, on first request)."""
     import logging
 
     from weasyprint import HTML  # imported late: slow to import, only the PDF needs it
@@ -64,7 +70,7 @@ def to_pdf(pub: Publication) -> bytes:
     # WeasyPrint logs every unsupported CSS property at WARNING; the publication's CSS is ours.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    data: bytes = HTML(string=to_html(pub, for_pdf=True), base_url=str(HERE)).write_pdf()
+    data: bytes = HTML(string=html, base_url=str(HERE)).write_pdf()
     return data
 
 

@@ -1,6 +1,6 @@
 """The analyst's pages: the inbox (filters and search), the classification form on the
-report page, duplicate and incident links, the audit trail, the statistics dashboard and
-publishing a month.
+report page, duplicate and incident links, the audit trail and the statistics dashboard
+(publishing a month is ``publishing.py``).
 
 The inbox filters in SQL on the store's denormalised columns (``reports.month``,
 ``status``, ``actual_damage`` and the effective codes in ``report_terms``), so it pages
@@ -157,16 +157,6 @@ def install(app: Starlette, site: Site) -> None:
         stats.parse_month(month)
         return chart_response(ctx, month, kind)
 
-    @on
-    def publish(ctx: Ctx) -> Response:
-        user = ctx.need_analyst()
-        form = ctx.form()
-        month = str(form.get("month") or "")
-        stats.parse_month(month)
-        store.publish_month(month, actor=user.name)
-        ctx.flash("published_ok")
-        return ctx.redirect(f"/published/{month}")
-
     app.add_route("/inbox", inbox, methods=["GET"], include_in_schema=False)
     app.add_route(
         "/reports/{report_id:int}/triage", triage, methods=["POST"], include_in_schema=False
@@ -181,7 +171,6 @@ def install(app: Starlette, site: Site) -> None:
     app.add_route(
         "/dashboard/{month}/{kind}.svg", dashboard_chart, methods=["GET"], include_in_schema=False
     )
-    app.add_route("/publish", publish, methods=["POST"], include_in_schema=False)
 
 
 def _where(f: dict[str, str]) -> list[ColumnElement[bool]]:

@@ -11,6 +11,8 @@ its owner or an admin. The JSON shapes are in ``shapes.py``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -20,8 +22,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from todokede.center import snapshot
 from todokede.center.auth import User, parse_bearer, token_digest
-from todokede.center.draft import public_narrative, public_title
 from todokede.center.schema import Addition, Report, Status, StoredReport, Triage
 from todokede.center.store import NewReport, Store
 from todokede.center.web.shapes import (
@@ -36,19 +38,21 @@ from todokede.center.web.shapes import (
     Me,
     Months,
     Page,
+    Preview,
     PublicMonth,
-    PublicReport,
     Published,
+    PublishIn,
     StatusIn,
     Summary,
     UserCreated,
     UserIn,
+    WithdrawIn,
 )
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-PUBLIC_STATUSES = ("triaged", "published", "closed")
+PUBLIC_STATUSES = snapshot.PUBLIC_STATUSES
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `todokede user add`.")
 
@@ -208,6 +212,7 @@ async def submit(request: Request) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from None
+    _no_received(report)
     writer: BatchWriter = request.app.state.writer
     triage = Triage(status="draft") if draft else None
     sr = await writer.add(NewReport(report, user.name, triage, key))
@@ -218,6 +223,16 @@ async def submit(request: Request) -> Response:
          "url": f"/api/reports/{sr.id}"},
         status_code=201,
     )  # fmt: skip
+
+
+def _no_received(report: Report) -> None:
+    """届出年月日 is the day the report reaches the center: a submission cannot set it
+    (else a report could be backdated into a month already published)."""
+    if report.received is not None:
+        raise InputError(
+            "set by the center (the day the report arrives, or a draft is sent); leave it out",
+            field="received",
+        )
 
 
 def _flag(value: str | None, name: str) -> bool:
@@ -278,6 +293,7 @@ def update_report(id: ReportId, report: Report, user: UserDep, store: StoreDep) 
     """Replace a draft's content (its owner or an admin). A sent report cannot be
     changed (409): send an addition instead. Stored additions are kept."""
     _editable(store, user, id)
+    _no_received(report)
     return _view(store.update_report(id, report, actor=user.name), user)
 
 
@@ -363,62 +379,91 @@ def _incident(inc: Any) -> IncidentOut:
 # -- publication -------------------------------------------------------------------------
 
 
+def _today(request: Request) -> date:
+    today: Callable[[], date] = request.app.state.today
+    return today()
+
+
+def _take(store: Store, month: str, request: Request) -> snapshot.Taken:
+    snapshot.check_month(month, _today(request))
+    return snapshot.take(store, month)
+
+
+@router.get("/months/{month}/preview", response_model=Preview, tags=["publication"])
+def preview(month: MonthPath, request: Request, user: AnalystDep, store: StoreDep) -> Preview:
+    """What publishing a closed month now would publish, exactly as the public will see
+    it, and its `digest`: publish by confirming that digest."""
+    taken = _take(store, month, request)
+    now = store.revision(month)
+    return Preview(
+        month=month,
+        revision=(now.revision if now else 0) + 1,
+        digest=taken.digest,
+        total=len(taken.snapshot.reports),
+        with_actual_damage=taken.snapshot.with_actual_damage,
+        without_actual_damage=taken.snapshot.without_actual_damage,
+        actual_damage_unknown=taken.snapshot.actual_damage_unknown,
+        reports=taken.snapshot.reports,
+        current=Published.of(now) if now else None,
+    )
+
+
 @router.post("/months/{month}/publish", response_model=Published, tags=["publication"])
-def publish(month: MonthPath, user: AnalystDep, store: StoreDep) -> Published:
-    """Publish a month: its counted, reviewed reports appear on the public endpoints."""
-    store.publish_month(month, actor=user.name)
-    return Published(month=month, published=True)
+def publish(
+    month: MonthPath, body: PublishIn, request: Request, user: AnalystDep, store: StoreDep
+) -> Published:
+    """Publish a closed month as its next revision (1, 2, ...): its snapshot is frozen
+    and every public view serves it until the month is published again. `digest` is the
+    preview's: if the month changed since, nothing is published (422 on `digest`)."""
+    snapshot.check_month(month, _today(request))
+    rev = store.publish_month(month, actor=user.name, today=_today(request), digest=body.digest)
+    return Published.of(rev)
+
+
+@router.post("/months/{month}/withdraw", response_model=Published, tags=["publication"])
+def withdraw(month: MonthPath, body: WithdrawIn, user: AnalystDep, store: StoreDep) -> Published:
+    """Withdraw a published month: its public views show a withdrawal notice (410)."""
+    return Published.of(store.withdraw_month(month, actor=user.name, reason=body.reason))
+
+
+@router.get("/months/{month}/revisions", response_model=list[Published], tags=["publication"])
+def revisions(month: MonthPath, user: AnalystDep, store: StoreDep) -> list[Published]:
+    """Every revision of a month, oldest first (the audit log has who and when)."""
+    return [Published.of(r) for r in store.revisions(month)]
 
 
 @router.get("/public/months", response_model=Months, tags=["public"])
 def public_months(store: StoreDep) -> Months:
-    """The published months (no authentication)."""
-    return Months(months=store.published_months())
-
-
-@router.get("/public/months/{month}", response_model=PublicMonth, tags=["public"])
-def public_month(month: MonthPath, store: StoreDep) -> PublicMonth:
-    """A published month's cases, anonymised: no reporter, no evidence, no source
-    addresses, no reporter-written text — only the classification and the analyst's
-    public narrative (no authentication)."""
-    if month not in store.published_months():
-        raise NotFound(f"{month} is not published")
-    cases = [public_report(sr) for sr in _public(store, month)]
-    return PublicMonth(
-        month=month,
-        total=len(cases),
-        with_actual_damage=sum(c.actual_damage is True for c in cases),
-        without_actual_damage=sum(c.actual_damage is False for c in cases),
-        actual_damage_unknown=sum(c.actual_damage is None for c in cases),
-        reports=cases,
+    """The published months, and the withdrawn ones (no authentication)."""
+    states = store.latest_revisions()
+    return Months(
+        months=[r.month for r in states if not r.withdrawn],
+        withdrawn=[r.month for r in states if r.withdrawn],
     )
 
 
-def _public(store: Store, month: str) -> list[StoredReport]:
-    out: list[StoredReport] = []
-    offset = 0
-    while True:
-        page, _ = store.list_reports(month=month, limit=1000, offset=offset)
-        out += [sr for sr in page if sr.counted and sr.triage.status in PUBLIC_STATUSES]
-        if len(page) < 1000:
-            return out
-        offset += 1000
-
-
-def public_report(sr: StoredReport) -> PublicReport:
-    """The anonymised, public view of a report: the same public text as the pages."""
-    return PublicReport(
-        id=sr.id,
-        received=sr.report.received,
-        title=public_title(sr, "ja"),
-        title_en=public_title(sr, "en"),
-        methods=sr.effective_methods(),
-        damage=sr.effective_damage(),
-        causes=sr.effective_causes(),
-        actual_damage=sr.effective_actual_damage(),
-        targets=sr.effective_targets(),
-        narrative=public_narrative(sr, "ja"),
-        narrative_en=public_narrative(sr, "en"),
+@router.get(
+    "/public/months/{month}",
+    response_model=PublicMonth,
+    tags=["public"],
+    responses={410: {"model": ErrorOut, "description": "Withdrawn"}},
+)
+def public_month(month: MonthPath, store: StoreDep) -> PublicMonth:
+    """A published month's cases as published (its current revision), anonymised: no
+    reporter, no evidence, no source addresses, no reporter-written text — only the
+    classification codes, dates and the public text (the analyst's, else the approved
+    draft, else the codes' labels; no authentication). 410 once withdrawn."""
+    frozen = snapshot.published(store, month)
+    snap = frozen.snapshot
+    return PublicMonth(
+        month=month,
+        revision=frozen.revision.revision,
+        published_at=frozen.revision.published_at,
+        total=len(snap.reports),
+        with_actual_damage=snap.with_actual_damage,
+        without_actual_damage=snap.without_actual_damage,
+        actual_damage_unknown=snap.actual_damage_unknown,
+        reports=snap.reports,
     )
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,15 +28,25 @@ from todokede import __version__
 from todokede.center.store import NotDraft, Store
 from todokede.center.web import api
 from todokede.center.web.writer import BatchWriter
-from todokede.errors import AccessDenied, InputError, NotFound, StoreError, TodokedeError
+from todokede.errors import (
+    AccessDenied,
+    InputError,
+    NotFound,
+    StoreError,
+    TodokedeError,
+    Withdrawn,
+)
 
 MAX_BODY = 4 * 1024 * 1024  # bytes: a report with long log excerpts fits many times over
 
 log = logging.getLogger("todokede.center")
 
 
-def create_app(store: Store, *, max_body: int = MAX_BODY) -> FastAPI:
-    """The center's app over ``store``: API, OpenAPI, then the HTML pages."""
+def create_app(
+    store: Store, *, max_body: int = MAX_BODY, today: Callable[[], date] | None = None
+) -> FastAPI:
+    """The center's app over ``store``: API, OpenAPI, then the HTML pages. ``today``
+    is the center's calendar (which months have closed and may be published)."""
     app = FastAPI(
         title="todokede center",
         version=__version__,
@@ -48,6 +59,7 @@ def create_app(store: Store, *, max_body: int = MAX_BODY) -> FastAPI:
         redoc_url=None,
     )
     app.state.store = store
+    app.state.today = today or (lambda: datetime.now(UTC).date())
     app.state.token_cache = {}
     app.state.writer = BatchWriter(store)
     app.add_middleware(BodyLimit, max_body=max_body)
@@ -146,6 +158,8 @@ async def _todokede_error(request: Request, exc: Exception) -> Response:
         return error(415, str(exc))
     if isinstance(exc, NotDraft):
         return error(409, str(exc))
+    if isinstance(exc, Withdrawn):
+        return error(410, str(exc), reason=exc.reason)
     if isinstance(exc, NotFound):
         return error(404, str(exc))
     if isinstance(exc, AccessDenied):

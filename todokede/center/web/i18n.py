@@ -238,10 +238,55 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "same_incident": ("同じインシデントの届出", "Reports of the same incident"),
     "publish": ("月例報告を公表", "Publish a month"),
     "publish_help": (
-        "その月の届出を集計し、公表します。個人情報は公表されません。",
-        "Counts the month's reports and publishes them. No personal data is published.",
+        "月を選ぶと、公表される内容そのものをプレビューします。確認してから公表します。"
+        "締まった過去の月だけが公表でき、公表した内容は再公表するまで変わりません。"
+        "個人情報は公表されません。",
+        "Choose a month to preview exactly what would be published, then confirm. Only "
+        "closed months in the past can be published; what is published stays as it is until "
+        "the month is published again. No personal data is published.",
     ),
     "published_ok": ("公表しました。", "Published."),
+    "republished_ok": ("改訂版を公表しました。", "Published as a new revision."),
+    "withdrawn_ok": ("公表を取り下げました。", "The publication was withdrawn."),
+    "preview_button": ("プレビュー", "Preview"),
+    "preview": ("公表前の確認", "Preview before publishing"),
+    "preview_help": (
+        "以下が公表される内容そのものです(公開ページ、月例報告の各形式)。確認のうえ公表してください。",
+        "Below is exactly what will be published (the public page and the monthly report in "
+        "every format). Check it, then publish.",
+    ),
+    "cannot_publish": ("この月は公表できません", "This month cannot be published"),
+    "confirm_publish": (
+        "プレビューを確認しました。この内容を第{n}版として公表します",
+        "I have checked the preview: publish it as revision {n}",
+    ),
+    "publish_now": ("公表する", "Publish"),
+    "confirm_needed": ("確認のチェックを入れてください。", "Tick the confirmation to go ahead."),
+    "preview_changed": (
+        "プレビューの後にこの月の内容が変わりました。新しいプレビューを確認してください。",
+        "The month changed after the preview: check the new preview.",
+    ),
+    "current_revision": ("現在の公表", "Published now"),
+    "unchanged": (
+        "現在の版から変更はありません(公表すると同じ内容の新しい版になります)。",
+        "Nothing has changed since the current revision (publishing makes an identical new one).",
+    ),
+    "revision_line": ("第{n}版 · {date}公表", "Revision {n}, published {date}"),
+    "withdrawn": ("取り下げ", "Withdrawn"),
+    "withdrawn_text": (
+        "この月の公表は取り下げられました。",
+        "The publication of this month has been withdrawn.",
+    ),
+    "withdrawn_months": ("取り下げられた月", "Withdrawn months"),
+    "withdrawn_heading": ("公表の取り下げ", "Publication withdrawn"),
+    "withdraw": ("公表を取り下げる", "Withdraw the publication"),
+    "withdraw_help": (
+        "公開ページには取り下げの告知(日付と理由)が表示されます。再び公表すると新しい版になります。",
+        "The public pages then show a withdrawal notice (date and reason). Publishing the "
+        "month again makes a new revision.",
+    ),
+    "withdraw_reason": ("理由(公開されます)", "Reason (shown publicly)"),
+    "withdraw_confirm": ("この月の公表を取り下げます", "I confirm: withdraw this month"),
     "by_month": ("月別件数", "Reports per month"),
     "by_method": ("手口別", "By method"),
     "by_damage": ("被害内容別", "By damage"),

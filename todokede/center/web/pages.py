@@ -2,7 +2,8 @@
 
 ``install(app, store)`` adds them to the center's app: the public pages (home, published
 monthly reports, statistics), sign-in, the reporter's form and list (``reporting.py``) and
-the analyst's inbox, report page, classification and dashboard (``analysis.py``). The JSON
+the analyst's inbox, report page, classification and dashboard (``analysis.py``) and
+publishing a month (``publishing.py``). The JSON
 API stays the app's own; the pages share only the store with it.
 """
 
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from todokede.center.store import Store
-from todokede.center.web import analysis, i18n, public, reporting
+from todokede.center.web import analysis, i18n, public, publishing, reporting
 from todokede.center.web.session import sign_in, sign_out
 from todokede.center.web.site import Ctx, PageError, Site, local_path, page
 
@@ -86,6 +87,7 @@ def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
     public.install(app, site)
     reporting.install(app, site)
     analysis.install(app, site)
+    publishing.install(app, site)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return site
 

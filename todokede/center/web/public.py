@@ -2,21 +2,25 @@
 statistics of published months. Only published months are shown, and only what the
 publication shows: the analyst's (or drafted) public title and narrative, dates and codes,
 never the reporter, the evidence or the reporter's own words.
+
+Every page of a month serves the snapshot frozen when it was published (its current
+revision, ``todokede.center.snapshot``), never the live reports: triage, new reports and
+backdating change nothing until the month is published again. A withdrawn month shows
+its withdrawal notice (410).
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Literal
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import stats
-from todokede.center.draft import public_narrative, public_title
+from todokede.center import snapshot, stats
 from todokede.center.taxonomy import Lang
-from todokede.center.web.api import PUBLIC_STATUSES
-from todokede.center.web.site import SECURITY_HEADERS, Ctx, PageError, Site, page
+from todokede.center.web import i18n
+from todokede.center.web.site import SECURITY_HEADERS, Ctx, PageError, Site, error_page, page
+from todokede.errors import NotFound, Withdrawn
 
 _FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
 FORMATS = {
@@ -36,10 +40,16 @@ def install(app: Starlette, site: Site) -> None:
     on = page(site)
     store = site.store
 
-    def published_or_404(month: str) -> str:
-        if month not in store.published_months():
-            raise PageError(404, "not_found")
-        return month
+    def published_or_gone(ctx: Ctx, month: str) -> snapshot.Frozen:
+        """The month as published (its current revision's snapshot); 404 if never
+        published, 410 with the withdrawal notice if withdrawn."""
+        stats.parse_month(month)
+        try:
+            return snapshot.published(store, month)
+        except Withdrawn as exc:
+            raise PageError(410, "withdrawn_text", _withdrawn_detail(exc, ctx.lang)) from exc
+        except NotFound as exc:
+            raise PageError(404, "not_found") from exc
 
     @on
     def home(ctx: Ctx) -> Response:
@@ -48,55 +58,40 @@ def install(app: Starlette, site: Site) -> None:
 
     @on
     def published_list(ctx: Ctx) -> Response:
-        months = list(reversed(store.published_months()))
-        return ctx.render("published.html", months=months)
+        states = list(reversed(store.latest_revisions()))
+        return ctx.render(
+            "published.html",
+            months=[r.month for r in states if not r.withdrawn],
+            withdrawn=[r for r in states if r.withdrawn],
+        )
 
     @on
     def published_month(ctx: Ctx, month: str) -> Response:
-        published_or_404(month)
-        reports, _ = store.list_reports(month=month, limit=10_000)
-        cases = [
-            {
-                "received": sr.report.received,
-                "title": public_title(sr, ctx.lang),
-                "narrative": public_narrative(sr, ctx.lang),
-                "methods": sr.effective_methods(),
-                "damage": sr.effective_damage(),
-                "actual": sr.effective_actual_damage(),
-            }
-            for sr in reports
-            if sr.counted and sr.triage.status in PUBLIC_STATUSES
-        ]
-        month_stats = stats.month_stats(store, month)
+        try:
+            stats.parse_month(month)
+            frozen = snapshot.published(store, month)
+        except Withdrawn as exc:
+            # What a bulletin does: the notice stays where the month was.
+            detail = _withdrawn_detail(exc, ctx.lang)
+            return error_page(ctx, 410, "withdrawn_text", detail, heading="withdrawn_heading")
+        except NotFound as exc:
+            raise PageError(404, "not_found") from exc
         return ctx.render(
             "published_month.html",
-            month=month,
-            cases=cases,
-            stats=month_stats,
-            formats=_formats(),
+            **month_page(frozen.snapshot, ctx.lang),
+            formats=available_formats(),
+            revision=frozen.revision,
         )
 
     @on
     def published_file(ctx: Ctx, month: str, fmt: str) -> Response:
-        published_or_404(month)
-        if fmt not in FORMATS:
+        if fmt not in FORMATS or not available_formats():
             raise PageError(404, "not_found")
-        try:
-            from todokede.center import monthly
-        except ImportError as exc:
-            raise PageError(404, "not_available") from exc
+        frozen = published_or_gone(ctx, month)
         lang: Lang = "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
-        with _CHARTS:  # the publication draws its charts with matplotlib too
-            body = monthly.render(store, month, lang=lang, fmt=_FMT[fmt])
-        response = Response(body, media_type=FORMATS[fmt])
-        for name, value in SECURITY_HEADERS.items():
-            response.headers[name] = value
-        response.headers["Content-Security-Policy"] = PUBLICATION_CSP
-        response.headers["Cache-Control"] = "public, max-age=300"
-        if fmt != "html":
-            name = f"todokede-{month}-{lang}.{fmt}"
-            response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-        return response
+        # The PDF is rendered once per revision and kept; HTML and Markdown are stored.
+        body = snapshot.document(store, frozen.revision, lang, _FMT[fmt])
+        return document_response(body, fmt, f"{month}-{lang}", cache="public, max-age=300")
 
     @on
     def statistics(ctx: Ctx) -> Response:
@@ -104,10 +99,10 @@ def install(app: Starlette, site: Site) -> None:
         if not months:
             return ctx.render("statistics.html", stats=None, months=[], month=None)
         month = ctx.request.query_params.get("month") or months[-1]
-        published_or_404(month)
+        frozen = published_or_gone(ctx, month)
         return ctx.render(
             "statistics.html",
-            stats=stats.month_stats(store, month),
+            stats=frozen.snapshot.stats,
             months=list(reversed(months)),
             month=month,
             chart_base=f"/statistics/{month}",
@@ -115,8 +110,10 @@ def install(app: Starlette, site: Site) -> None:
 
     @on
     def chart(ctx: Ctx, month: str, kind: str) -> Response:
-        published_or_404(month)
-        return chart_response(ctx, month, kind)
+        if kind not in snapshot.CHART_KINDS:
+            raise PageError(404, "not_found")
+        frozen = published_or_gone(ctx, month)
+        return svg_response(snapshot.chart(store, frozen, ctx.lang, kind))
 
     app.add_route("/", home, methods=["GET"], include_in_schema=False)
     app.add_route("/published", published_list, methods=["GET"], include_in_schema=False)
@@ -128,7 +125,34 @@ def install(app: Starlette, site: Site) -> None:
     app.add_route("/statistics/{month}/{kind}.svg", chart, methods=["GET"], include_in_schema=False)
 
 
-def _formats() -> list[str]:
+def _withdrawn_detail(exc: Withdrawn, lang: Lang) -> str:
+    when = i18n.format_date(exc.at, lang)
+    return f"{when}: {exc.reason}" if exc.reason else when
+
+
+def month_page(snap: snapshot.Snapshot, lang: Lang) -> dict[str, Any]:
+    """What the month page shows of a snapshot (published, or a preview)."""
+    cases = []
+    for c in snap.cases:
+        title, narrative = c.text(lang)
+        cases.append({"received": c.received, "title": title, "narrative": narrative,
+                      "methods": c.methods, "damage": c.damage, "actual": c.actual})  # fmt: skip
+    return {"month": snap.month, "cases": cases, "stats": snap.stats}
+
+
+def document_response(body: bytes, fmt: str, name: str, *, cache: str) -> Response:
+    """A publication document, under the publication's own CSP."""
+    response = Response(body, media_type=FORMATS[fmt])
+    for header, value in SECURITY_HEADERS.items():
+        response.headers[header] = value
+    response.headers["Content-Security-Policy"] = PUBLICATION_CSP
+    response.headers["Cache-Control"] = cache
+    if fmt != "html":
+        response.headers["Content-Disposition"] = f'inline; filename="todokede-{name}.{fmt}"'
+    return response
+
+
+def available_formats() -> list[str]:
     try:
         from todokede.center import monthly  # noqa: F401
     except ImportError:
@@ -136,14 +160,12 @@ def _formats() -> list[str]:
     return list(FORMATS)
 
 
-# Matplotlib's settings (rc_context: the CJK font) are process-global, so two charts drawn
-# at once in two worker threads would swap fonts under each other: draw one at a time.
-_CHARTS = threading.Lock()
+_CHARTS = stats.CHARTS  # matplotlib draws one chart at a time (process-global settings)
 
 
 def chart_response(ctx: Ctx, month: str, kind: str) -> Response:
-    """A chart as an SVG image of its own (so the page's CSP can forbid inline styles)."""
-    if kind not in ("monthly", "methods"):
+    """A chart of the live statistics (the dashboard's) as an SVG image of its own."""
+    if kind not in snapshot.CHART_KINDS:
         raise PageError(404, "not_found")
     month_stats = stats.month_stats(ctx.store, month)
     with _CHARTS:
@@ -151,6 +173,11 @@ def chart_response(ctx: Ctx, month: str, kind: str) -> Response:
             text = stats.monthly_chart_svg(month_stats, ctx.lang)
         else:
             text = stats.methods_chart_svg(month_stats, ctx.lang)
+    return svg_response(text)
+
+
+def svg_response(text: str) -> Response:
+    """An SVG image of its own (so the page's CSP can forbid inline styles)."""
     body = '<?xml version="1.0" encoding="utf-8"?>\n' + text
     response = Response(body, media_type="image/svg+xml")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"

@@ -9,7 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from todokede.center.publications import Revision
 from todokede.center.schema import Status, StoredReport
+from todokede.center.snapshot import PublicReport
 
 
 class ErrorOut(BaseModel):
@@ -135,29 +137,59 @@ class AuditOut(_Out):
 
 
 class Published(_Out):
+    """A month's publication: its latest revision."""
+
     month: str
-    published: bool
+    published: bool  # false once withdrawn
+    revision: int
+    published_at: datetime
+    published_by: str
+    digest: str | None
+    withdrawn_at: datetime | None = None
+    withdrawn_reason: str | None = None
+
+    @classmethod
+    def of(cls, rev: Revision) -> Published:
+        return cls(
+            month=rev.month,
+            published=not rev.withdrawn,
+            revision=rev.revision,
+            published_at=rev.published_at,
+            published_by=rev.published_by,
+            digest=rev.digest,
+            withdrawn_at=rev.withdrawn_at,
+            withdrawn_reason=rev.withdrawn_reason,
+        )
 
 
-class PublicReport(_Out):
-    """A published case: taxonomy codes, dates and the public text (the analyst's, else
-    drafted from the codes): nothing the reporter wrote."""
+class PublishIn(_Out):
+    """The confirmation: the digest of the preview that was looked at."""
 
-    id: int
-    received: date | None
-    title: str
-    title_en: str
-    methods: list[str]
-    damage: list[str]
-    causes: list[str]
-    actual_damage: bool | None = Field(description="実被害: true, false, or null (unknown)")
-    targets: list[str] = Field(description="Target services as target codes (imap, smtp...)")
-    narrative: str | None
-    narrative_en: str | None
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="`digest` of the preview")
+
+
+class WithdrawIn(_Out):
+    reason: str | None = Field(default=None, max_length=2000, description="Shown publicly")
+
+
+class Preview(_Out):
+    """What publishing the month now would publish, as the public will see it."""
+
+    month: str
+    revision: int  # the number it would get
+    digest: str  # confirm with this (POST .../publish)
+    total: int
+    with_actual_damage: int
+    without_actual_damage: int
+    actual_damage_unknown: int
+    reports: list[PublicReport]
+    current: Published | None  # the month's publication now, if any
 
 
 class PublicMonth(_Out):
     month: str
+    revision: int
+    published_at: datetime
     total: int
     with_actual_damage: int
     without_actual_damage: int
@@ -167,3 +199,4 @@ class PublicMonth(_Out):
 
 class Months(_Out):
     months: list[str]
+    withdrawn: list[str] = Field(default_factory=list, description="Withdrawn months")
