@@ -59,7 +59,9 @@ class Connector:
             self.failed(client, reason(exc))
             return
         if err in (0, errno.EISCONN):
-            self._attach(client, sock)
+            client.attach(sock, self.name)
+            if self.proxy:
+                self._proxy(client)
         elif err in (errno.EALREADY, errno.EINPROGRESS):
             client.connecting = sock
             self.poller.wait_connect(client, sock, self._connected)
@@ -105,8 +107,11 @@ class Connector:
     def _attach(self, client: Client, sock: _socket.socket) -> None:
         client.attach(sock, self.name)
         if self.proxy:
-            # before the splice reads the client: the header is the backend's first bytes
-            client.to_backend(header(self.proxy, (client.addr, client.port), client.local))
+            self._proxy(client)
+
+    def _proxy(self, client: Client) -> None:
+        # before the splice reads the client: the header is the backend's first bytes
+        client.to_backend(header(self.proxy, (client.addr, client.port), client.local))
 
 
 def numeric(host: str, port: int) -> tuple[int, tuple[str, int]] | None:
