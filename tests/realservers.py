@@ -330,7 +330,7 @@ ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 login_greeting = Dovecot ready.
-mail_location = maildir:{root}/mail/%u
+{haproxy_trusted}mail_location = maildir:{root}/mail/%u
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users
@@ -343,7 +343,7 @@ service imap-login {{
   inet_listener imap {{
     address = {host}
     port = {port}
-  }}
+{haproxy}  }}
   inet_listener imaps {{
     address = {host}
     port = {tls_port}
@@ -372,12 +372,15 @@ def _dovecot_stop(conf: Path, root: Path, port: int) -> None:
 
 
 @contextlib.contextmanager
-def dovecot(tmp_path: Path, *, tls: bool = False, sasl: bool = False) -> Iterator[DovecotServer]:
+def dovecot(
+    tmp_path: Path, *, tls: bool = False, sasl: bool = False, haproxy: bool = False
+) -> Iterator[DovecotServer]:
     """A running Dovecot IMAP server on 127.0.0.1 with user ``tester``/``secret``.
 
     With ``tls=True`` it offers STARTTLS on ``port`` and implicit TLS on ``tls_port`` with a
     self-signed certificate (``cert``); with ``sasl=True`` its auth service also listens on
-    ``auth_socket`` for Postfix."""
+    ``auth_socket`` for Postfix; with ``haproxy=True`` its IMAP listener takes only
+    connections that begin with a PROXY protocol header, from 127.0.0.0/8."""
     need("dovecot", "doveadm")
     need_root()  # Dovecot drops to its own users (dovenull, nobody) for logins and mail
     root = _instance_dir("dovecot")
@@ -410,6 +413,8 @@ def dovecot(tmp_path: Path, *, tls: bool = False, sasl: bool = False) -> Iterato
                     ssl="yes" if tls else "no",
                     ssl_files=ssl_files,
                     sasl=_DOVECOT_SASL if sasl else "",
+                    haproxy_trusted="haproxy_trusted_networks = 127.0.0.0/8\n" if haproxy else "",
+                    haproxy="    haproxy = yes\n" if haproxy else "",
                 )
             )
             rc, out = _daemon(["dovecot", "-c", str(conf)], root)

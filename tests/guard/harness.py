@@ -55,11 +55,17 @@ actions = ["{action}"]
 
 @contextmanager
 def watched_dovecot(
-    tmp: Path, *, bantime: str = "1h", action: str = "hosts-deny", source: str = ""
+    tmp: Path,
+    *,
+    bantime: str = "1h",
+    action: str = "hosts-deny",
+    source: str = "",
+    haproxy: bool = False,
 ) -> Iterator[tuple[DovecotServer, Path]]:
     """A real Dovecot and a guard config whose jail ``imap`` bans after three failures
-    (read from Dovecot's log, or from ``source``: another logpath or journal)."""
-    with dovecot(tmp) as imap:
+    (read from Dovecot's log, or from ``source``: another logpath or journal). With
+    ``haproxy`` Dovecot takes connections from ``wrap --proxy-protocol`` only."""
+    with dovecot(tmp, haproxy=haproxy) as imap:
         assert imap.log is not None
         wait_until(imap.log.exists, what="dovecot's log")
         jail = IMAP_JAIL.format(
@@ -130,8 +136,9 @@ def run(conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def wrap(backend: int, rules_dir: Path, log: Path) -> Iterator[int]:
-    """``todokede wrap`` as a process on a free loopback port in front of ``backend``."""
+def wrap(backend: int, rules_dir: Path, log: Path, *, proxy: str = "") -> Iterator[int]:
+    """``todokede wrap`` as a process on a free loopback port in front of ``backend``
+    (``proxy``: the PROXY protocol version it sends the backend)."""
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
@@ -139,7 +146,7 @@ def wrap(backend: int, rules_dir: Path, log: Path) -> Iterator[int]:
     argv = [
         *TODOKEDE, "wrap", "--listen", f"127.0.0.1:{port}", "--to", f"127.0.0.1:{backend}",
         "--daemon", "imapd", "--rules-dir", str(rules_dir), "--log", str(log),
-        "--refuse-delay", "0",
+        "--refuse-delay", "0", *(["--proxy-protocol", proxy] if proxy else []),
     ]  # fmt: skip
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:

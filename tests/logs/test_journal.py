@@ -332,3 +332,28 @@ def test_entry_fields(fields: Fields, want: tuple[object, ...] | None) -> None:
     else:
         assert got is not None
         assert got.frame()[1:] == want[1:]
+
+
+@pytest.mark.parametrize(
+    ("matches", "progs"),
+    [
+        ((), [b"sshd", b"cron", b"imapd"]),
+        (("SYSLOG_IDENTIFIER=sshd",), [b"sshd"]),
+        (("SYSLOG_IDENTIFIER=sshd", "+", "SYSLOG_IDENTIFIER=imapd"), [b"sshd", b"imapd"]),
+        (("SYSLOG_IDENTIFIER=nobody",), []),
+    ],
+)
+def test_journalctl_matches(tmp_path: Path, matches: tuple[str, ...], progs: list[bytes]) -> None:
+    entries = [
+        entry(900_000_000 + i, b"gw", p, b"7", b"x", i + 1)
+        for i, p in enumerate([b"sshd", b"cron", b"imapd"])
+    ]
+    path = write_journal(tmp_path / "m.journal", entries)
+    assert [e.prog for e in journal_entries(files=[path], matches=matches)] == progs
+
+
+@pytest.mark.parametrize("match", ["--all", "sshd", "_PID"])
+def test_not_a_journalctl_match(tmp_path: Path, match: str) -> None:
+    path = write_journal(tmp_path / "m.journal", [entry(900_000_000, b"gw", b"a", b"1", b"x", 1)])
+    with pytest.raises(LogError, match="not a journal match"):
+        list(journal_entries(files=[path], matches=[match]))

@@ -304,6 +304,8 @@ def test_cli_sigterm_loses_no_log_line(tmp_path: Path) -> None:
         (["--to", "127.0.0.1:1", "--daemon", "x"], "--listen is required"),
         (["--listen", "::1:143", "--to", "127.0.0.1:1", "--daemon", "x"], "in brackets"),
         (["--listen", "127.0.0.1:http", "--to", "127.0.0.1:1", "--daemon", "x"], "port must be"),
+        (["--inetd", "--proxy-protocol", "v1", "--", "/bin/true"], "not --inetd"),
+        (["--to", ":1", "--daemon", "x", "--proxy-protocol", "v3"], "'v3' is not one of"),
     ],
 )
 def test_cli_usage_errors(args: list[str], message: str, tmp_path: Path) -> None:

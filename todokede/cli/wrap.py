@@ -104,6 +104,12 @@ if TYPE_CHECKING:
     help="Worker processes sharing the listening sockets (limits apply per worker).",
 )
 @click.option(
+    "--proxy-protocol",
+    type=click.Choice(["v1", "v2"]),
+    help="Send the backend a PROXY protocol header (HAProxy's v1 text or v2 binary) naming "
+    "the client, so that it logs and limits the client's address, not wrap's.",
+)
+@click.option(
     "--inetd",
     is_flag=True,
     help="inetd mode: the connection is on stdin (or systemd's fd 3); exec PROGRAM.",
@@ -127,6 +133,7 @@ def wrap(
     dns_timeout: float,
     allow_commands: bool,
     workers: int,
+    proxy_protocol: str | None,
     inetd: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -140,6 +147,9 @@ def wrap(
     Example:
       todokede wrap --listen 0.0.0.0:143 --listen [::]:143 --to 127.0.0.1:1143 \\
           --daemon imapd --rules-dir /etc --log /var/log/todokede-wrap.log
+      # Dovecot with haproxy = yes on its listener sees the clients' addresses:
+      todokede wrap --listen 0.0.0.0:143 --to 127.0.0.1:10143 --daemon imapd \\
+          --proxy-protocol v2
       # inetd.conf / xinetd `server_args`, as tcpd:
       todokede wrap --inetd -- /usr/sbin/imapd
     """
@@ -151,6 +161,8 @@ def wrap(
 
         resolver = HostsFileResolver(hosts_file)
     if inetd:
+        if proxy_protocol:
+            raise click.UsageError("--proxy-protocol is for a --to backend, not --inetd")
         from todokede.wrap import run_inetd
 
         sink = open_sink(log_target, syslog_socket=syslog_socket)
@@ -196,6 +208,7 @@ def wrap(
         allow_commands=allow_commands,
         ident_timeout=ident_timeout,
         dns_timeout=dns_timeout,
+        proxy_protocol=proxy_protocol or "",
     )
     children: list[int] = []
     if workers > 1:

@@ -22,7 +22,7 @@ from typing import Any
 
 from todokede.errors import InputError
 
-DETECTORS = ("tcpd", "dovecot", "imapd", "sshd", "exploit")
+DETECTORS = ("tcpd", "dovecot", "imapd", "sshd", "postfix", "sendmail", "exploit")
 ACTIONS = ("hosts-deny", "nft", "command", "json")
 REPORTS = ("none", "draft", "submit")
 # Loopback and the private networks: a site's own machines are never banned unless a jail's

@@ -29,6 +29,8 @@ class Counter:
         times = seen.get(addr)
         new = (now,) * min(count, self.maxretry)
         if times is None:
+            if count <= 0:
+                return 0  # nothing to hold
             if len(seen) >= self.cap:
                 seen.popitem(last=False)
                 self.evicted += 1
@@ -40,6 +42,14 @@ class Counter:
         while times and times[0] <= horizon:
             times.popleft()
         return len(times)
+
+    def count(self, addr: str) -> int:
+        """The failures of ``addr`` held (as of its last :meth:`add`)."""
+        times = self._seen.get(addr)
+        return 0 if times is None else len(times)
+
+    def addresses(self) -> list[str]:
+        return list(self._seen)
 
     def forget(self, addr: str) -> None:
         self._seen.pop(addr, None)

@@ -1,14 +1,25 @@
-"""Which lines are failures, and of which address: todokede's own detectors and fail2ban
-filters, over the scanner's syslog framing.
+"""Which lines are failures, and of which address: the scanner's own parsers
+(:func:`todokede.logs.parse_frame`, failed logins from :mod:`todokede.logs.auth`) and
+fail2ban filters, over the scanner's syslog framing. ``scan`` and ``guard`` read the same
+lines as the same failures.
 
 Built-in detectors (a jail's ``filters`` names them):
 
   tcpd      ``refused connect from ...`` of tcpd, libwrap daemons and ``todokede wrap``
-  dovecot   ``(auth failed, N attempts ...) ... rip=ADDR`` of Dovecot's login processes
-            (N failures: one connection may try several passwords)
+  dovecot   Dovecot's failed logins: ``(auth failed, N attempts ...) ... rip=ADDR`` of its
+            login processes (N tries: one connection may try several passwords), and its
+            auth process's failed lookups (``auth_verbose``)
   imapd     UW imapd/ipop3d ``Login failed user=... host=... [ADDR]``
-  sshd      OpenSSH ``Failed password for ... from ADDR`` and ``Invalid user ... from ADDR``
+  sshd      OpenSSH's failed logins (``Failed password``, ``Invalid user``, PAM's
+            ``authentication failure``, pre-authentication disconnects...)
+  postfix   Postfix smtpd's ``SASL LOGIN authentication failed``
+  sendmail  sendmail's ``AUTH failure``
   exploit   an over-long or binary IMAP/POP command (the scanner's exploit attempts)
+
+A hit counts the tries its line stands for, as the scanner's findings count them
+(:mod:`todokede.logs.auth`): a line that only goes with tries logged elsewhere (sshd's
+``Invalid user`` before its ``Failed password``) counts 0, and the guard counts such lines
+only for an address with no try (``Hit`` count 0).
 
 A fail2ban filter sees the line as fail2ban does: ``host prog[pid]: message``.
 """
@@ -20,85 +31,78 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from todokede.logs import imap, tcpd
+from todokede.logs import auth, imap, parse_frame
+from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
 from todokede.logs.syslog import Frame, Framer, YearRule
 from todokede.logs.text import decode
 
-# (address as logged, failures, service)
+# (address as logged, tries the line stands for (0: a line that goes with tries), service)
 Hit = tuple[str, int, str]
-_DOVECOT = re.compile(rb"\(auth failed, (\d+) attempts?[^)]*\).*?\brip=([0-9a-fA-F.:]+)")
-_UW = re.compile(rb"^(?:Login|Authentication) failed .*\[([0-9a-fA-F.:]+)\]")
-_SSHD = re.compile(
-    rb"^(?:Failed \S+ for (?:invalid user )?.*? from|Invalid user .*? from) "
-    rb"([0-9a-fA-F.:]+)(?: port \d+)?"
-)
-MAX_ATTEMPTS = 100  # one logged line counts for at most this many failures
-# The same detectors over a whole block of lines at once (one regex scan in C instead of
-# a Python call per line): used when every filter of a jail has one. The tests hold both
-# forms to the same table.
-_BLOCK_SSHD = re.compile(
-    rb"^[^\n]*? sshd(?:\[\d+\])?: (?:Failed \S+ for (?:invalid user )?[^\n]*? from|"
-    rb"Invalid user [^\n]*? from) ([0-9a-fA-F.:]+)(?: port \d+)?[^\n]*",
-    re.M,
-)
-_BLOCK_DOVECOT = re.compile(
-    rb"^([^\n]*?)\(auth failed, (\d+) attempts?[^)\n]*\)[^\n]*?\brip=([0-9a-fA-F.:]+)[^\n]*",
-    re.M,
-)
+_DOVECOT = frozenset({b"dovecot", b"imap-login", b"pop3-login", b"imap", b"pop3"})
+_POSTFIX = b"postfix/"
+_SENDMAIL = frozenset({b"sendmail", b"sm-mta"})
+# The lines each detector may care about, found in a whole block at once (one regex scan in
+# C instead of a framing and a parser call per line); only those go to the parsers.
+_CANDIDATES = {
+    "sshd": rb"\bsshd(?:-session|-auth)?(?:\[\d+\])?: ",
+    "dovecot": rb"auth failed|assword mismatch|unknown user|pam_authenticate|invalid credent",
+    "postfix": rb"SASL \S+ authentication failed",
+    "sendmail": rb"AUTH failure",
+    "tcpd": rb"refused connect from",
+}
 
 
-def _tcpd(f: Frame) -> Hit | None:
-    msg = f[4]
-    if not msg.startswith(tcpd.REFUSED):
+def _failure(ev: Event) -> Hit | None:
+    addr = ev.addr or ev.host
+    if not addr:
         return None
-    ev = tcpd.parse(f[0], f[2], msg)
-    if ev is None or not ev.addr:
+    return addr, ev.size, ev.service.removesuffix("-login")
+
+
+def _tcpd(prog: bytes, ev: Event) -> Hit | None:
+    if ev.kind != "connect" or ev.status != "refused" or not ev.addr:
         return None
     return ev.addr, 1, ev.service
 
 
-def _dovecot(f: Frame) -> Hit | None:
-    msg = f[4]
-    if b"auth failed" not in msg:
+def _dovecot(prog: bytes, ev: Event) -> Hit | None:
+    if ev.kind != "failure" or (prog not in _DOVECOT and not prog.endswith(b"-login")):
         return None
-    m = _DOVECOT.search(msg)
-    if m is None:
-        return None
-    service = "imap" if b"pop3" not in f[2] + msg[:12] else "pop3"
-    return decode(m.group(2)), min(int(m.group(1)), MAX_ATTEMPTS), service
+    return _failure(ev)
 
 
-def _imapd(f: Frame) -> Hit | None:
-    m = _UW.match(f[4])
-    if m is None:
+def _imapd(prog: bytes, ev: Event) -> Hit | None:
+    if ev.kind != "failure" or prog not in imap.PROGRAMS or prog in _DOVECOT:
         return None
-    return decode(m.group(1)), 1, decode(f[2]) or "imapd"
+    return _failure(ev)
 
 
-def _sshd(f: Frame) -> Hit | None:
-    if not f[2].startswith(b"sshd"):
-        return None
-    m = _SSHD.match(f[4])
-    if m is None:
-        return None
-    return decode(m.group(1)), 1, "sshd"
+def _sshd(prog: bytes, ev: Event) -> Hit | None:
+    return _failure(ev) if ev.kind == "failure" and prog in auth.SSHD else None
 
 
-def _exploit(f: Frame) -> Hit | None:
-    if f[2] not in imap.PROGRAMS:
-        return None
-    ev = imap.parse(f[0], f[2], f[4])
-    if ev is None or ev.kind != "exploit" or not ev.addr:
+def _postfix(prog: bytes, ev: Event) -> Hit | None:
+    return _failure(ev) if ev.kind == "failure" and prog.startswith(_POSTFIX) else None
+
+
+def _sendmail(prog: bytes, ev: Event) -> Hit | None:
+    return _failure(ev) if ev.kind == "failure" and prog in _SENDMAIL else None
+
+
+def _exploit(prog: bytes, ev: Event) -> Hit | None:
+    if ev.kind != "exploit" or prog not in imap.PROGRAMS or not ev.addr:
         return None
     return ev.addr, 1, ev.service
 
 
-BUILTIN: dict[str, Callable[[Frame], Hit | None]] = {
+BUILTIN: dict[str, Callable[[bytes, Event], Hit | None]] = {
     "tcpd": _tcpd,
     "dovecot": _dovecot,
     "imapd": _imapd,
     "sshd": _sshd,
+    "postfix": _postfix,
+    "sendmail": _sendmail,
     "exploit": _exploit,
 }
 
@@ -113,47 +117,43 @@ def _fail2ban(flt: Filter) -> Callable[[Frame], Hit | None]:
     return match
 
 
-def _sshd_block(data: bytes) -> list[tuple[Hit, bytes]]:
-    # the address group is ASCII by its pattern
-    return [((m[1].decode(), 1, "sshd"), m[0]) for m in _BLOCK_SSHD.finditer(data)]
-
-
-def _dovecot_block(data: bytes) -> list[tuple[Hit, bytes]]:
-    out = []
-    for m in _BLOCK_DOVECOT.finditer(data):
-        service = "pop3" if b"pop3" in m.group(1) else "imap"
-        attempts = min(int(m.group(2)), MAX_ATTEMPTS)
-        out.append(((m[3].decode(), attempts, service), m[0]))
-    return out
-
-
-BLOCK: dict[str, Callable[[bytes], list[tuple[Hit, bytes]]]] = {
-    "sshd": _sshd_block,
-    "dovecot": _dovecot_block,
-}
-
-
 class Detector:
     """The filters of one jail; :meth:`line` and :meth:`frame` say which address failed,
     :meth:`block` does it for a block of lines when every filter can."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
-        self.matchers = [
-            BUILTIN[n] if n in BUILTIN else _fail2ban(Filter.load(Path(n))) for n in names
-        ]
+        self.builtin = [BUILTIN[n] for n in names if n in BUILTIN]
+        self.filters = [_fail2ban(Filter.load(Path(n))) for n in names if n not in BUILTIN]
         self.framer = Framer(YearRule.newest(date.today()))
-        self.blocks = [BLOCK[n] for n in names] if all(n in BLOCK for n in names) else None
+        self.candidates = (
+            re.compile(
+                rb"^[^\n]*(?:" + b"|".join(_CANDIDATES[n] for n in names) + rb")[^\n]*", re.M
+            )
+            if all(n in _CANDIDATES for n in names)
+            else None
+        )
 
     def block(self, data: bytes) -> list[tuple[Hit, bytes]] | None:
         """(hit, line) for each failing line of ``data``; None: use :meth:`line` instead."""
-        if self.blocks is None:
+        if self.candidates is None:
             return None
-        if len(self.blocks) == 1:
-            return self.blocks[0](data)
-        return [found for scan in self.blocks for found in scan(data)]
+        out = []
+        for m in self.candidates.finditer(data):
+            line = m[0]
+            hit = self.line(line)
+            if hit is not None:
+                out.append((hit, line.rstrip(b"\r")))
+        return out
 
     def frame(self, f: Frame) -> Hit | None:
-        for match in self.matchers:
+        if self.builtin:
+            ev = parse_frame(f)
+            if ev is not None:
+                for detect in self.builtin:
+                    hit = detect(f[2], ev)
+                    if hit is not None:
+                        return hit
+        for match in self.filters:
             hit = match(f)
             if hit is not None:
                 return hit

@@ -46,10 +46,15 @@ def stderr_log(message: str) -> None:
 
 @dataclass
 class Running:
-    """One jail at work: its counter, its filters and what it has seen of each address."""
+    """One jail at work: its counters, its filters and what it has seen of each address.
+
+    ``counter`` counts tries; ``noted`` the lines that only go with tries logged elsewhere
+    (sshd's ``Invalid user``), which count for an address with no try: as the scanner's
+    findings count them (:mod:`todokede.logs.auth`)."""
 
     jail: Jail
     counter: Counter
+    noted: Counter
     ignore: Ignore
     detector: Detector
     sources: list[FileSource | JournalSource] = field(default_factory=list)
@@ -152,6 +157,7 @@ class Guard:
         r = Running(
             jail,
             Counter(jail.maxretry, jail.findtime, self.config.max_tracked),
+            Counter(jail.maxretry, jail.findtime, self.config.max_tracked),
             Ignore(jail.ignoreip),
             detector,
         )
@@ -216,19 +222,21 @@ class Guard:
             line_of = r.detector.line
             found = [(hit, line) for line in data.splitlines() if (hit := line_of(line))]
         self.lines += data.count(b"\n")
-        # one arrival time for the whole block: each address is counted once, with its sum
+        # one arrival time for the whole block: each address is counted once, with its sums
+        # of tries and of lines without one
         seen: dict[str, list[Any]] = {}
         for (addr, count, service), line in found:
             entry = seen.get(addr)
             if entry is None:
-                seen[addr] = [count, service, line]
+                seen[addr] = [count, 0 if count else 1, service, line]
             else:
                 entry[0] += count
-                entry[2] = line
+                entry[1] += 0 if count else 1
+                entry[3] = line
         now = self.clock()
         with self.state.batch():
-            for addr, (count, service, line) in seen.items():
-                self.failure(r, addr, count, service, line, now)
+            for addr, (count, noted, service, line) in seen.items():
+                self.failure(r, addr, count, service, line, now, noted)
 
     def line(self, r: Running, line: bytes) -> None:
         self.lines += 1
@@ -244,14 +252,20 @@ class Guard:
 
     def failure(
         self, r: Running, logged: str, count: int, service: str, line: bytes,
-        now: float | None = None,
+        now: float | None = None, noted: int | None = None,
     ) -> None:  # fmt: skip
+        """``count`` tries of ``logged``, and ``noted`` lines without a try (by default: the
+        line, if it is one)."""
         addr = normalize(logged)
         if addr is None or addr in r.ignore:
             return
         if now is None:
             now = self.clock()
+        if noted is None:
+            noted = 0 if count else 1
         seen = r.counter.add(addr, now, count)
+        if not seen and noted:
+            seen = r.noted.add(addr, now, noted)
         if r.jail.report != "none":
             self._remember(r, addr, now, service, line)
         if seen >= r.jail.maxretry and not self.state.banned(r.jail.name, addr, now):
@@ -289,6 +303,7 @@ class Guard:
                 self.log(f"action hosts-deny: {exc}")
         for r in self.running.values():
             r.counter.prune(now)
+            r.noted.prune(now)
 
     # -- bans ----------------------------------------------------------------------------
 
@@ -311,6 +326,7 @@ class Guard:
         r = self.running.get(jail_name)
         if r is not None:
             r.counter.forget(addr)
+            r.noted.forget(addr)
             if jail.report != "none" and self.state.previous_bans(jail_name, addr) >= (
                 jail.report_threshold
             ):

@@ -5,6 +5,7 @@ fail2ban filters; the systemd journal (:mod:`todokede.logs.journal`). Nothing he
 what is an incident: that is :mod:`todokede.detect`.
 """
 
+from todokede.logs import auth, imap, mail, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
 from todokede.logs.syslog import Frame, Framer, YearRule
@@ -25,8 +26,6 @@ def parse_line(line: bytes, framer: Framer) -> Event | None:
 def parse_frame(f: Frame) -> Event | None:
     """The event of a framed line (a syslog line's or a journal entry's), as
     :func:`parse_line` gives it."""
-    from todokede.logs import auth, imap, mail, tcpd
-
     ts, _host, prog, _pid, msg = f
     if prog.startswith(b"postfix/"):
         failed = auth.postfix_sasl(ts, prog, msg) if b"authentication failed" in msg else None

@@ -54,6 +54,7 @@ LONG_ENTRY = 1 << 20
 _MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
 _LEN = struct.Struct("<Q")
 _FIELD_NAME = re.compile(rb"[A-Z0-9_]+")
+_MATCH = re.compile(r"[A-Z0-9_]+=.*|\+", re.S)  # journalctl's FIELD=value, or + (or)
 
 Fields = dict[bytes, bytes]
 
@@ -280,12 +281,14 @@ def export(entries: Sequence[Fields]) -> bytes:
 @dataclass(frozen=True)
 class Source:
     """Which journal to read: journal ``files``, a ``directory`` of them, or this machine's
-    (``local``); the entries of a time ``window`` only (:mod:`todokede.logs.window`)."""
+    (``local``); the entries of a time ``window`` only (:mod:`todokede.logs.window`), and
+    of the journalctl ``matches`` only (``_SYSTEMD_UNIT=dovecot.service``, ``+`` for "or")."""
 
     files: tuple[Path, ...] = ()
     directory: Path | None = None
     local: bool = False
     window: Window | None = None
+    matches: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -318,7 +321,11 @@ class Source:
             args += ["--after-cursor", after_cursor.decode("ascii", "replace")]
         if follow:
             args += ["--follow", "--no-tail"]
-        return args
+        for m in self.matches:
+            # a match is a positional argument: one that looked like an option would be one
+            if _MATCH.fullmatch(m) is None:
+                raise LogError(f"not a journal match: {m!r} (FIELD=value)", source=self.name)
+        return args + list(self.matches)
 
 
 def check(path: Path) -> None:
@@ -412,6 +419,7 @@ def journal_entries(
     follow: bool = False,
     *,
     after_cursor: bytes = b"",
+    matches: Sequence[str] = (),
     stop: Callable[[], bool] | None = None,
     on_idle: Callable[[], None] | None = None,
     interval: float = 0.25,
@@ -424,11 +432,12 @@ def journal_entries(
     (:func:`todokede.logs.window.parse_time`: "2026-12-01 10:00:00", "yesterday", "-1h").
     ``follow``: after the entries there are, wait for new ones until ``stop()`` is true,
     calling ``on_idle()`` when ``interval`` seconds pass without one; ``after_cursor``
-    resumes after an entry (:attr:`Entry.cursor`). Raises :class:`LogError` when
+    resumes after an entry (:attr:`Entry.cursor`); ``matches``: journalctl's field matches
+    (``_SYSTEMD_UNIT=sshd.service``). Raises :class:`LogError` when
     journalctl is missing, a file is not a journal, or journalctl fails.
     """
     window = Window.parse(since, until)
-    source = Source(tuple(Path(f) for f in files), directory, local, window)
+    source = Source(tuple(Path(f) for f in files), directory, local, window, tuple(matches))
     reader = Reader(source, follow=follow, after_cursor=after_cursor)
     try:
         while not reader.done and not (stop is not None and stop()):
@@ -449,6 +458,7 @@ def journal_events(
     follow: bool = False,
     *,
     after_cursor: bytes = b"",
+    matches: Sequence[str] = (),
     stop: Callable[[], bool] | None = None,
     on_idle: Callable[[], None] | None = None,
     interval: float = 0.25,
@@ -467,6 +477,7 @@ def journal_events(
         until,
         follow,
         after_cursor=after_cursor,
+        matches=matches,
         stop=stop,
         on_idle=on_idle,
         interval=interval,

@@ -8,6 +8,8 @@ in.telnetd[126]: connect from alice@pc3.example (172.16.1.3)
 
 from __future__ import annotations
 
+import re
+
 from todokede.logs.events import Event
 from todokede.logs.text import field
 
@@ -15,11 +17,12 @@ CONNECT = b"connect from "
 REFUSED = b"refused connect from "
 
 
+# IPv6 (hex digits, colons and dots, a colon at least) or dotted-quad IPv4
+_ADDRESS = re.compile(r"[0-9a-fA-F.]*:[0-9a-fA-F:.]*|[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
 def looks_like_address(text: str) -> bool:
-    if ":" in text:
-        return all(c in "0123456789abcdefABCDEF:." for c in text)
-    parts = text.split(".")
-    return len(parts) == 4 and all(p.isdigit() for p in parts)
+    return _ADDRESS.fullmatch(text) is not None
 
 
 def parse(ts: int, prog: bytes, msg: bytes) -> Event | None:

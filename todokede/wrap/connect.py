@@ -13,11 +13,14 @@ import os
 import socket
 from collections.abc import Callable
 
+from todokede.wrap.proxy import header
 from todokede.wrap.splice import Address, Client, Poller, hostport, reason
 
 
 class Connector:
-    """Connects clients to one backend; ``failed(client, why)`` hears of every failure."""
+    """Connects clients to one backend; ``failed(client, why)`` hears of every failure.
+    With ``proxy`` ("v1" or "v2") the backend first gets a PROXY protocol header naming
+    the client (:mod:`todokede.wrap.proxy`)."""
 
     def __init__(
         self,
@@ -26,6 +29,7 @@ class Connector:
         backend: Address,
         timeout: float,
         failed: Callable[[Client, str], None],
+        proxy: str = "",
     ) -> None:
         self.loop = loop
         self.poller = poller
@@ -34,6 +38,7 @@ class Connector:
         self.address = numeric(self.host, self.port)  # None: a name
         self.timeout = timeout
         self.failed = failed
+        self.proxy = proxy
 
     def connect(self, client: Client) -> None:
         if self.address is None:
@@ -55,6 +60,8 @@ class Connector:
             return
         if err in (0, errno.EISCONN):
             client.attach(sock, self.name)
+            if self.proxy:
+                self._proxy(client)
         elif err in (errno.EALREADY, errno.EINPROGRESS):
             client.connecting = sock
             self.poller.wait_connect(client, sock, self._connected)
@@ -78,7 +85,7 @@ class Connector:
             sock.close()
             self.failed(client, os.strerror(err))
         else:
-            client.attach(sock, self.name)
+            self._attach(client, sock)
 
     def _timed_out(self, client: Client) -> None:
         client.timer = None
@@ -95,7 +102,16 @@ class Connector:
         except (OSError, TimeoutError) as exc:
             self.failed(client, "timed out" if isinstance(exc, TimeoutError) else reason(exc))
             return
+        self._attach(client, sock)
+
+    def _attach(self, client: Client, sock: _socket.socket) -> None:
         client.attach(sock, self.name)
+        if self.proxy:
+            self._proxy(client)
+
+    def _proxy(self, client: Client) -> None:
+        # before the splice reads the client: the header is the backend's first bytes
+        client.to_backend(header(self.proxy, (client.addr, client.port), client.local))
 
 
 def numeric(host: str, port: int) -> tuple[int, tuple[str, int]] | None:

@@ -64,6 +64,7 @@ class WrapConfig:
     command_timeout: float = 30.0
     shutdown_grace: float = 10.0
     backlog: int = 1024
+    proxy_protocol: str = ""  # "v1" or "v2": a PROXY protocol header to the backend first
 
 
 @dataclass
@@ -125,6 +126,7 @@ class Wrapper:
             self.config.backend,
             self.config.connect_timeout,
             self._backend_failed,
+            self.config.proxy_protocol,
         )
         self._defer_log(loop)
         self._pid = os.getpid()  # a --workers child starts here after the fork

@@ -206,6 +206,11 @@ class Client:
         self.poller.update(self.side)
         self.poller.update(backend)
 
+    def to_backend(self, data: bytes) -> None:
+        """Bytes for the backend ahead of the client's (a PROXY protocol header)."""
+        if self.backend is not None and not self.closed:
+            self._send(self.backend, data)
+
     # -- closing --------------------------------------------------------------------------
 
     def close(self) -> None:
