@@ -3,6 +3,7 @@ systemd-journal-remote, read through journalctl."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,15 @@ from hypothesis import strategies as st
 
 import todokede
 from tests.journals import entry, syslog_entries, write_journal
-from todokede.detect import scan_paths
+from todokede.detect import Scanner, scan_paths
 from todokede.errors import LogError
 from todokede.logs.journal import (
     Entry,
     ExportParser,
     Fields,
+    Lines,
     Source,
+    Texts,
     export,
     journal_entries,
     journal_events,
@@ -34,6 +38,7 @@ from todokede.logs.journal import (
 from todokede.logs.journal import (
     entry as to_entry,
 )
+from todokede.logs.syslog import Frame, Framer, YearRule
 
 SAMPLES = Path(todokede.__file__).parent / "samples" / "logs" / "1997-09"
 SITES = ["site-imap/messages", "site-relay/maillog", "site-bomb/maillog"]
@@ -357,3 +362,148 @@ def test_not_a_journalctl_match(tmp_path: Path, match: str) -> None:
     path = write_journal(tmp_path / "m.journal", [entry(900_000_000, b"gw", b"a", b"1", b"x", 1)])
     with pytest.raises(LogError, match="not a journal match"):
         list(journal_entries(files=[path], matches=[match]))
+
+
+@contextmanager
+def _zone(name: str) -> Iterator[None]:
+    """The machine's zone is ``name`` for a while."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+ZONES = ["UTC", "Asia/Tokyo", "America/New_York", "Australia/Lord_Howe"]
+NEW_YEAR_2027 = 1_798_761_600  # 2027-01-01 00:00 UTC
+FIELD_VALUES = {
+    b"_HOSTNAME": [None, b"", b"mail", b"a b", b"mx:", b"[x", b"h\xc3\xa9"],
+    b"SYSLOG_IDENTIFIER": [None, b"", b"sshd", b"postfix/smtpd", b"a[1]", b"x:y", b"p q"],
+    b"_COMM": [None, b"", b"cron", b"c\tx"],
+    b"_PID": [None, b"", b"12", b"x1", b"1 2"],
+    b"SYSLOG_PID": [None, b"7", b"y"],
+    b"_TRANSPORT": [None, b"kernel", b"syslog"],
+    b"MESSAGE": [None, b"", b"Failed password for root from 192.0.2.1 port 22 ssh2", b"a\r"],
+}
+FIELD_ENTRY = st.fixed_dictionaries(
+    {
+        # mostly within a few minutes: the later entries of a minute take the fast way
+        b"__REALTIME_TIMESTAMP": st.one_of(
+            st.integers(NEW_YEAR_2027 - 100, NEW_YEAR_2027 + 100).map(
+                lambda s: str(s * 1_000_000 + 123).encode()
+            ),
+            st.integers(NEW_YEAR_2027 - 86400 * 200, NEW_YEAR_2027 + 86400).map(
+                lambda s: str(s * 1_000_000 + 123).encode()
+            ),
+            st.sampled_from([b"soon", b"9" * 30, b"-1"]),
+        ),
+        **{name: st.sampled_from(values) for name, values in FIELD_VALUES.items()},
+        b"MESSAGE": st.one_of(st.sampled_from(FIELD_VALUES[b"MESSAGE"]), st.binary(max_size=12)),
+    }
+).map(lambda d: {k: v for k, v in d.items() if v is not None})
+
+
+def _flatten(items: list[Lines | Entry]) -> list[tuple[Frame, int, bytes] | Entry]:
+    """What the scanner reads of each item: a line's frame (by the framer of its year),
+    its year and the line itself; an entry as it is."""
+    out: list[tuple[Frame, int, bytes] | Entry] = []
+    for item in items:
+        if isinstance(item, Entry):
+            out.append(item)
+            continue
+        framer = Framer(YearRule.oldest(item.year, 1, 1))
+        lines = item.block.split(b"\n")
+        assert lines[-1] == b"" and len(lines) - 1 == item.count
+        for line in lines[:-1]:
+            # as the scanner reads a line: a carriage return at its end is not part of it
+            f = framer.frame(line[:-1] if line[-1:] == b"\r" else line)
+            assert f is not None, line
+            out.append((f, item.year, line))
+    return out
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@given(st.lists(FIELD_ENTRY, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_texts_read_back_as_the_entries(zone: str, batch: list[Fields]) -> None:
+    """Every entry turned into a line frames back to exactly the entry, in the entry's
+    year; the others stay entries, in their place; those with no time or message go."""
+    with _zone(zone):
+        want = [e for e in map(to_entry, batch) if e is not None]
+        got = _flatten(Texts().convert(batch))
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        if isinstance(g, Entry):
+            assert g == w
+        else:
+            assert g[0] == w.frame() and g[1] == w.year and g[2] == w.line()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Australia/Lord_Howe"])
+def test_texts_of_every_kind_of_entry_twice(zone: str) -> None:
+    """Each combination of the fields twice in a row, the second in the same minute: the
+    first is looked at closely, the second goes the fast way; both read back the same."""
+    batch: list[Fields] = []
+    for n, values in enumerate(itertools.product(*FIELD_VALUES.values())):
+        fields = {k: v for k, v in zip(FIELD_VALUES, values, strict=True) if v is not None}
+        for second in (0, 30):
+            stamp = (NEW_YEAR_2027 + (n % 3) * 60 + second) * 1_000_000
+            batch.append({b"__REALTIME_TIMESTAMP": str(stamp).encode(), **fields})
+    with _zone(zone):
+        want = [e for e in map(to_entry, batch) if e is not None]
+        got = _flatten(Texts().convert(batch))
+    assert len(got) == len(want)
+    lines = 0
+    for g, w in zip(got, want, strict=True):
+        if isinstance(g, Entry):
+            assert g == w
+        else:
+            lines += 1
+            assert g[0] == w.frame() and g[1] == w.year and g[2] == w.line()
+    assert 0 < lines < len(got)
+
+
+@pytest.mark.parametrize(
+    ("zone", "around"),
+    [
+        ("America/New_York", 1_793_602_800),  # 2026-11-01 07:00 UTC: clocks go back
+        ("Australia/Lord_Howe", 1_775_314_800),  # 2026-04-05: back by half an hour
+        ("Asia/Tokyo", NEW_YEAR_2027 - 9 * 3600),  # the new year there
+    ],
+)
+def test_texts_across_a_change_of_offset(zone: str, around: int) -> None:
+    batch: list[Fields] = [
+        entry(0, b"gw", b"sshd", b"7", b"m%d" % s, s)
+        for s in range(around - 7200, around + 7200, 97)
+    ]
+    for fields, s in zip(batch, range(around - 7200, around + 7200, 97), strict=True):
+        fields[b"__REALTIME_TIMESTAMP"] = str(s * 1_000_000).encode()
+    with _zone(zone):
+        want = [to_entry(f) for f in batch]
+        got = _flatten(Texts().convert(batch))
+    assert [g[0] for g in got] == [w.frame() for w in want if w is not None]  # type: ignore[index]
+
+
+def test_odd_entries_in_a_journal_keep_their_place(tmp_path: Path, tokyo: None) -> None:
+    """Entries with no syslog line of their own (no host, a message of two lines) are read
+    one by one between the blocks: the findings are those of reading every entry alone."""
+    entries, _ = syslog_entries(SAMPLES / "site-imap" / "messages", year=1997)
+    for i in range(0, len(entries), 7):
+        del entries[i][b"_HOSTNAME"]
+    for i in range(3, len(entries), 11):
+        entries[i][b"MESSAGE"] += b"\nand more"
+    path = write_journal(tmp_path / "odd.journal", entries)
+    bulk = scan_paths([], journal=Source(files=(path,)))
+    one = Scanner()
+    one.feed_entries(list(journal_entries(files=[path])), str(path))
+    alone = one.result()
+    assert bulk.lines == alone.lines == len(entries)
+    assert bulk.findings and [f.to_dict() for f in bulk.findings] == [
+        f.to_dict() for f in alone.findings
+    ]

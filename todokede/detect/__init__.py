@@ -156,7 +156,7 @@ class Scanner:
             reader = Reader(source)
             try:
                 while not reader.done:
-                    self.state.feed_entries(reader.poll(None), source.name)
+                    self.state.feed_journal(reader.poll_lines(None), source.name)
             finally:
                 reader.close()
                 self._read_warnings += reader.warnings

@@ -15,7 +15,7 @@ from todokede.detect.queue import Done, Msg, MsgKey, Queue, Rcpt, new_queue
 from todokede.logs import auth, imap, mail, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
-from todokede.logs.journal import Entry
+from todokede.logs.journal import Entry, Lines
 from todokede.logs.syslog import Frame, Framer, YearRule
 from todokede.logs.text import decode
 from todokede.logs.window import Window
@@ -127,6 +127,7 @@ class State:
         # (program, client text) -> [count, first line, its source, last line, its source]
         self.granted: dict[tuple[bytes, bytes], list[object]] = {}
         self.rules: dict[str, YearRule] = {}
+        self.framers: dict[str, Framer] = {}  # of the journal's years (feed_journal)
         self.names: dict[str, str] = {}  # host name -> address, from tcpd lines with both
         self.notices: set[MsgKey] = set()
         self.msgs = new_queue(self.folder(self.mail), native=self.native)
@@ -222,6 +223,23 @@ class State:
             self._general(e.frame(), e.line(), key)
             n += 1
         self.lines += n
+        return n
+
+    def feed_journal(self, items: Iterable[Lines | Entry], source: str) -> int:
+        """Read journal entries as :class:`todokede.logs.journal.Texts` gives them: blocks
+        of their syslog lines through :meth:`feed` (the path of a text log), and the few
+        entries with no such line one by one (:meth:`feed_entries`). Returns the number
+        read."""
+        n = 0
+        for item in items:
+            if isinstance(item, Entry):
+                n += self.feed_entries((item,), source)
+                continue
+            key = f"{source}@{item.year}"  # as feed_entries names them
+            framer = self.framers.get(key)
+            if framer is None:
+                framer = self.framers[key] = Framer(YearRule.oldest(item.year, 1, 1))
+            n += self.feed(item.block, framer, key, self.lines + 1)
         return n
 
     def _loop(self, block: bytes, framer: Framer, source: str, lineno: int | None) -> None:

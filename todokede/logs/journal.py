@@ -21,6 +21,9 @@ a blank line after each entry; a field whose value has a newline or other binary
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import operator
 import os
 import re
 import select
@@ -50,11 +53,13 @@ FIELDS = (
 )
 MAGIC = b"LPKSHHRH"  # the first bytes of every journal file
 READ_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20  # Linux's largest for anyone (/proc/sys/fs/pipe-max-size)
 LONG_ENTRY = 1 << 20
 _MONTHS = b"JanFebMarAprMayJunJulAugSepOctNovDec"
 _LEN = struct.Struct("<Q")
 _FIELD_NAME = re.compile(rb"[A-Z0-9_]+")
 _MATCH = re.compile(r"[A-Z0-9_]+=.*|\+", re.S)  # journalctl's FIELD=value, or + (or)
+_SPLIT = operator.methodcaller("split", b"=", 1)
 
 Fields = dict[bytes, bytes]
 
@@ -104,6 +109,147 @@ def _stamp(ts: int) -> tuple[bytes, int]:
             _STAMPS.clear()
         got = _STAMPS[ts] = (stamp, t.tm_year)
     return got
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """Entries of one year as syslog lines (BSD-stamped, one per entry, each ending in a
+    newline), which the framer reads back as exactly the entries' frames: see
+    :class:`Texts`."""
+
+    year: int
+    block: bytes
+    count: int
+
+
+# a host and a program the framer reads back as they are, in "host prog[pid]: "
+_HOST = re.compile(rb"[\x21-\x5a\x5c-\x7e\x80-\xff][\x21-\x7e\x80-\xff]*")
+_PROG = re.compile(rb"[\x21-\x39\x3b-\x5a\x5c\x5e-\x7e\x80-\xff]+")
+ZONE_SPAN = 900  # zone offsets change on a quarter hour at the finest
+_SECONDS = tuple(b"%02d" % s for s in range(60))
+_PICK = operator.itemgetter(b"__REALTIME_TIMESTAMP", b"_HOSTNAME", b"SYSLOG_IDENTIFIER", b"MESSAGE")
+
+
+class Texts:
+    """Turns entries into :class:`Lines` in bulk, for the scanner's block reader.
+
+    An entry whose syslog line would not frame back to it (no host or program, a host or
+    program with spaces or brackets, a PID that is not a number, a message of several
+    lines or with a carriage return or NUL) stays an :class:`Entry`, in its place.
+    """
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[bytes, bytes], bytes | None] = {}  # " host prog"
+        self._zone: dict[int, int | None] = {}  # quarter hour -> the zone's offset then
+        self._minutes: dict[int, tuple[bytes, int]] = {}  # "Sep  1 10:00:", the year
+
+    def convert(self, batch: Sequence[Fields]) -> list[Lines | Entry]:
+        out: list[Lines | Entry] = []
+        lines: list[bytes] = []
+        year = 0
+        heads, zone, minutes = self._heads, self._zone, self._minutes
+        for fields in batch:
+            # the common entry in a few lookups, each raising KeyError when it is not one
+            # (missing fields, a program or PID found elsewhere, a time not seen yet)
+            try:
+                usec, host, prog, msg = _PICK(fields)
+                head = heads[(host, prog)]
+                pid = fields.get(b"_PID")
+                if pid is None:
+                    tag = b": "
+                    if b"SYSLOG_PID" in fields:
+                        raise KeyError(pid)
+                elif pid.isdigit():
+                    tag = b"[" + pid + b"]: "
+                else:  # empty (SYSLOG_PID then), or not a number
+                    raise KeyError(pid)
+                sec = int(usec) // 1_000_000
+                off = zone[sec // ZONE_SPAN]
+                if head is None or off is None or b"\n" in msg or b"\r" in msg or b"\0" in msg:
+                    raise KeyError(usec)
+                t = sec + off
+                minute, y = minutes[t // 60]
+                line: bytes | Entry | None = minute + _SECONDS[t % 60] + head + tag + msg
+            except (KeyError, ValueError):
+                line, y = self._slow(fields)
+            if type(line) is bytes:
+                if y != year:
+                    if lines:
+                        out.append(Lines(year, b"\n".join(lines) + b"\n", len(lines)))
+                        lines = []
+                    year = y
+                lines.append(line)
+            elif line is not None:
+                if lines:
+                    out.append(Lines(year, b"\n".join(lines) + b"\n", len(lines)))
+                    lines = []
+                out.append(line)  # type: ignore[arg-type]  # an Entry
+        if lines:
+            out.append(Lines(year, b"\n".join(lines) + b"\n", len(lines)))
+        return out
+
+    def _slow(self, fields: Fields) -> tuple[bytes | Entry | None, int]:
+        """An entry's line and year; else the entry (no line reads back as it), or None
+        (no time or no message: :func:`entry`)."""
+        get = fields.get
+        msg = get(b"MESSAGE")
+        prog = get(b"SYSLOG_IDENTIFIER") or get(b"_COMM")
+        if not prog and get(b"_TRANSPORT") == b"kernel":
+            prog = b"kernel"
+        key = (get(b"_HOSTNAME", b""), prog or b"")
+        head = self._heads[key] if key in self._heads else self._head(key)
+        pid = get(b"_PID") or get(b"SYSLOG_PID") or b""
+        ts = self._wall(get(b"__REALTIME_TIMESTAMP"))
+        if (
+            head is None
+            or not (pid.isdigit() or not pid)
+            or ts is None
+            or msg is None
+            or any(c in msg for c in b"\n\r\0")
+        ):
+            return entry(fields), 0
+        stamp, year = _stamp(ts)
+        if len(self._minutes) > 20_000:
+            self._minutes.clear()
+        self._minutes[ts // 60] = stamp[:-2], year
+        return stamp + head + (b"[" + pid + b"]: " if pid else b": ") + msg, year
+
+    def _head(self, key: tuple[bytes, bytes]) -> bytes | None:
+        """ " host prog", or None when the framer would not read them back."""
+        host, prog = key
+        if _HOST.fullmatch(host) is None or host[-1:] == b":" or _PROG.fullmatch(prog) is None:
+            head = None
+        else:
+            head = b" " + host + b" " + prog
+        if len(self._heads) > 10_000:
+            self._heads.clear()
+        self._heads[key] = head
+        return head
+
+    def _wall(self, usec: bytes | None) -> int | None:
+        """:func:`wall_clock` of a timestamp field, the zone's offset looked up once a
+        quarter hour; None when it is missing or out of range (:func:`entry` decides)."""
+        try:
+            sec = int(usec) // 1_000_000  # type: ignore[arg-type]
+            span = sec // ZONE_SPAN
+            if span in self._zone:
+                off = self._zone[span]
+            else:
+                start = span * ZONE_SPAN
+                off = time.localtime(start).tm_gmtoff
+                if time.localtime(start + ZONE_SPAN - 1).tm_gmtoff != off:
+                    off = None  # a change of offset inside: ask for each second
+                if len(self._zone) > 100_000:
+                    self._zone.clear()
+                self._zone[span] = off
+            ts = sec + (time.localtime(sec).tm_gmtoff if off is None else off)
+        except (TypeError, OverflowError, OSError, ValueError):
+            return None
+        return ts if _YEAR_MIN <= ts < _YEAR_MAX else None
+
+
+_YEAR_MIN = -62135596800  # 0001-01-01, as epoch seconds
+_YEAR_MAX = 253402300800  # 10000-01-01
 
 
 def wall_clock(usec: int) -> int:
@@ -169,7 +315,13 @@ class ExportParser:
             buf = self._buf + data if self._buf else data
         out: list[Fields] = []
         pos, n = 0, len(buf)
+        bulk = True
         while pos < n:
+            if bulk:
+                got, pos, bulk = self._text_entries(buf, pos)
+                out += got
+                if pos >= n:
+                    break
             if buf[pos] == 10:  # blank lines between entries
                 pos += 1
                 continue
@@ -188,10 +340,10 @@ class ExportParser:
                 self.entries += 1
                 pos = end + 2
                 continue
-            got = self._binary(buf, pos)
-            if got is None:
+            got1 = self._binary(buf, pos)
+            if got1 is None:
                 break
-            fields, pos = got
+            fields, pos = got1
             out.append(fields)
             self.entries += 1
         rest = buf[pos:]
@@ -200,6 +352,37 @@ class ExportParser:
             rest = b""
         self._buf = rest
         return out
+
+    def _text_entries(self, buf: bytes, pos: int) -> tuple[list[Fields], int, bool]:
+        """The whole entries from ``pos`` up to the first with a binary field, split by a
+        few C-level calls (a split, then per entry a dict of its lines split at "="), and
+        where they end; false when something is not as journalctl writes it, which
+        :meth:`feed` then reads one field at a time, to say what is wrong.
+
+        A binary field's length is 8 bytes, the last a NUL for any length there can be,
+        and a text field has no NUL: the entries before the first NUL are all text.
+        """
+        stop = buf.rfind(b"\n\n", pos)
+        if stop > pos:
+            nul = buf.find(b"\0", pos, stop)
+            if nul >= 0:
+                stop = buf.rfind(b"\n\n", pos, nul)
+        if stop <= pos:
+            return [], pos, True
+        try:
+            # a binary field's name line has no "=", nor has a stray blank line: both
+            # make an element of one item, which dict() refuses
+            out = [dict(map(_SPLIT, r.split(b"\n"))) for r in buf[pos:stop].split(b"\n\n")]
+        except ValueError:
+            return [], pos, False
+        names = self._names
+        new = set().union(*out) - names
+        if any(_FIELD_NAME.fullmatch(name) is None for name in new):
+            return [], pos, False
+        if len(names) < 10_000:
+            names |= new
+        self.entries += len(out)
+        return out, stop + 2, True
 
     def end(self) -> list[Fields]:
         """The stream is over: the entries still held; an entry cut short is an error."""
@@ -364,22 +547,36 @@ class Reader:
             raise LogError(f"cannot run journalctl: {exc.strerror}", source=source.name) from exc
         assert self._proc.stdout is not None
         self._fd = self._proc.stdout.fileno()
+        # a big pipe: journalctl writes on while the entries before are read (two cores)
+        with contextlib.suppress(AttributeError, OSError):
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        self._texts = Texts()
 
     def poll(self, timeout: float | None = None) -> list[Entry]:
-        if self.done:
-            return []
-        ready, _, _ = select.select([self._fd], [], [], timeout)
-        if not ready:
-            return []
-        data = os.read(self._fd, READ_SIZE)
         out = []
-        for fields in self._parser.feed(data) if data else self._finish():
+        for fields in self._read(timeout):
             e = entry(fields)
             if e is not None:
                 out.append(e)
         if out and out[-1].cursor:
             self.cursor = out[-1].cursor
         return out
+
+    def poll_lines(self, timeout: float | None = None) -> list[Lines | Entry]:
+        """As :meth:`poll`, the entries turned into syslog lines in bulk (:class:`Texts`)."""
+        batch = self._read(timeout)
+        if batch and b"__CURSOR" in batch[-1]:
+            self.cursor = batch[-1][b"__CURSOR"]
+        return self._texts.convert(batch)
+
+    def _read(self, timeout: float | None) -> list[Fields]:
+        if self.done:
+            return []
+        ready, _, _ = select.select([self._fd], [], [], timeout)
+        if not ready:
+            return []
+        data = os.read(self._fd, READ_SIZE)
+        return self._parser.feed(data) if data else self._finish()
 
     def _finish(self) -> list[Fields]:
         self.done = True
