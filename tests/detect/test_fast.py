@@ -60,8 +60,15 @@ def run(data: bytes, mode: str, year: int = 2024) -> tuple[object, ...]:
         if block:
             sc.feed("log", block)
     granted = {k: list(v) for k, v in sc.state.granted.items()}
+    queued = [
+        (m.key, m.ts, m.service, m.host, m.addr, m.sender, m.size, m.rcpts, m.raw, m.sent_from)
+        for m in sc.state.msgs.messages()
+    ]
+    logins = sorted(sc.state.logins)
     result = sc.result()
     return (
+        queued,
+        logins,
         [f.to_dict() for f in result.findings],
         result.lines,
         result.unparsed,
@@ -136,6 +143,19 @@ STAMPS = [
     b"Sep 39 10:00:00",
     b"Xyz  1 10:00:00",
     b"2024-09-01T10:00:00+00:00",
+    b"2024-09-01T10:00:01.123456+09:00",
+    b"2024-09-01T10:00:02Z",
+    b"2024-09-01T10:00:03",
+    b"2024-02-29T23:59:60.5-05:00",
+    b"2023-02-29T10:00:00+00:00",
+    b"2024-13-01T10:00:00",
+    b"0000-01-01T00:00:00",
+    b"2024-09-01 10:00:00",
+    b"2024-9-01T10:00:00+00:00",
+    b"<13>Sep  1 10:00:04",
+    b"<13>2024-09-01T10:00:04.5+09:00",
+    b"<999999>Sep  1 10:00:04",
+    b"<13><14>Sep  1 10:00:04",
 ]
 TAGS = [
     b"postfix/smtpd[1]",
@@ -146,6 +166,13 @@ TAGS = [
     b"imapd[5]",
     b"in.ftpd",
     b"sendmail[6]",
+    b"sm-mta[7]",
+    b"ipop3d[8]",
+    b"dovecot",
+    b"imap-login",
+    b"named[9]",
+    b"CRON[10]",
+    b"kernel",
     b"a b",
 ]
 BODIES = [
@@ -162,18 +189,57 @@ BODIES = [
     b"connect from 192.0.2.5",
     b"refused connect from h.example (192.0.2.6)",
     b"NOQUEUE: reject: RCPT from u[192.0.2.7]: 554 <v@w>: Relay access denied; to=<v@w>",
+    b"S1: from=<a@out.example>, size=1523, class=0, nrcpts=2, msgid=<x@y>, proto=SMTP, relay=u@dial.example. [192.0.2.4]",
+    b"S1: from=a@out.example, size=12, relay=dial.example",
+    b"S1: from=<a@x>, size=, size=7, relay=[192.0.2.5]",
+    b"S1: from=<>, size=99999999999999999999999, relay=x [1",
+    b"S1: to=<b@far.example>,<c@far.example>, delay=00:00:03, xdelay=00:00:01, mailer=esmtp, relay=mx.far.example. [198.51.100.2], stat=Sent (OK)",
+    b"S1: to=root, ctladdr=<root> (0/0), delay=00:00:01, mailer=local, stat=Sent",
+    b"S1: to=< d@far.example >,, delay=1, mailer=*file*, stat=Deferred: x",
+    b"S1: to=<b@far.example>, delay=1, mailer=esmtp, stat=queued, stat=Sent",
+    b"S1: to=<b@far.example>, delay=1, mailer=smtp, relay=x, mailer=y, stat=Host unknown",
+    b"S1: S2: return to sender: unknown user",
+    b"S1: S2: postmaster notify: x",
+    b"S1: lost input channel from x",
+    b"ruleset=check_rcpt, arg1=<v@w>, relay=u [192.0.2.8], reject=550 5.7.1 <v@w>... Relaying denied",
+    b"S1: ruleset=check_rcpt, arg1=v@w, relay=u, reject=550 nope",
+    b"Login user=taro host=pc1.example [172.16.1.1]",
+    b"Login user=taro auth=x host=pc1.example [172.16.1.2",
+    b"Authenticated user=ab host=  [192.0.2.9]",
+    b"Logout user=taro host=pc1.example [172.16.1.1]",
+    b"Login failed user=" + b"A" * 70 + b" host=bad.example [192.0.2.66]",
+    b"Login user=\x90\x90\x90\x90\xeb host=bad.example [192.0.2.67]",
+    b"Command stream end of file, while reading line user=x host=y",
+    b"\x01\x02\x03\x04 junk",
+    b"imap-login: Login: user=<tester>, method=PLAIN, rip=192.0.2.1, lip=127.0.0.1",
+    b"Info: Login: user=<t>, rip=zz, rip=2001:db8::1",
+    b"imap-login: Disconnected: Input buffer full (no auth attempts): rip=192.0.2.70",
 ]
+
+
+ISO = [s for s in STAMPS if s[:1].isdigit()] + [b"-", b"2024-09-01T10:00:00.1+09:00x"]
+SD = [b"-", b'[x@1 a="b]\\"c"]', b"[a][b]", b"[a] ", b"[unterminated", b"-x", b"", b'[q a="\\']
 
 
 @st.composite
 def lines(draw: st.DrawFn) -> bytes:
-    parts = [
-        draw(st.sampled_from(STAMPS)),
-        b" " + draw(st.sampled_from([b"mail", b"gw", b"m\xffx"])) + b" ",
-        draw(st.sampled_from(TAGS)),
-        b": ",
-        draw(st.sampled_from(BODIES)),
-    ]
+    if draw(st.integers(0, 3)) == 0:  # RFC 5424: <PRI>1 TS HOST APP PROCID MSGID SD MSG
+        app = draw(st.sampled_from([b"-", *(t.partition(b"[")[0] for t in TAGS)]))
+        parts = [
+            draw(st.sampled_from([b"<34>1 ", b"<34>2 ", b"<34>1  "])) + draw(st.sampled_from(ISO)),
+            b" " + draw(st.sampled_from([b"mail", b"-", b"m\xffx"])),
+            b" " + app + b" " + draw(st.sampled_from([b"-", b"42"])) + b" -",
+            b" " + draw(st.sampled_from(SD)) + b" " + draw(st.sampled_from([b"", b"\xef\xbb\xbf"])),
+            draw(st.sampled_from(BODIES)),
+        ]
+    else:
+        parts = [
+            draw(st.sampled_from(STAMPS)),
+            b" " + draw(st.sampled_from([b"mail ", b"gw ", b"m\xffx ", b""])),
+            draw(st.sampled_from(TAGS)),
+            b": ",
+            draw(st.sampled_from(BODIES)),
+        ]
     # now and then a piece is replaced by arbitrary bytes, or bytes are inserted
     if draw(st.booleans()):
         i = draw(st.integers(0, len(parts) - 1))
