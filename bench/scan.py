@@ -212,7 +212,8 @@ def findings_but_evidence() -> list[dict[str, object]]:
 
 def row(name: str, r: Run, lines: int) -> None:
     print(
-        f"  {name:<34} {r.wall:8.2f} s {r.cpu / r.wall:5.2f} cores {r.peak_kb / 1024:8.1f} MB "
+        f"  {name:<34} {r.wall:8.2f} s {r.cpu:7.2f} s cpu {r.cpu / r.wall:5.2f} cores "
+        f"{r.peak_kb / 1024:8.1f} MB "
         f"{lines / r.wall / 1000:9.0f} k lines/s"
     )
 

@@ -68,24 +68,25 @@ relay(const char *t, Py_ssize_t n, Span *host, Span *addr)
     }
 }
 
-/* the record of a key, taken out of the order to be put back last (State._mail's take
- * and put); NULL with no error when there is none */
-static Msg *
-touch(Queue *q, const Frame *f, const char *qid, Py_ssize_t qn)
+static Msg **
+find(Queue *q, const Frame *f, const char *qid, Py_ssize_t qn)
 {
     uint64_t hash = tk_hash(f->host.s, f->host.n, qid, qn);
-    Msg **slot = tk_lookup(q, f->host.s, f->host.n, qid, qn, hash);
-    if (slot == NULL)
-        return NULL;
-    (*slot)->seq = q->seq++;
-    return *slot;
+    return tk_lookup(q, f->host.s, f->host.n, qid, qn, hash);
 }
 
+/* the record of a key (slot: where find() saw it), taken out of the order to be put back
+ * last, as State._mail's take and put do; a new one when there is none (new: the caller
+ * knows the key is not in the queue) */
 static Msg *
-fresh(Queue *q, const Frame *f, const char *qid, Py_ssize_t qn)
+touch(Queue *q, Msg **slot, const Frame *f, const char *qid, Py_ssize_t qn, int new)
 {
+    if (slot != NULL) {
+        (*slot)->seq = q->seq++;
+        return *slot;
+    }
     Msg *m = tk_msg_new(f->host.s, f->host.n, qid, qn, f->ts, f->prog);
-    if (m != NULL && tk_store(q, m) < 0) {
+    if (m != NULL && (new ? tk_insert(q, m) : tk_store(q, m)) < 0) {
         tk_msg_free(m);
         return NULL;
     }
@@ -115,21 +116,21 @@ sm_from(Queue *q, const Frame *f, const char *qid, Py_ssize_t qn, const char *re
     Py_ssize_t r = tk_find(rest, rn, 0, LIT(", relay="));
     if (r >= 0)
         relay(rest + r + 8, rn - r - 8, &host, &addr);
-    uint64_t hash = tk_hash(f->host.s, f->host.n, qid, qn);
-    Msg **slot = tk_lookup(q, f->host.s, f->host.n, qid, qn, hash);
-    Msg *m = slot ? *slot : NULL;
-    if (m != NULL && m->sent_from) {
+    Msg **slot = find(q, f, qid, qn);
+    int new = 1;
+    if (slot != NULL && (*slot)->sent_from) {
         /* sendmail reuses queue ids: this is a new message */
+        Msg *old = *slot;
         tk_unlink(q, slot);
-        int done = tk_retire(q->done, m);
-        tk_msg_free(m);
+        int done = tk_retire(q->done, old);
+        tk_msg_free(old);
         if (done < 0)
             return -1;
-        m = NULL;
+        slot = NULL;
+        new = 0; /* done() may have run Python code: store as a dict would */
     }
-    if (m != NULL)
-        m = touch(q, f, qid, qn);
-    else if ((m = fresh(q, f, qid, qn)) == NULL)
+    Msg *m = touch(q, slot, f, qid, qn, new);
+    if (m == NULL)
         return -1;
     View v;
     if (tk_view(m, &v) < 0)
@@ -207,8 +208,8 @@ sm_to(Queue *q, const Frame *f, const char *qid, Py_ssize_t qn, const char *rest
                .status = sm_status(rest + stat, rn - stat),
                .orig = {"", 0},
                .ts = f->ts};
-    Msg *m = touch(q, f, qid, qn);
-    if (m == NULL && (PyErr_Occurred() || (m = fresh(q, f, qid, qn)) == NULL))
+    Msg *m = touch(q, find(q, f, qid, qn), f, qid, qn, 1);
+    if (m == NULL)
         return -1;
     View v;
     if (tk_view(m, &v) < 0)
