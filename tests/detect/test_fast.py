@@ -124,6 +124,19 @@ def test_mixed_and_odd_lines() -> None:
             b"Sep  1 10:00:20 mail postfix/qmgr[9]: \xff\xfe: removed",
             b"Sep  1 10:00:21 mail postfix/smtpd[9]: \xe3\x81\x82: client=\xe3\x81\x82[\xff]",
             b"Sep  1 10:00:22 mail sendmail[9]: x1: from=<a@b>, size=1, class=0, nrcpts=1, relay=c [192.0.2.3]",
+            # "removed" is the whole rest, not only its end
+            b"Sep  1 10:00:23 mail postfix/smtpd[9]: EF78: client=e.example[192.0.2.12]",
+            b"Sep  1 10:00:24 mail postfix/qmgr[9]: EF78: rem: removed",
+            b"Sep  1 10:00:24 mail postfix/smtp[9]: EF78: to=<t@far.example>, relay=far, status=sent (ok)",
+            b"Sep  1 10:00:25 mail postfix/qmgr[9]: EF78: removed",
+            # Debian's rsyslog, RFC 5424 and a PRI in front of either stamp
+            b"2024-09-01T10:00:26.123456+09:00 mail postfix/smtpd[9]: GH90: client=g.example[192.0.2.13]",
+            b"<22>1 2024-09-01T10:00:27.5Z mail postfix/qmgr 9 - - GH90: from=<s@g.example>, size=5, nrcpt=1",
+            b"<22>2024-09-01T10:00:28+09:00 mail postfix/smtp[9]: GH90: to=<r@far.example>, relay=far, status=sent (ok)",
+            b"<22>Sep  1 10:00:29 mail postfix/qmgr[9]: GH90: removed",
+            b'<22>1 2024-09-01T10:00:30Z mail imapd 9 - [x@1 a="]"] \xef\xbb\xbfconnect from a.example (192.0.2.1)',
+            b"Sep  1 10:00:31 mail sendmail[9]: x1: to=<q@far.example>,<r@far.example>, delay=00:00:01, mailer=esmtp, relay=far. [192.0.2.14], stat=Sent (ok)",
+            b"Sep  1 10:00:32 mail sendmail[9]: x1: from=<a2@b>, size=2, class=0, nrcpts=1, relay=d [192.0.2.15]",
         ]
     )
     assert run(data, "native") == run(data, "python") == run(data, "general")
