@@ -21,6 +21,7 @@ from todokede.detect import DetectConfig, Scanner
 from todokede.detect.mailagg import MailAgg, Pair
 from todokede.detect.queue import Msg, Queue, new_queue
 from todokede.detect.state import State
+from todokede.logs import imap
 from todokede.logs.syslog import Framer, YearRule
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
@@ -744,3 +745,20 @@ def test_the_findings_are_the_same_whatever_the_framing(log: Path, year: int, fr
     assert got == run(other, "general", year=year)
     assert but_evidence(got) == but_evidence(want)
     assert got[3:5] == want[3:5]  # lines, unparsed
+
+
+@native
+@pytest.mark.parametrize("prog", sorted(imap.PROGRAMS | {b"imapd2", b"in.ftpd", b"xdovecot"}))
+def test_the_c_loop_knows_every_imap_program(prog: bytes) -> None:
+    # the C loop keeps its own list of imap.PROGRAMS: a name added there and not in C
+    # would have its logins skipped
+    data = b"\n".join(
+        [
+            b"Sep  1 10:00:00 mail " + prog + b"[1]: Login user=taro host=pc1.example [172.16.1.1]",
+            b"Sep  1 10:00:01 mail " + prog + b"[1]: Login: user=<t>, rip=192.0.2.1, lip=10.0.0.1",
+            b"Sep  1 10:00:02 mail " + prog + b": imap-login: Login: user=<u>, rip=192.0.2.2",
+        ]
+    )
+    got = run(data, "native")
+    assert got == run(data, "general")
+    assert got[1] != [] or prog not in imap.PROGRAMS  # logins
