@@ -8,7 +8,7 @@
  *   _fast_queue.c  the Queue type: the table of records, merge and fold
  *   _fast_dump.c   Queue.dump and Queue.load (to the parent process)
  *   _fast_lines.c  the Postfix lines that fill the queue (Queue.postfix, Queue.removed)
- *   _fast_fold.c   the Fold type: MailAgg.add in C, straight from a record
+ *   _fast_fold.c   the Fold type: MailAgg.add in C, straight from a record (and Pair.add)
  *   _fast_relay.c  its relay step (MailAgg.add's last part)
  *   _fast_pairs.c  the Pairs type: MailAgg.pairs as one compact table
  *   _fast_tally.c  the Tally type: Relay.by_status as one compact table
@@ -201,6 +201,9 @@ extern PyTypeObject tk_PairsType;
  * raw(arg) makes its first raw line, asked for only when the pair has had a message */
 int tk_pairs_add(PyObject *pairs, const char *key, Py_ssize_t n, long long ts, PyObject *service,
                  PyObject *(*raw)(void *), void *arg);
+
+/* Pair.add (_fast_fold.c): pair a Pair (of pair_type) or anything with an add method */
+int tk_pair_add(PyObject *pair_type, PyObject *pair, PyObject *t, PyObject *line);
 
 /* -- the relay tally (_fast_tally.c) ---------------------------------------------------- */
 

@@ -128,38 +128,6 @@ to_pair(Pairs *p, Entry *e, PyObject *service)
     return e->pair ? 0 : -1;
 }
 
-/* Pair.add(ts, raw), its slots set from here when it is a Pair (a spam run adds a message
- * to a pair for each of its recipients: a Python call each costs more than the rest of
- * the fold); RAW_PER_KEY is mailagg.RAW_PER_KEY */
-#define RAW_PER_KEY 4
-static int
-pair_add(Pairs *p, PyObject *pair, PyObject *t, PyObject *line)
-{
-    static PyObject *s_times, *s_raw, *s_last_raw;
-    if (s_times == NULL && ((s_times = PyUnicode_InternFromString("times")) == NULL ||
-                            (s_raw = PyUnicode_InternFromString("raw")) == NULL ||
-                            (s_last_raw = PyUnicode_InternFromString("last_raw")) == NULL)) {
-        Py_CLEAR(s_times);
-        return -1;
-    }
-    if ((PyObject *)Py_TYPE(pair) != p->pair_type) {
-        PyObject *r = PyObject_CallMethod(pair, "add", "OO", t, line);
-        Py_XDECREF(r);
-        return r ? 0 : -1;
-    }
-    PyObject *times = PyObject_GetAttr(pair, s_times);
-    PyObject *raw = times ? PyObject_GetAttr(pair, s_raw) : NULL;
-    int r = -1;
-    if (raw != NULL && PyList_Check(times) && PyList_Check(raw) && PyList_Append(times, t) == 0)
-        r = PyList_GET_SIZE(raw) < RAW_PER_KEY ? PyList_Append(raw, line)
-                                                : PyObject_SetAttr(pair, s_last_raw, line);
-    else if (raw != NULL && !PyErr_Occurred())
-        PyErr_SetString(PyExc_TypeError, "Pair.times and Pair.raw are lists");
-    Py_XDECREF(times);
-    Py_XDECREF(raw);
-    return r;
-}
-
 /* MailAgg.add's step for one recipient (key: its UTF-8); raw: the message's first line */
 int
 tk_pairs_add(PyObject *pairs, const char *key, Py_ssize_t n, long long ts, PyObject *service,
@@ -178,7 +146,7 @@ tk_pairs_add(PyObject *pairs, const char *key, Py_ssize_t n, long long ts, PyObj
     PyObject *t = PyLong_FromLongLong(ts);
     if (t == NULL)
         return -1;
-    int r = pair_add(p, e->pair, t, line);
+    int r = tk_pair_add(p->pair_type, e->pair, t, line);
     Py_DECREF(t);
     return r;
 }
