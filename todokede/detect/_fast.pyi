@@ -86,6 +86,7 @@ def scan_block(
     days: bytes,
     queue: Queue,
     granted: dict[tuple[bytes, bytes], list[object]],
+    logins: set[str],
     source: str,
     general: Callable[[bytes, int], None],
 ) -> int: ...

@@ -166,6 +166,7 @@ class State:
                 framer.days,
                 self.msgs,  # type: ignore[arg-type]  # native: the C queue
                 self.granted,
+                self.logins,
                 source,
                 lambda line, n: self._other(line, framer, source, first + n),
             )
@@ -267,7 +268,7 @@ class State:
                             ts, line[16:sp], prog, line[q:qe], head, line[qe + 2 :], line
                         ):
                             continue
-                    elif head == b"rem" and line.endswith(b": removed"):
+                    elif head == b"rem" and line[qe + 2 :] == b"removed":
                         if bsd_cache.get(line[:15]) is not None or bsd_time(line[:15]):
                             removed(line[16:sp], line[q:qe])
                             continue
