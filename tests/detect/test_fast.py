@@ -21,7 +21,7 @@ from todokede.detect import DetectConfig, Scanner
 from todokede.detect.mailagg import MailAgg, Pair
 from todokede.detect.queue import Msg, Queue, new_queue
 from todokede.detect.state import State
-from todokede.logs import imap
+from todokede.logs import auth, imap
 from todokede.logs.syslog import Framer, YearRule
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
@@ -67,6 +67,11 @@ def run(data: bytes, mode: str, year: int = 2024) -> tuple[object, ...]:
         for m in sc.state.msgs.messages()
     ]
     logins = sorted(sc.state.logins)
+    failed = {
+        k: (a.count, a.first, a.last, a.lines, a.last_line, a.names, a.addrs, a.users)
+        for k, a in sc.state.auth.items()
+    }
+    tries = dict(sc.state.tries)
     result = sc.result()
     return (
         queued,
@@ -76,6 +81,8 @@ def run(data: bytes, mode: str, year: int = 2024) -> tuple[object, ...]:
         result.unparsed,
         result.unparsed_examples,
         granted,
+        failed,
+        tries,
     )
 
 
@@ -189,6 +196,41 @@ TAGS = [
     b"CRON[10]",
     b"kernel",
     b"a b",
+    b"sshd[11]",
+    b"sshd-session[12]",
+    b"in.sshd",
+]
+LOGINS = [
+    b"Failed password for root from 203.0.113.5 port 4022 ssh2",
+    b"Failed password for invalid user admin from 2001:db8::5 port 22 ssh2",
+    b"Failed publickey for git from 192.0.2.1 port 5 ssh2: RSA SHA256:x",
+    b"Failed none for invalid user x from 192.0.2.1 port 5 ssh2",
+    b"message repeated 3 times: [ Failed password for root from 203.0.113.5 port 4022 ssh2]",
+    b"[ID 800047 auth.info] Failed keyboard-interactive for root from 192.0.2.2 port 1 ssh2",
+    b"Invalid user oracle from 203.0.113.6 port 41234",
+    b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root",
+    b"error: maximum authentication attempts exceeded for root from 203.0.113.5 port 41234 ssh2 [preauth]",
+    b"Connection closed by invalid user admin 203.0.113.7 port 41234 [preauth]",
+    b"Disconnected from authenticating user root 203.0.113.8 port 41234 [preauth]",
+    b"Connection closed by 192.0.2.1 port 22 [preauth]",
+    b"User root from 203.0.113.9 not allowed because not listed in AllowUsers",
+    b"error: PAM: Authentication failure for root from 203.0.113.10",
+    b"Accepted password for taro from 192.0.2.1 port 22 ssh2",
+    b"pam_unix(sshd:session): session opened for user taro(uid=1000) by (uid=0)",
+    b"Login failed user=taro auth=taro host=dial.example [192.0.2.40]",
+    b"Login excessive login failures user=taro auth=taro host=dial.example [192.0.2.41]",
+    b"imap-login: Disconnected (auth failed, 3 attempts in 12 secs): user=<taro>, method=PLAIN, rip=192.0.2.42, lip=10.0.0.1",
+    b"Aborted login (auth failed, 1 attempts in 2 secs): user=<x>, rip=192.0.2.48",
+    b"auth-worker(304): Info: pam(kenji,192.0.2.43,<abc>): unknown user",
+    b"auth: passwd-file(taro,192.0.2.44): Password mismatch",
+    b"auth: Info: new auth connection",
+    b"warning: unknown[192.0.2.45]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+    b"warning: dial.example[192.0.2.46]: SASL PLAIN authentication failed: , sasl_username=taro",
+    b"warning: x[192.0.2.47]: SASL LOGIN authentication failed: Connection lost to authentication server",
+    b"Q1: to=<r@far.example>, relay=far[192.0.2.3]:25, status=deferred (SASL authentication failed; server far said: 535)",
+    b"Q1: client=c.example[192.0.2.1], warning: unknown[192.0.2.49]: SASL LOGIN authentication failed: x",
+    b"S1: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=taro, relay=dial.example.net [192.0.2.77]",
+    b"S1: from=<AUTH failure@x>, size=1, relay=d [192.0.2.15]",
 ]
 BODIES = [
     b"Q1: client=c.example[192.0.2.1]",
@@ -229,6 +271,8 @@ BODIES = [
     b"imap-login: Login: user=<tester>, method=PLAIN, rip=192.0.2.1, lip=127.0.0.1",
     b"Info: Login: user=<t>, rip=zz, rip=2001:db8::1",
     b"imap-login: Disconnected: Input buffer full (no auth attempts): rip=192.0.2.70",
+    # failed logins (todokede/logs/auth.py), and lines of the same programs that are not
+    *LOGINS,
 ]
 
 
@@ -762,3 +806,69 @@ def test_the_c_loop_knows_every_imap_program(prog: bytes) -> None:
     got = run(data, "native")
     assert got == run(data, "general")
     assert got[1] != [] or prog not in imap.PROGRAMS  # logins
+
+
+@native
+def test_the_c_loop_keeps_the_lists_of_the_login_parsers() -> None:
+    # the C loop skips the lines of sshd that auth.sshd does not read by their beginnings,
+    # and knows the login programs by name: its copies must be the Python lists
+    from todokede.detect import _fast
+
+    assert set(_fast.SSHD_PROGRAMS) == auth.SSHD
+    assert _fast.SSHD_WRAPPED == auth.SSHD_WRAPPED
+    assert _fast.SSHD_STARTS == auth.SSHD_STARTS
+    assert set(_fast.IMAP_PROGRAMS) == imap.PROGRAMS
+
+
+@native
+@pytest.mark.parametrize("prog", sorted(auth.SSHD | {b"sshd2", b"ssh"}))
+def test_the_c_loop_hands_over_every_sshd_failure(prog: bytes) -> None:
+    data = b"\n".join(
+        b"Sep  1 10:00:%02d gw %s[1]: %s" % (n, prog, body) for n, body in enumerate(LOGINS)
+    )
+    got = run(data, "native")
+    assert got == run(data, "general")
+    assert bool(got[7]) == (prog in auth.SSHD)  # failed logins
+
+
+# fail2ban's annotated sample logs of the login programs (Debian package fail2ban)
+F2B_SAMPLES = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+
+
+@native
+@pytest.mark.parametrize(
+    "name",
+    ["sshd", "dovecot", "uwimap-auth", "postfix", "sendmail-auth"],
+)
+def test_fail2ban_sample_logs_give_the_same_results(name: str) -> None:
+    if not (F2B_SAMPLES / name).exists():
+        pytest.skip(f"fail2ban's sample logs are not installed ({F2B_SAMPLES})")
+    data = b"\n".join(
+        line for line in (F2B_SAMPLES / name).read_bytes().splitlines() if not line.startswith(b"#")
+    )
+    got = run(data, "native")
+    assert got == run(data, "python") == run(data, "general")
+    assert got[7]  # failed logins read
+
+
+@st.composite
+def sshd_messages(draw: st.DrawFn) -> bytes:
+    """Messages that begin like those auth.sshd reads, or nearly."""
+    head = draw(st.sampled_from(auth.SSHD_WRAPPED + auth.SSHD_STARTS))
+    cut = draw(st.integers(0, len(head)))
+    if draw(st.booleans()):
+        head = head[:cut] + draw(st.binary(max_size=2)) + head[cut + 1 :]
+    tail = draw(
+        st.sampled_from(
+            [b"", b"root from 203.0.113.5 port 22 ssh2", b"x 192.0.2.1 port 2 [preauth]", *LOGINS]
+        )
+    )
+    return head + tail
+
+
+@native
+@settings(max_examples=int(os.environ.get("FUZZ", "300")), deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(auth.SSHD)), sshd_messages()), max_size=20))
+def test_fuzzed_sshd_lines_give_the_same_results(rows: list[tuple[bytes, bytes]]) -> None:
+    data = b"\n".join(b"Sep  1 10:00:00 gw %s[1]: %s" % row for row in rows)
+    assert run(data, "native") == run(data, "python") == run(data, "general")

@@ -215,8 +215,21 @@ typedef struct {
     Queue *q;
     Grants g;
     PyObject *logins;
+    const char *sasl, *end; /* the block's next "authentication failed", and its end */
     int64_t days[12 * 32];
 } Scan;
+
+#define SASL_FAILED "authentication failed" /* state.SASL_FAILED */
+
+/* does the line hold a Postfix SASL failure's words? One search of the block for them, as
+ * the general path would find them in the line's message (auth.postfix_sasl) */
+static int
+sasl_failed(Scan *s, const char *line, Py_ssize_t len)
+{
+    if (s->sasl != NULL && s->sasl < line)
+        s->sasl = memmem(line, (size_t)(s->end - line), LIT(SASL_FAILED));
+    return s->sasl != NULL && s->sasl < line + len;
+}
 
 static int
 is_word(Span s, const char *w, Py_ssize_t n)
@@ -229,6 +242,8 @@ is_word(Span s, const char *w, Py_ssize_t n)
 static int
 postfix_line(Scan *s, const Frame *f, const char *line, Py_ssize_t len)
 {
+    if (sasl_failed(s, line, len))
+        return 0; /* a failed login, maybe: read with the rest of the line by Python */
     const char *msg = f->msg.s;
     Py_ssize_t mn = f->msg.n, qe = tk_find(msg, mn, 0, LIT(": "));
     if (qe < 0)
@@ -242,19 +257,6 @@ postfix_line(Scan *s, const Frame *f, const char *line, Py_ssize_t len)
         return tk_postfix(s->q, f->ts, f->host.s, f->host.n, f->prog.s, f->prog.n, msg, qe, rest,
                           rn, line, len);
     return tk_find(msg, mn, 0, LIT("Relay access denied")) < 0;
-}
-
-/* names of imap.PROGRAMS */
-static int
-imap_program(Span p)
-{
-    static const char *const NAMES[] = {"imapd",  "ipop3d", "ipop2d",     "in.imapd",
-                                        "in.ipop3d", "popper", "dovecot", "imap-login",
-                                        "pop3-login", "imap", "pop3"};
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)
-        if (is_word(p, NAMES[i], (Py_ssize_t)strlen(NAMES[i])))
-            return 1;
-    return 0;
 }
 
 /* 1: taken, 0: for the general path, -1: error. The same choices as State._general makes
@@ -275,8 +277,10 @@ fast_line(Scan *s, const char *line, Py_ssize_t len)
         return 0; /* a probe: few, and kept with its evidence by Python */
     if (is_word(f.prog, LIT("sendmail")) || is_word(f.prog, LIT("sm-mta")))
         return tk_sendmail(s->q, &f, line, len);
-    if (imap_program(f.prog))
+    if (tk_imap_program(f.prog))
         return tk_imap(s->logins, &f);
+    if (tk_sshd_program(f.prog))
+        return tk_sshd(&f);
     return 1; /* a program no detector reads (named, cron, the kernel...) */
 }
 
@@ -296,8 +300,9 @@ PyDoc_STRVAR(scan_block_doc,
              "scan_block(block, days, queue, granted, logins, source, general)\n\n"
              "Read a block of whole lines as State._general reads them: Postfix and "
              "sendmail queue lines into queue, granted tcpd connections into granted, "
-             "IMAP and POP logins into logins, lines of other programs skipped; every "
-             "line it is unsure of "
+             "IMAP and POP logins into logins, lines of other programs skipped (and those "
+             "of sshd that are no failed login); every line that may be a failed login "
+             "or that it is unsure of "
              "goes to general(line, n) in file order (n: its number in the block, from 1). "
              "Returns the number of lines. "
              "days: 12 x 32 native int64, the epoch second of each month and day's "
@@ -316,10 +321,11 @@ scan_block(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *block = args[0], *general = args[6];
-    Scan sc = {(Queue *)args[2], {NULL, 0, 0, args[3], args[5]}, args[4], {0}};
-    memcpy(sc.days, PyBytes_AS_STRING(args[1]), sizeof(sc.days));
     const char *buf = PyBytes_AS_STRING(block);
     Py_ssize_t n = PyBytes_GET_SIZE(block), pos = 0, lineno = 0, newlines = 0, tail = 0;
+    Scan sc = {(Queue *)args[2], {NULL, 0, 0, args[3], args[5]}, args[4], buf, buf + n, {0}};
+    sc.sasl = memmem(buf, (size_t)n, LIT(SASL_FAILED));
+    memcpy(sc.days, PyBytes_AS_STRING(args[1]), sizeof(sc.days));
     int failed = 0;
     for (;;) {
         const char *nl = memchr(buf + pos, '\n', (size_t)(n - pos));
@@ -396,7 +402,8 @@ PyInit__fast(void)
     if (PyModule_AddObjectRef(m, "Queue", (PyObject *)&tk_QueueType) < 0 ||
         PyModule_AddObjectRef(m, "Fold", (PyObject *)&tk_FoldType) < 0 ||
         PyModule_AddObjectRef(m, "Pairs", (PyObject *)&tk_PairsType) < 0 ||
-        PyModule_AddObjectRef(m, "Tally", (PyObject *)&tk_TallyType) < 0) {
+        PyModule_AddObjectRef(m, "Tally", (PyObject *)&tk_TallyType) < 0 ||
+        tk_auth_names(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

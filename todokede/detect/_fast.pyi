@@ -90,3 +90,9 @@ def scan_block(
     source: str,
     general: Callable[[bytes, int], None],
 ) -> int: ...
+
+# the C loop's copies of auth.SSHD, auth.SSHD_WRAPPED, auth.SSHD_STARTS and imap.PROGRAMS
+SSHD_PROGRAMS: tuple[bytes, ...]
+SSHD_WRAPPED: tuple[bytes, ...]
+SSHD_STARTS: tuple[bytes, ...]
+IMAP_PROGRAMS: tuple[bytes, ...]

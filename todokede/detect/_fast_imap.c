@@ -1,7 +1,8 @@
 /* IMAP and POP servers' lines (imap.parse, then State._imap): a login adds its client to
  * the logins set, other lines say nothing. What may be an exploit attempt (a long or
- * binary argument, Dovecot's full input buffer) goes to the general path, which keeps it
- * with its evidence; so does a line whose reading would need the regex to look further. */
+ * binary argument, Dovecot's full input buffer) or a failed login goes to the general
+ * path, which keeps it with its evidence; so does a line whose reading would need the
+ * regex to look further. */
 #include "_fast.h"
 
 static int
@@ -41,6 +42,8 @@ dovecot(PyObject *logins, const char *msg, Py_ssize_t mn)
         msg += 6;
         mn -= 6;
     }
+    if (tk_starts(msg, mn, 0, LIT("auth")) || tk_find(msg, mn, 0, LIT("(auth failed, ")) >= 0)
+        return 0; /* a failed login, maybe (auth.dovecot) */
     if (tk_find(msg, mn, 0, LIT("Input buffer full")) >= 0 ||
         tk_find(msg, mn, 0, LIT("Too long")) >= 0 || tk_find(msg, mn, 0, LIT("too long")) >= 0)
         return 0;
@@ -67,6 +70,11 @@ dovecot(PyObject *logins, const char *msg, Py_ssize_t mn)
 static int
 uw(PyObject *logins, const char *msg, Py_ssize_t mn)
 {
+    if (mn > 2048)
+        return 0; /* imap._UW_MAX: the regex looks at the first 2048 bytes only */
+    if (tk_starts(msg, mn, 0, LIT("Login failed ")) ||
+        tk_starts(msg, mn, 0, LIT("Login excessive ")))
+        return 0; /* a failed login: counted by Python */
     Py_ssize_t u = tk_find(msg, mn, 0, LIT("user="));
     if (u < 0)
         return 0;

@@ -233,6 +233,8 @@ tk_sendmail(Queue *q, const Frame *f, const char *line, Py_ssize_t ln)
 {
     const char *msg = f->msg.s;
     Py_ssize_t mn = f->msg.n;
+    if (memmem(msg, (size_t)mn, LIT("AUTH failure")) != NULL)
+        return 0; /* a failed login, maybe (auth.sendmail, before any other reading) */
     if (tk_starts(msg, mn, 0, LIT("ruleset=")) ||
         tk_find(msg, mn < 20 ? mn : 20, 0, LIT(": ruleset=")) >= 0)
         return 0; /* a refused RCPT: kept with its evidence by Python */
