@@ -145,6 +145,13 @@ def test_mixed_and_odd_lines() -> None:
             b'<22>1 2024-09-01T10:00:30Z mail imapd 9 - [x@1 a="]"] \xef\xbb\xbfconnect from a.example (192.0.2.1)',
             b"Sep  1 10:00:31 mail sendmail[9]: x1: to=<q@far.example>,<r@far.example>, delay=00:00:01, mailer=esmtp, relay=far. [192.0.2.14], stat=Sent (ok)",
             b"Sep  1 10:00:32 mail sendmail[9]: x1: from=<a2@b>, size=2, class=0, nrcpts=1, relay=d [192.0.2.15]",
+            # UW's fields are read in the first 2048 bytes of the message only
+            b"Sep  1 10:00:33 mail imapd[9]: Login user=taro auth="
+            + b"x" * 2100
+            + b" host=h [192.0.2.50]",
+            b"Sep  1 10:00:34 mail imapd[9]: Login user=hana auth="
+            + b"x" * 1900
+            + b" host=h [192.0.2.51]",
         ]
     )
     assert run(data, "native") == run(data, "python") == run(data, "general")
