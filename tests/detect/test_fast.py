@@ -9,6 +9,7 @@ import copy
 import os
 import pickle
 import struct
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from todokede.detect import DetectConfig, Scanner
 from todokede.detect.mailagg import MailAgg, Pair
 from todokede.detect.queue import Msg, Queue, new_queue
 from todokede.detect.state import State
+from todokede.logs import auth, imap
 from todokede.logs.syslog import Framer, YearRule
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
@@ -60,13 +62,27 @@ def run(data: bytes, mode: str, year: int = 2024) -> tuple[object, ...]:
         if block:
             sc.feed("log", block)
     granted = {k: list(v) for k, v in sc.state.granted.items()}
+    queued = [
+        (m.key, m.ts, m.service, m.host, m.addr, m.sender, m.size, m.rcpts, m.raw, m.sent_from)
+        for m in sc.state.msgs.messages()
+    ]
+    logins = sorted(sc.state.logins)
+    failed = {
+        k: (a.count, a.first, a.last, a.lines, a.last_line, a.names, a.addrs, a.users)
+        for k, a in sc.state.auth.items()
+    }
+    tries = dict(sc.state.tries)
     result = sc.result()
     return (
+        queued,
+        logins,
         [f.to_dict() for f in result.findings],
         result.lines,
         result.unparsed,
         result.unparsed_examples,
         granted,
+        failed,
+        tries,
     )
 
 
@@ -116,6 +132,26 @@ def test_mixed_and_odd_lines() -> None:
             b"Sep  1 10:00:20 mail postfix/qmgr[9]: \xff\xfe: removed",
             b"Sep  1 10:00:21 mail postfix/smtpd[9]: \xe3\x81\x82: client=\xe3\x81\x82[\xff]",
             b"Sep  1 10:00:22 mail sendmail[9]: x1: from=<a@b>, size=1, class=0, nrcpts=1, relay=c [192.0.2.3]",
+            # "removed" is the whole rest, not only its end
+            b"Sep  1 10:00:23 mail postfix/smtpd[9]: EF78: client=e.example[192.0.2.12]",
+            b"Sep  1 10:00:24 mail postfix/qmgr[9]: EF78: rem: removed",
+            b"Sep  1 10:00:24 mail postfix/smtp[9]: EF78: to=<t@far.example>, relay=far, status=sent (ok)",
+            b"Sep  1 10:00:25 mail postfix/qmgr[9]: EF78: removed",
+            # Debian's rsyslog, RFC 5424 and a PRI in front of either stamp
+            b"2024-09-01T10:00:26.123456+09:00 mail postfix/smtpd[9]: GH90: client=g.example[192.0.2.13]",
+            b"<22>1 2024-09-01T10:00:27.5Z mail postfix/qmgr 9 - - GH90: from=<s@g.example>, size=5, nrcpt=1",
+            b"<22>2024-09-01T10:00:28+09:00 mail postfix/smtp[9]: GH90: to=<r@far.example>, relay=far, status=sent (ok)",
+            b"<22>Sep  1 10:00:29 mail postfix/qmgr[9]: GH90: removed",
+            b'<22>1 2024-09-01T10:00:30Z mail imapd 9 - [x@1 a="]"] \xef\xbb\xbfconnect from a.example (192.0.2.1)',
+            b"Sep  1 10:00:31 mail sendmail[9]: x1: to=<q@far.example>,<r@far.example>, delay=00:00:01, mailer=esmtp, relay=far. [192.0.2.14], stat=Sent (ok)",
+            b"Sep  1 10:00:32 mail sendmail[9]: x1: from=<a2@b>, size=2, class=0, nrcpts=1, relay=d [192.0.2.15]",
+            # UW's fields are read in the first 2048 bytes of the message only
+            b"Sep  1 10:00:33 mail imapd[9]: Login user=taro auth="
+            + b"x" * 2100
+            + b" host=h [192.0.2.50]",
+            b"Sep  1 10:00:34 mail imapd[9]: Login user=hana auth="
+            + b"x" * 1900
+            + b" host=h [192.0.2.51]",
         ]
     )
     assert run(data, "native") == run(data, "python") == run(data, "general")
@@ -136,6 +172,19 @@ STAMPS = [
     b"Sep 39 10:00:00",
     b"Xyz  1 10:00:00",
     b"2024-09-01T10:00:00+00:00",
+    b"2024-09-01T10:00:01.123456+09:00",
+    b"2024-09-01T10:00:02Z",
+    b"2024-09-01T10:00:03",
+    b"2024-02-29T23:59:60.5-05:00",
+    b"2023-02-29T10:00:00+00:00",
+    b"2024-13-01T10:00:00",
+    b"0000-01-01T00:00:00",
+    b"2024-09-01 10:00:00",
+    b"2024-9-01T10:00:00+00:00",
+    b"<13>Sep  1 10:00:04",
+    b"<13>2024-09-01T10:00:04.5+09:00",
+    b"<999999>Sep  1 10:00:04",
+    b"<13><14>Sep  1 10:00:04",
 ]
 TAGS = [
     b"postfix/smtpd[1]",
@@ -146,7 +195,49 @@ TAGS = [
     b"imapd[5]",
     b"in.ftpd",
     b"sendmail[6]",
+    b"sm-mta[7]",
+    b"ipop3d[8]",
+    b"dovecot",
+    b"imap-login",
+    b"named[9]",
+    b"CRON[10]",
+    b"kernel",
     b"a b",
+    b"sshd[11]",
+    b"sshd-session[12]",
+    b"in.sshd",
+]
+LOGINS = [
+    b"Failed password for root from 203.0.113.5 port 4022 ssh2",
+    b"Failed password for invalid user admin from 2001:db8::5 port 22 ssh2",
+    b"Failed publickey for git from 192.0.2.1 port 5 ssh2: RSA SHA256:x",
+    b"Failed none for invalid user x from 192.0.2.1 port 5 ssh2",
+    b"message repeated 3 times: [ Failed password for root from 203.0.113.5 port 4022 ssh2]",
+    b"[ID 800047 auth.info] Failed keyboard-interactive for root from 192.0.2.2 port 1 ssh2",
+    b"Invalid user oracle from 203.0.113.6 port 41234",
+    b"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root",
+    b"error: maximum authentication attempts exceeded for root from 203.0.113.5 port 41234 ssh2 [preauth]",
+    b"Connection closed by invalid user admin 203.0.113.7 port 41234 [preauth]",
+    b"Disconnected from authenticating user root 203.0.113.8 port 41234 [preauth]",
+    b"Connection closed by 192.0.2.1 port 22 [preauth]",
+    b"User root from 203.0.113.9 not allowed because not listed in AllowUsers",
+    b"error: PAM: Authentication failure for root from 203.0.113.10",
+    b"Accepted password for taro from 192.0.2.1 port 22 ssh2",
+    b"pam_unix(sshd:session): session opened for user taro(uid=1000) by (uid=0)",
+    b"Login failed user=taro auth=taro host=dial.example [192.0.2.40]",
+    b"Login excessive login failures user=taro auth=taro host=dial.example [192.0.2.41]",
+    b"imap-login: Disconnected (auth failed, 3 attempts in 12 secs): user=<taro>, method=PLAIN, rip=192.0.2.42, lip=10.0.0.1",
+    b"Aborted login (auth failed, 1 attempts in 2 secs): user=<x>, rip=192.0.2.48",
+    b"auth-worker(304): Info: pam(kenji,192.0.2.43,<abc>): unknown user",
+    b"auth: passwd-file(taro,192.0.2.44): Password mismatch",
+    b"auth: Info: new auth connection",
+    b"warning: unknown[192.0.2.45]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+    b"warning: dial.example[192.0.2.46]: SASL PLAIN authentication failed: , sasl_username=taro",
+    b"warning: x[192.0.2.47]: SASL LOGIN authentication failed: Connection lost to authentication server",
+    b"Q1: to=<r@far.example>, relay=far[192.0.2.3]:25, status=deferred (SASL authentication failed; server far said: 535)",
+    b"Q1: client=c.example[192.0.2.1], warning: unknown[192.0.2.49]: SASL LOGIN authentication failed: x",
+    b"S1: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=taro, relay=dial.example.net [192.0.2.77]",
+    b"S1: from=<AUTH failure@x>, size=1, relay=d [192.0.2.15]",
 ]
 BODIES = [
     b"Q1: client=c.example[192.0.2.1]",
@@ -162,18 +253,59 @@ BODIES = [
     b"connect from 192.0.2.5",
     b"refused connect from h.example (192.0.2.6)",
     b"NOQUEUE: reject: RCPT from u[192.0.2.7]: 554 <v@w>: Relay access denied; to=<v@w>",
+    b"S1: from=<a@out.example>, size=1523, class=0, nrcpts=2, msgid=<x@y>, proto=SMTP, relay=u@dial.example. [192.0.2.4]",
+    b"S1: from=a@out.example, size=12, relay=dial.example",
+    b"S1: from=<a@x>, size=, size=7, relay=[192.0.2.5]",
+    b"S1: from=<>, size=99999999999999999999999, relay=x [1",
+    b"S1: to=<b@far.example>,<c@far.example>, delay=00:00:03, xdelay=00:00:01, mailer=esmtp, relay=mx.far.example. [198.51.100.2], stat=Sent (OK)",
+    b"S1: to=root, ctladdr=<root> (0/0), delay=00:00:01, mailer=local, stat=Sent",
+    b"S1: to=< d@far.example >,, delay=1, mailer=*file*, stat=Deferred: x",
+    b"S1: to=<b@far.example>, delay=1, mailer=esmtp, stat=queued, stat=Sent",
+    b"S1: to=<b@far.example>, delay=1, mailer=smtp, relay=x, mailer=y, stat=Host unknown",
+    b"S1: S2: return to sender: unknown user",
+    b"S1: S2: postmaster notify: x",
+    b"S1: lost input channel from x",
+    b"ruleset=check_rcpt, arg1=<v@w>, relay=u [192.0.2.8], reject=550 5.7.1 <v@w>... Relaying denied",
+    b"S1: ruleset=check_rcpt, arg1=v@w, relay=u, reject=550 nope",
+    b"Login user=taro host=pc1.example [172.16.1.1]",
+    b"Login user=taro auth=x host=pc1.example [172.16.1.2",
+    b"Authenticated user=ab host=  [192.0.2.9]",
+    b"Logout user=taro host=pc1.example [172.16.1.1]",
+    b"Login failed user=" + b"A" * 70 + b" host=bad.example [192.0.2.66]",
+    b"Login user=\x90\x90\x90\x90\xeb host=bad.example [192.0.2.67]",
+    b"Command stream end of file, while reading line user=x host=y",
+    b"\x01\x02\x03\x04 junk",
+    b"imap-login: Login: user=<tester>, method=PLAIN, rip=192.0.2.1, lip=127.0.0.1",
+    b"Info: Login: user=<t>, rip=zz, rip=2001:db8::1",
+    b"imap-login: Disconnected: Input buffer full (no auth attempts): rip=192.0.2.70",
+    # failed logins (todokede/logs/auth.py), and lines of the same programs that are not
+    *LOGINS,
 ]
+
+
+ISO = [s for s in STAMPS if s[:1].isdigit()] + [b"-", b"2024-09-01T10:00:00.1+09:00x"]
+SD = [b"-", b'[x@1 a="b]\\"c"]', b"[a][b]", b"[a] ", b"[unterminated", b"-x", b"", b'[q a="\\']
 
 
 @st.composite
 def lines(draw: st.DrawFn) -> bytes:
-    parts = [
-        draw(st.sampled_from(STAMPS)),
-        b" " + draw(st.sampled_from([b"mail", b"gw", b"m\xffx"])) + b" ",
-        draw(st.sampled_from(TAGS)),
-        b": ",
-        draw(st.sampled_from(BODIES)),
-    ]
+    if draw(st.integers(0, 3)) == 0:  # RFC 5424: <PRI>1 TS HOST APP PROCID MSGID SD MSG
+        app = draw(st.sampled_from([b"-", *(t.partition(b"[")[0] for t in TAGS)]))
+        parts = [
+            draw(st.sampled_from([b"<34>1 ", b"<34>2 ", b"<34>1  "])) + draw(st.sampled_from(ISO)),
+            b" " + draw(st.sampled_from([b"mail", b"-", b"m\xffx"])),
+            b" " + app + b" " + draw(st.sampled_from([b"-", b"42"])) + b" -",
+            b" " + draw(st.sampled_from(SD)) + b" " + draw(st.sampled_from([b"", b"\xef\xbb\xbf"])),
+            draw(st.sampled_from(BODIES)),
+        ]
+    else:
+        parts = [
+            draw(st.sampled_from(STAMPS)),
+            b" " + draw(st.sampled_from([b"mail ", b"gw ", b"m\xffx ", b""])),
+            draw(st.sampled_from(TAGS)),
+            b": ",
+            draw(st.sampled_from(BODIES)),
+        ]
     # now and then a piece is replaced by arbitrary bytes, or bytes are inserted
     if draw(st.booleans()):
         i = draw(st.integers(0, len(parts) - 1))
@@ -609,3 +741,141 @@ def test_done_may_change_the_queue_while_it_folds(consume: bool) -> None:
         q.fold(_changes_the_queue_when_called(q, calls), consume)  # type: ignore[arg-type]
         results.append((calls, [m.key for m in q.messages()]))  # type: ignore[union-attr]
     assert results[0] == results[1]
+
+
+# -- the same lines in every framing ------------------------------------------------------
+
+
+def reframe(data: bytes, framing: str, year: int = 1997) -> bytes:
+    """BSD-stamped lines written as rsyslog (RFC 3339, with a fraction and an offset) or
+    RFC 5424 would write them; lines the framer does not read are left as they are."""
+    framer = Framer(YearRule.oldest(year, 1, 1))
+    out = []
+    for n, line in enumerate(data.split(b"\n")):
+        f = framer.frame(line)
+        if f is None or framing == "bsd":
+            out.append(line)
+            continue
+        ts, host, prog, pid, msg = f
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
+        if framing == "rfc3339":
+            tag = prog + (b"[" + pid + b"]" if pid else b"")
+            out.append(stamp + b".%06d+09:00 " % n + host + b" " + tag + b": " + msg)
+        else:
+            fields = [host or b"-", prog or b"-", pid or b"-", b"-", b"-"]
+            out.append(b"<22>1 " + stamp + b"Z " + b" ".join(fields) + b" " + msg)
+    return b"\n".join(out)
+
+
+def but_evidence(result: tuple[object, ...]) -> list[dict[str, object]]:
+    findings = result[2]
+    assert isinstance(findings, list)
+    return [{k: v for k, v in f.items() if k != "evidence"} for f in findings]
+
+
+FRAMED = [
+    (SAMPLES / "site-imap" / "messages", 1997),
+    (SAMPLES / "site-relay" / "maillog", 1997),
+    (SAMPLES / "site-bomb" / "maillog", 1997),
+    (CORPUS / "closed.maillog", 2024),
+    (CORPUS / "open.maillog", 2024),
+]
+
+
+@native
+@pytest.mark.parametrize(
+    ("log", "year"), FRAMED, ids=[p.parent.name + "/" + p.name for p, _ in FRAMED]
+)
+@pytest.mark.parametrize("framing", ["rfc3339", "rfc5424"])
+def test_the_findings_are_the_same_whatever_the_framing(log: Path, year: int, framing: str) -> None:
+    bsd = log.read_bytes()
+    other = reframe(bsd, framing, year)
+    assert other != bsd
+    want = run(bsd, "general", year=year)
+    got = run(other, "native", year=year)
+    assert got == run(other, "general", year=year)
+    assert but_evidence(got) == but_evidence(want)
+    assert got[3:5] == want[3:5]  # lines, unparsed
+
+
+@native
+@pytest.mark.parametrize("prog", sorted(imap.PROGRAMS | {b"imapd2", b"in.ftpd", b"xdovecot"}))
+def test_the_c_loop_knows_every_imap_program(prog: bytes) -> None:
+    # the C loop keeps its own list of imap.PROGRAMS: a name added there and not in C
+    # would have its logins skipped
+    data = b"\n".join(
+        [
+            b"Sep  1 10:00:00 mail " + prog + b"[1]: Login user=taro host=pc1.example [172.16.1.1]",
+            b"Sep  1 10:00:01 mail " + prog + b"[1]: Login: user=<t>, rip=192.0.2.1, lip=10.0.0.1",
+            b"Sep  1 10:00:02 mail " + prog + b": imap-login: Login: user=<u>, rip=192.0.2.2",
+        ]
+    )
+    got = run(data, "native")
+    assert got == run(data, "general")
+    assert got[1] != [] or prog not in imap.PROGRAMS  # logins
+
+
+@native
+def test_the_c_loop_keeps_the_lists_of_the_login_parsers() -> None:
+    # the C loop skips the lines of sshd that auth.sshd does not read by their beginnings,
+    # and knows the login programs by name: its copies must be the Python lists
+    from todokede.detect import _fast
+
+    assert set(_fast.SSHD_PROGRAMS) == auth.SSHD
+    assert _fast.SSHD_WRAPPED == auth.SSHD_WRAPPED
+    assert _fast.SSHD_STARTS == auth.SSHD_STARTS
+    assert set(_fast.IMAP_PROGRAMS) == imap.PROGRAMS
+
+
+@native
+@pytest.mark.parametrize("prog", sorted(auth.SSHD | {b"sshd2", b"ssh"}))
+def test_the_c_loop_hands_over_every_sshd_failure(prog: bytes) -> None:
+    data = b"\n".join(
+        b"Sep  1 10:00:%02d gw %s[1]: %s" % (n, prog, body) for n, body in enumerate(LOGINS)
+    )
+    got = run(data, "native")
+    assert got == run(data, "general")
+    assert bool(got[7]) == (prog in auth.SSHD)  # failed logins
+
+
+# fail2ban's annotated sample logs of the login programs (Debian package fail2ban)
+F2B_SAMPLES = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+
+
+@native
+@pytest.mark.parametrize(
+    "name",
+    ["sshd", "dovecot", "uwimap-auth", "postfix", "sendmail-auth"],
+)
+def test_fail2ban_sample_logs_give_the_same_results(name: str) -> None:
+    if not (F2B_SAMPLES / name).exists():
+        pytest.skip(f"fail2ban's sample logs are not installed ({F2B_SAMPLES})")
+    data = b"\n".join(
+        line for line in (F2B_SAMPLES / name).read_bytes().splitlines() if not line.startswith(b"#")
+    )
+    got = run(data, "native")
+    assert got == run(data, "python") == run(data, "general")
+    assert got[7]  # failed logins read
+
+
+@st.composite
+def sshd_messages(draw: st.DrawFn) -> bytes:
+    """Messages that begin like those auth.sshd reads, or nearly."""
+    head = draw(st.sampled_from(auth.SSHD_WRAPPED + auth.SSHD_STARTS))
+    cut = draw(st.integers(0, len(head)))
+    if draw(st.booleans()):
+        head = head[:cut] + draw(st.binary(max_size=2)) + head[cut + 1 :]
+    tail = draw(
+        st.sampled_from(
+            [b"", b"root from 203.0.113.5 port 22 ssh2", b"x 192.0.2.1 port 2 [preauth]", *LOGINS]
+        )
+    )
+    return head + tail
+
+
+@native
+@settings(max_examples=int(os.environ.get("FUZZ", "300")), deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(auth.SSHD)), sshd_messages()), max_size=20))
+def test_fuzzed_sshd_lines_give_the_same_results(rows: list[tuple[bytes, bytes]]) -> None:
+    data = b"\n".join(b"Sep  1 10:00:00 gw %s[1]: %s" % row for row in rows)
+    assert run(data, "native") == run(data, "python") == run(data, "general")

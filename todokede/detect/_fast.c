@@ -209,91 +209,79 @@ grants_add(Grants *g, const char *prog, Py_ssize_t pn, const char *client, Py_ss
     return 0;
 }
 
-/* -- the block loop (State._loop's fast path) ------------------------------------------- */
+/* -- the block loop (State._loop's fast path, State._general's dispatch) ---------------- */
 
-static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-#define NO_TIME INT64_MIN
+typedef struct {
+    Queue *q;
+    Grants g;
+    PyObject *logins;
+    const char *sasl, *end; /* the block's next "authentication failed", and its end */
+    int64_t days[12 * 32];
+} Scan;
 
-/* the time of a BSD stamp in its usual spelling; NO_TIME for anything else, which the
- * general path then reads (and finds wrong, or right in an unusual spelling) */
-static long long
-stamp(const char *s, const int64_t *days)
+#define SASL_FAILED "authentication failed" /* state.SASL_FAILED */
+
+/* does the line hold a Postfix SASL failure's words? One search of the block for them, as
+ * the general path would find them in the line's message (auth.postfix_sasl) */
+static int
+sasl_failed(Scan *s, const char *line, Py_ssize_t len)
 {
-    int month = -1;
-    for (int i = 0; i < 12; i++)
-        if (s[0] == MONTHS[3 * i] && s[1] == MONTHS[3 * i + 1] && s[2] == MONTHS[3 * i + 2]) {
-            month = i;
-            break;
-        }
-#define D(c) ((c) >= '0' && (c) <= '9')
-    if (month < 0 || s[3] != ' ' || s[6] != ' ' || !(s[4] == ' ' || D(s[4])) || !D(s[5]) ||
-        !D(s[7]) || !D(s[8]) || s[9] != ':' || !D(s[10]) || !D(s[11]) || s[12] != ':' ||
-        !D(s[13]) || !D(s[14]))
-        return NO_TIME;
-#undef D
-    int day = (s[4] == ' ' ? 0 : s[4] - '0') * 10 + (s[5] - '0');
-    int hour = (s[7] - '0') * 10 + (s[8] - '0'), minute = (s[10] - '0') * 10 + (s[11] - '0');
-    int sec = (s[13] - '0') * 10 + (s[14] - '0');
-    if (day > 31)
-        return NO_TIME;
-    int64_t base = days[month * 32 + day];
-    if (base == NO_TIME || hour > 23 || minute > 59 || sec > 60)
-        return NO_TIME;
-    return base + hour * 3600 + minute * 60 + sec;
+    if (s->sasl != NULL && s->sasl < line)
+        s->sasl = memmem(line, (size_t)(s->end - line), LIT(SASL_FAILED));
+    return s->sasl != NULL && s->sasl < line + len;
 }
 
-/* 1: taken, 0: for the general path, -1: error */
 static int
-fast_line(Queue *q, Grants *g, const int64_t *days, const char *line, Py_ssize_t len)
+is_word(Span s, const char *w, Py_ssize_t n)
 {
-    if (len < 16 || line[15] != ' ' || line[0] < 'A' || line[0] > 'Z')
+    return s.n == n && memcmp(s.s, w, (size_t)n) == 0;
+}
+
+/* a Postfix line: qid, ": ", then what the queue reads; the rest matters only when it
+ * refuses relaying (notices: bounces are known by their null sender) */
+static int
+postfix_line(Scan *s, const Frame *f, const char *line, Py_ssize_t len)
+{
+    if (sasl_failed(s, line, len))
+        return 0; /* a failed login, maybe: read with the rest of the line by Python */
+    const char *msg = f->msg.s;
+    Py_ssize_t mn = f->msg.n, qe = tk_find(msg, mn, 0, LIT(": "));
+    if (qe < 0)
+        return 1; /* parse_postfix: no queue id, nothing to say */
+    const char *rest = msg + qe + 2;
+    Py_ssize_t rn = mn - qe - 2;
+    if (is_word((Span){rest, rn}, LIT("removed")))
+        return tk_removed(s->q, f->host.s, f->host.n, msg, qe) < 0 ? -1 : 1;
+    if (rn >= 3 && (memcmp(rest, "to=", 3) == 0 || memcmp(rest, "fro", 3) == 0 ||
+                    memcmp(rest, "cli", 3) == 0))
+        return tk_postfix(s->q, f->ts, f->host.s, f->host.n, f->prog.s, f->prog.n, msg, qe, rest,
+                          rn, line, len);
+    return tk_find(msg, mn, 0, LIT("Relay access denied")) < 0;
+}
+
+/* 1: taken, 0: for the general path, -1: error. The same choices as State._general makes
+ * on the framed line, in the same order. */
+static int
+fast_line(Scan *s, const char *line, Py_ssize_t len)
+{
+    Frame f;
+    if (!tk_frame(line, len, s->days, &f))
         return 0;
-    Py_ssize_t sp = tk_find(line, len, 16, LIT(" "));
-    if (sp < 0)
-        return 0;
-    Py_ssize_t colon = tk_find(line, len, sp, LIT(": "));
-    if (colon < 0)
-        return 0;
-    /* the tag as the framer (syslog._tag) reads it, or the general path: "host:" is a tag
-     * without a host, a tag with a space no tag; "prog[pid]" only when it ends with "]" */
-    const char *tag = line + sp + 1;
-    Py_ssize_t tn = colon - sp - 1;
-    if ((sp > 16 && line[sp - 1] == ':' && line[16] != '[') || memchr(tag, ' ', (size_t)tn))
-        return 0;
-    Py_ssize_t bracket = tk_find(tag, tn, 0, LIT("["));
-    Py_ssize_t pn = bracket >= 0 && tn > 0 && tag[tn - 1] == ']' ? bracket : tn;
-    if (tk_starts(line, len, sp + 1, LIT("postfix/"))) {
-        Py_ssize_t qs = colon + 2, qe = tk_find(line, len, qs, LIT(": ")), ha = 0, hl = 0;
-        if (qe > 0)
-            tk_slice(len, qe + 2, qe + 5, &ha, &hl);
-        const char *head = line + ha;
-        if (hl == 3 && (memcmp(head, "to=", 3) == 0 || memcmp(head, "fro", 3) == 0 ||
-                        memcmp(head, "cli", 3) == 0)) {
-            long long ts = stamp(line, days);
-            if (ts == NO_TIME)
-                return 0;
-            return tk_postfix(q, ts, line + 16, sp - 16, tag, pn, line + qs, qe - qs,
-                              line + qe + 2, len - qe - 2, line, len);
-        }
-        if (hl == 3 && memcmp(head, "rem", 3) == 0 && len >= 9 &&
-            memcmp(line + len - 9, ": removed", 9) == 0) {
-            if (stamp(line, days) == NO_TIME)
-                return 0;
-            return tk_removed(q, line + 16, sp - 16, line + qs, qe - qs) < 0 ? -1 : 1;
-        }
-        /* a Postfix line no detector needs (notices: bounces are known by their null
-         * sender; rejects other than relaying) */
-        if (tk_find(line, len, 0, LIT("Relay access denied")) < 0 && stamp(line, days) != NO_TIME)
-            return 1;
-        return 0;
-    }
-    if (tk_starts(line, len, colon + 2, LIT("connect from "))) {
-        if (stamp(line, days) == NO_TIME)
-            return 0;
-        return grants_add(g, tag, pn, line + colon + 15, len - colon - 15, line, len) < 0 ? -1
-                                                                                         : 1;
-    }
-    return 0;
+    if (f.prog.n >= 8 && memcmp(f.prog.s, "postfix/", 8) == 0)
+        return postfix_line(s, &f, line, len);
+    const char *msg = f.msg.s;
+    Py_ssize_t mn = f.msg.n;
+    if (tk_starts(msg, mn, 0, LIT("connect from ")))
+        return grants_add(&s->g, f.prog.s, f.prog.n, msg + 13, mn - 13, line, len) < 0 ? -1 : 1;
+    if (tk_starts(msg, mn, 0, LIT("refused connect from ")))
+        return 0; /* a probe: few, and kept with its evidence by Python */
+    if (is_word(f.prog, LIT("sendmail")) || is_word(f.prog, LIT("sm-mta")))
+        return tk_sendmail(s->q, &f, line, len);
+    if (tk_imap_program(f.prog))
+        return tk_imap(s->logins, &f);
+    if (tk_sshd_program(f.prog))
+        return tk_sshd(&f);
+    return 1; /* a program no detector reads (named, cron, the kernel...) */
 }
 
 /* could the general path count this line as a granted connection? ("connect from "
@@ -309,9 +297,12 @@ may_grant(const char *line, Py_ssize_t len)
 }
 
 PyDoc_STRVAR(scan_block_doc,
-             "scan_block(block, days, queue, granted, source, general)\n\n"
-             "Read a block of whole lines as State._loop's fast path does: Postfix queue "
-             "lines into queue, granted tcpd connections into granted; every other line "
+             "scan_block(block, days, queue, granted, logins, source, general)\n\n"
+             "Read a block of whole lines as State._general reads them: Postfix and "
+             "sendmail queue lines into queue, granted tcpd connections into granted, "
+             "IMAP and POP logins into logins, lines of other programs skipped (and those "
+             "of sshd that are no failed login); every line that may be a failed login "
+             "or that it is unsure of "
              "goes to general(line, n) in file order (n: its number in the block, from 1). "
              "Returns the number of lines. "
              "days: 12 x 32 native int64, the epoch second of each month and day's "
@@ -320,21 +311,21 @@ PyDoc_STRVAR(scan_block_doc,
 static PyObject *
 scan_block(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) ||
+    if (nargs != 7 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) ||
         PyBytes_GET_SIZE(args[1]) != 12 * 32 * 8 || !PyObject_TypeCheck(args[2], &tk_QueueType) ||
-        !PyDict_Check(args[3]) || !PyUnicode_Check(args[4]) || !PyCallable_Check(args[5])) {
+        !PyDict_Check(args[3]) || !PySet_Check(args[4]) || !PyUnicode_Check(args[5]) ||
+        !PyCallable_Check(args[6])) {
         PyErr_SetString(PyExc_TypeError,
                         "scan_block(block: bytes, days: bytes, queue: Queue, granted: dict, "
-                        "source: str, general: callable)");
+                        "logins: set, source: str, general: callable)");
         return NULL;
     }
-    PyObject *block = args[0], *general = args[5];
-    int64_t days[12 * 32];
-    memcpy(days, PyBytes_AS_STRING(args[1]), sizeof(days));
-    Queue *q = (Queue *)args[2];
-    Grants g = {NULL, 0, 0, args[3], args[4]};
+    PyObject *block = args[0], *general = args[6];
     const char *buf = PyBytes_AS_STRING(block);
     Py_ssize_t n = PyBytes_GET_SIZE(block), pos = 0, lineno = 0, newlines = 0, tail = 0;
+    Scan sc = {(Queue *)args[2], {NULL, 0, 0, args[3], args[5]}, args[4], buf, buf + n, {0}};
+    sc.sasl = memmem(buf, (size_t)n, LIT(SASL_FAILED));
+    memcpy(sc.days, PyBytes_AS_STRING(args[1]), sizeof(sc.days));
     int failed = 0;
     for (;;) {
         const char *nl = memchr(buf + pos, '\n', (size_t)(n - pos));
@@ -344,7 +335,7 @@ scan_block(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         if (len > 0 && line[len - 1] == '\r')
             len--;
         if (len > 0) {
-            int r = fast_line(q, &g, days, line, len);
+            int r = fast_line(&sc, line, len);
             if (r < 0) {
                 failed = 1;
                 break;
@@ -352,7 +343,7 @@ scan_block(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
             if (r == 0) {
                 /* the general path may count a granted connection itself: bring the
                  * counts up to date first */
-                if (may_grant(line, len) && grants_flush(&g) < 0) {
+                if (may_grant(line, len) && grants_flush(&sc.g) < 0) {
                     failed = 1;
                     break;
                 }
@@ -379,9 +370,9 @@ scan_block(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         newlines++;
         pos = end + 1;
     }
-    if (!failed && grants_flush(&g) < 0)
+    if (!failed && grants_flush(&sc.g) < 0)
         failed = 1;
-    grants_free(&g);
+    grants_free(&sc.g);
     if (failed)
         return NULL;
     return PyLong_FromSsize_t(newlines + tail); /* as block.count(b"\n") + unterminated */
@@ -411,7 +402,8 @@ PyInit__fast(void)
     if (PyModule_AddObjectRef(m, "Queue", (PyObject *)&tk_QueueType) < 0 ||
         PyModule_AddObjectRef(m, "Fold", (PyObject *)&tk_FoldType) < 0 ||
         PyModule_AddObjectRef(m, "Pairs", (PyObject *)&tk_PairsType) < 0 ||
-        PyModule_AddObjectRef(m, "Tally", (PyObject *)&tk_TallyType) < 0) {
+        PyModule_AddObjectRef(m, "Tally", (PyObject *)&tk_TallyType) < 0 ||
+        tk_auth_names(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

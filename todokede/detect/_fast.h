@@ -1,11 +1,15 @@
 /* Shared by the C files of todokede.detect._fast (one extension, several sources):
  *   _fast.c        the module, granted connections and the block loop (State._loop)
+ *   _fast_frame.c  a line's syslog framing (Framer.frame): BSD, RFC 3339, RFC 5424
+ *   _fast_sendmail.c  sendmail's from= and to= lines into the queue (State._mail)
+ *   _fast_imap.c   UW imapd/ipop3d and Dovecot lines (imap.parse, State._imap)
+ *   _fast_auth.c   which lines of sshd may be failed logins; the lists of login programs
  *   _fast_msg.c    a message record: its fields packed into one buffer, and to/from Python
  *   _fast_py.c     a record to and from Python objects (queue.Msg, the fields of a Done call)
  *   _fast_queue.c  the Queue type: the table of records, merge and fold
  *   _fast_dump.c   Queue.dump and Queue.load (to the parent process)
  *   _fast_lines.c  the Postfix lines that fill the queue (Queue.postfix, Queue.removed)
- *   _fast_fold.c   the Fold type: MailAgg.add in C, straight from a record
+ *   _fast_fold.c   the Fold type: MailAgg.add in C, straight from a record (and Pair.add)
  *   _fast_relay.c  its relay step (MailAgg.add's last part)
  *   _fast_pairs.c  the Pairs type: MailAgg.pairs as one compact table
  *   _fast_tally.c  the Tally type: Relay.by_status as one compact table
@@ -63,6 +67,21 @@ typedef struct {
     Py_ssize_t n; /* -1: None (the sender only) */
 } Span;
 
+/* -- framing (_fast_frame.c) ---------------------------------------------------------- */
+
+#define NO_TIME INT64_MIN
+
+typedef struct {
+    long long ts;
+    Span host, prog, msg; /* spans into the line */
+} Frame;
+
+/* a BSD stamp's time from the table of days (12 x 32, NO_TIME where there is no such
+ * day); NO_TIME when it is not one in the usual spelling */
+long long tk_stamp(const char *s, const int64_t *days);
+/* 1: the line framed as Framer.frame frames it; 0: leave it to the framer in Python */
+int tk_frame(const char *s, Py_ssize_t n, const int64_t *days, Frame *f);
+
 typedef struct {
     Span rcpt, via, status, orig;
     long long ts;
@@ -99,11 +118,13 @@ int tk_view(const Msg *m, View *v); /* -1 with ValueError: a damaged record */
 void tk_view_free(View *v);
 int tk_pack(Msg *m, const View *v); /* a new blob from the view (the old one freed) */
 int tk_view_add_rcpt(View *v, RcptV r);
+int tk_view_put_rcpt(View *v, RcptV r); /* Msg.add_rcpt */
 int tk_view_add_raw(View *v, Span raw);
 int tk_merge(Msg *m, const Msg *o);
 
 /* text as stored: UTF-8 of bytes decoded with "replace" / of ASCII with "replace"; *keep
  * holds a Python object backing the span, when one was needed (the caller drops it) */
+int tk_is_ascii(const char *s, Py_ssize_t n);
 int tk_utf8(const char *s, Py_ssize_t n, Span *out, PyObject **keep);
 int tk_ascii(const char *s, Py_ssize_t n, Span *out, PyObject **keep);
 
@@ -158,10 +179,28 @@ PyObject *tk_queue_load(Queue *q, PyObject *arg);
 
 /* the Postfix lines (_fast_lines.c) */
 
+int tk_local(Queue *q, const char *s, Py_ssize_t n); /* a local transport? -1: error */
+
 int tk_postfix(Queue *q, long long ts, const char *host, Py_ssize_t hn, const char *prog,
                Py_ssize_t pn, const char *qid, Py_ssize_t qn, const char *rest, Py_ssize_t rn,
                const char *line, Py_ssize_t ln);
 int tk_removed(Queue *q, const char *host, Py_ssize_t hn, const char *qid, Py_ssize_t qn);
+
+/* sendmail's from= and to= lines (_fast_sendmail.c): 1 taken, 0 general path, -1 error */
+int tk_sendmail(Queue *q, const Frame *f, const char *line, Py_ssize_t ln);
+
+/* -- IMAP and POP servers (_fast_imap.c) ------------------------------------------------ */
+
+/* 1: taken (a login added to logins, or nothing to note), 0: general path, -1: error */
+int tk_imap(PyObject *logins, const Frame *f);
+
+/* -- failed logins (_fast_auth.c) ------------------------------------------------------ */
+
+int tk_sshd_program(Span prog); /* one of auth.SSHD */
+int tk_imap_program(Span prog); /* one of imap.PROGRAMS */
+/* an sshd line: 1 skipped (not a failure to auth.sshd), 0 general path */
+int tk_sshd(const Frame *f);
+int tk_auth_names(PyObject *module); /* the lists above, as tuples of bytes */
 
 /* -- the pairs table (_fast_pairs.c) ---------------------------------------------------- */
 
@@ -171,6 +210,9 @@ extern PyTypeObject tk_PairsType;
  * raw(arg) makes its first raw line, asked for only when the pair has had a message */
 int tk_pairs_add(PyObject *pairs, const char *key, Py_ssize_t n, long long ts, PyObject *service,
                  PyObject *(*raw)(void *), void *arg);
+
+/* Pair.add (_fast_fold.c): pair a Pair (of pair_type) or anything with an add method */
+int tk_pair_add(PyObject *pair_type, PyObject *pair, PyObject *t, PyObject *line);
 
 /* -- the relay tally (_fast_tally.c) ---------------------------------------------------- */
 

@@ -86,6 +86,13 @@ def scan_block(
     days: bytes,
     queue: Queue,
     granted: dict[tuple[bytes, bytes], list[object]],
+    logins: set[str],
     source: str,
     general: Callable[[bytes, int], None],
 ) -> int: ...
+
+# the C loop's copies of auth.SSHD, auth.SSHD_WRAPPED, auth.SSHD_STARTS and imap.PROGRAMS
+SSHD_PROGRAMS: tuple[bytes, ...]
+SSHD_WRAPPED: tuple[bytes, ...]
+SSHD_STARTS: tuple[bytes, ...]
+IMAP_PROGRAMS: tuple[bytes, ...]

@@ -175,6 +175,38 @@ first_raw(void *arg)
     return *a->raw0;
 }
 
+/* Pair.add(ts, raw), its slots set from here when it is a Pair (a spam run adds a message
+ * to a pair for each of its recipients: a Python call each costs more than the rest of
+ * the fold); RAW_PER_KEY is mailagg.RAW_PER_KEY */
+#define RAW_PER_KEY 4
+int
+tk_pair_add(PyObject *pair_type, PyObject *pair, PyObject *t, PyObject *line)
+{
+    static PyObject *s_times, *s_raw, *s_last_raw;
+    if (s_times == NULL && ((s_times = PyUnicode_InternFromString("times")) == NULL ||
+                            (s_raw = PyUnicode_InternFromString("raw")) == NULL ||
+                            (s_last_raw = PyUnicode_InternFromString("last_raw")) == NULL)) {
+        Py_CLEAR(s_times);
+        return -1;
+    }
+    if ((PyObject *)Py_TYPE(pair) != pair_type) {
+        PyObject *r = PyObject_CallMethod(pair, "add", "OO", t, line);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    PyObject *times = PyObject_GetAttr(pair, s_times);
+    PyObject *raw = times ? PyObject_GetAttr(pair, s_raw) : NULL;
+    int r = -1;
+    if (raw != NULL && PyList_Check(times) && PyList_Check(raw) && PyList_Append(times, t) == 0)
+        r = PyList_GET_SIZE(raw) < RAW_PER_KEY ? PyList_Append(raw, line)
+                                                : PyObject_SetAttr(pair, s_last_raw, line);
+    else if (raw != NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "Pair.times and Pair.raw are lists");
+    Py_XDECREF(times);
+    Py_XDECREF(raw);
+    return r;
+}
+
 /* the (service, sender, recipient) pairs, for mail bombs */
 static int
 add_pairs(Fold *f, const View *v, long long ts, PyObject *service, PyObject **raw0)

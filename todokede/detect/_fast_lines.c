@@ -4,9 +4,10 @@
 
 /* -- the Postfix lines (Queue.postfix in queue.py) -------------------------------------- */
 
-/* is this transport (prog[8:]) one of the local ones? remembered per word */
-static int
-q_local(Queue *q, const char *s, Py_ssize_t n)
+/* is this transport (prog[8:], a sendmail mailer) one of the local ones? remembered per
+ * word */
+int
+tk_local(Queue *q, const char *s, Py_ssize_t n)
 {
     for (int i = 0; i < q->nwords; i++)
         if (q->words[i].n == n && memcmp(q->words[i].s, s, (size_t)n) == 0)
@@ -62,7 +63,7 @@ q_to(Queue *q, Msg *m, long long ts, const char *host, Py_ssize_t hn, const char
     tk_slice(rn, st + 8, st_end > 0 ? st_end : rn, &sa, &sn);
     const char *tr = prog + (pn < 8 ? pn : 8);
     Py_ssize_t tn = pn < 8 ? 0 : pn - 8;
-    int local = q_local(q, tr, tn);
+    int local = tk_local(q, tr, tn);
     if (local < 0)
         return -1;
     RcptV r;
@@ -85,14 +86,7 @@ q_to(Queue *q, Msg *m, long long ts, const char *host, Py_ssize_t hn, const char
     View v;
     if (tk_view(m, &v) < 0)
         goto done;
-    Py_ssize_t i = v.nrcpt - 1; /* add_rcpt: a later attempt for a recipient replaces */
-    for (; i >= 0; i--)
-        if (v.rcpts[i].rcpt.n == r.rcpt.n &&
-            memcmp(v.rcpts[i].rcpt.s, r.rcpt.s, (size_t)r.rcpt.n) == 0)
-            break;
-    if (i >= 0)
-        v.rcpts[i] = r;
-    if ((i >= 0 || tk_view_add_rcpt(&v, r) == 0) &&
+    if (tk_view_put_rcpt(&v, r) == 0 &&
         (v.nraw > 0 || tk_view_add_raw(&v, (Span){line, ln}) == 0) && tk_pack(m, &v) == 0)
         result = 1;
     tk_view_free(&v);

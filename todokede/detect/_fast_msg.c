@@ -206,6 +206,20 @@ tk_view_add_rcpt(View *v, RcptV r)
     return 0;
 }
 
+/* Msg.add_rcpt: a later attempt for a recipient (a deferred message retried) replaces the
+ * earlier one */
+int
+tk_view_put_rcpt(View *v, RcptV r)
+{
+    for (Py_ssize_t i = v->nrcpt - 1; i >= 0; i--)
+        if (v->rcpts[i].rcpt.n == r.rcpt.n &&
+            memcmp(v->rcpts[i].rcpt.s, r.rcpt.s, (size_t)r.rcpt.n) == 0) {
+            v->rcpts[i] = r;
+            return 0;
+        }
+    return tk_view_add_rcpt(v, r);
+}
+
 int
 tk_view_add_raw(View *v, Span raw)
 {

@@ -143,13 +143,12 @@ tk_pairs_add(PyObject *pairs, const char *key, Py_ssize_t n, long long ts, PyObj
     PyObject *line = raw(arg);
     if (line == NULL || (e->pair == NULL && to_pair(p, e, service) < 0))
         return -1;
-    PyObject *t = PyLong_FromLongLong(ts), *r = NULL;
-    if (t != NULL) {
-        r = PyObject_CallMethod(e->pair, "add", "OO", t, line);
-        Py_DECREF(t);
-    }
-    Py_XDECREF(r);
-    return r ? 0 : -1;
+    PyObject *t = PyLong_FromLongLong(ts);
+    if (t == NULL)
+        return -1;
+    int r = tk_pair_add(p->pair_type, e->pair, t, line);
+    Py_DECREF(t);
+    return r;
 }
 
 /* -- the Python side: what MailAgg and the findings ask of a dict ----------------------- */

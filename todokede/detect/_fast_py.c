@@ -4,8 +4,8 @@
 
 /* -- text as the Python path decodes it ------------------------------------------------ */
 
-static int
-is_ascii(const char *s, Py_ssize_t n)
+int
+tk_is_ascii(const char *s, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++)
         if ((unsigned char)s[i] >= 0x80)
@@ -33,7 +33,7 @@ int
 tk_utf8(const char *s, Py_ssize_t n, Span *out, PyObject **keep)
 {
     *keep = NULL;
-    if (is_ascii(s, n)) {
+    if (tk_is_ascii(s, n)) {
         *out = (Span){s, n};
         return 0;
     }
@@ -44,7 +44,7 @@ int
 tk_ascii(const char *s, Py_ssize_t n, Span *out, PyObject **keep)
 {
     *keep = NULL;
-    if (is_ascii(s, n)) {
+    if (tk_is_ascii(s, n)) {
         *out = (Span){s, n};
         return 0;
     }

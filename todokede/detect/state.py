@@ -139,9 +139,6 @@ class State:
         self.auth: dict[tuple[str, str], Agg] = {}
         self.tries: dict[tuple[str, str], int] = {}
         self.logins: set[str] = set()
-        # Postfix's SASL failures of a block were read before its other lines (the fast
-        # path drops Postfix lines no queue needs): the general path leaves them alone
-        self._sasl_read = False
 
     # -- reading -------------------------------------------------------------------------
 
@@ -157,9 +154,6 @@ class State:
         """
         self.rules[source] = framer.rule
         fast = self.fast and not self.filters
-        self._sasl_read = fast
-        if fast and SASL_FAILED in block:
-            self._sasl(block, framer)
         if fast and self.native and _fast is not None:
             first = lineno - 1
             total = _fast.scan_block(
@@ -167,6 +161,7 @@ class State:
                 framer.days,
                 self.msgs,  # type: ignore[arg-type]  # native: the C queue
                 self.granted,
+                self.logins,
                 source,
                 lambda line, n: self._other(line, framer, source, first + n),
             )
@@ -195,25 +190,9 @@ class State:
         self.lines += total
         return total
 
-    def _sasl(self, block: bytes, framer: Framer) -> None:
-        """Postfix's SASL authentication failures in a block (one search of the block)."""
-        at = block.find(SASL_FAILED)
-        while at >= 0:
-            start = block.rfind(b"\n", 0, at) + 1
-            end = block.find(b"\n", at)
-            end = len(block) if end < 0 else end
-            line = block[start : end - 1] if block[end - 1 : end] == b"\r" else block[start:end]
-            f = framer.frame(line)
-            if f is not None and f[2][:8] == b"postfix/":
-                ev = auth.postfix_sasl(f[0], f[2], f[4])
-                if ev is not None:
-                    self._auth(ev, f[1], line)
-            at = block.find(SASL_FAILED, end)
-
     def feed_entries(self, entries: Iterable[Entry], source: str) -> int:
         """Read journal entries (:mod:`todokede.logs.journal`): each is the frame of its
         syslog line, and that line its evidence. Returns the number read."""
-        self._sasl_read = False
         n = 0
         for e in entries:
             year = e.year
@@ -248,6 +227,8 @@ class State:
         postfix, removed = self.msgs.postfix, self.msgs.removed
         granted = self.granted
         fast = self.fast and not self.filters
+        # Postfix's SASL failures go to the general path: one search of the block for them
+        sasl = SASL_FAILED in block
         n = 0
         for line in block.split(b"\n"):
             n += 1
@@ -262,13 +243,14 @@ class State:
                 colon = line.find(b": ", sp)
                 # the tag as the framer (syslog._tag) reads it, or the general path:
                 # "host:" is a tag without a host, a tag with a space no tag, and
-                # "prog[pid]" only when it ends with "]"
+                # "prog[pid]" only when it ends with "]"; and a Postfix SASL failure, maybe
                 tag = line[sp + 1 : colon]
                 if (
                     sp < 0
                     or colon < 0
                     or b" " in tag
                     or (sp > 16 and line[sp - 1] == 58 and line[16] != 91)
+                    or (sasl and SASL_FAILED in line)
                 ):
                     pass
                 elif line.startswith(b"postfix/", sp + 1):
@@ -285,7 +267,7 @@ class State:
                             ts, line[16:sp], prog, line[q:qe], head, line[qe + 2 :], line
                         ):
                             continue
-                    elif head == b"rem" and line.endswith(b": removed"):
+                    elif head == b"rem" and line[qe + 2 :] == b"removed":
                         if bsd_cache.get(line[:15]) is not None or bsd_time(line[:15]):
                             removed(line[16:sp], line[q:qe])
                             continue
@@ -328,7 +310,7 @@ class State:
             return
         ev: Event | None
         if prog[:8] == b"postfix/":
-            if SASL_FAILED in msg and not self._sasl_read:
+            if SASL_FAILED in msg:
                 ev = auth.postfix_sasl(ts, prog, msg)
                 if ev is not None:
                     self._auth(ev, host, line)

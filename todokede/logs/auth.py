@@ -35,6 +35,31 @@ from todokede.logs.tcpd import looks_like_address
 from todokede.logs.text import field
 
 SSHD = frozenset({b"sshd", b"sshd-session", b"sshd-auth", b"in.sshd"})
+# what sshd() unwraps first: Solaris's "[ID 800047 auth.info] ", "message repeated"
+SSHD_WRAPPED = (b"[ID ", b"message ")
+# the beginnings of every message sshd() reads, unwrapped: the C scanner skips the other
+# lines of sshd and keeps a copy of these (tests/detect/test_fast.py compares the two)
+SSHD_STARTS = (
+    b"Failed ",
+    b"pam_unix(",
+    b"Invalid user ",
+    b"Illegal user ",
+    b"maximum authentication attempts exceeded for ",
+    b"error: maximum authentication attempts exceeded for ",
+    *(
+        closed + b" " + who + b" user "
+        for closed in (
+            b"Connection closed by",
+            b"Disconnected from",
+            b"Connection reset by",
+            b"Disconnecting",
+        )
+        for who in (b"invalid", b"authenticating")
+    ),
+    b"User ",
+    b"PAM: ",
+    b"error: PAM: ",
+)
 
 _SOLARIS = re.compile(rb"\[ID \d+ [a-z0-9.]+\] ")
 _REPEATED = re.compile(rb"message repeated (\d+) times: \[ ?(.*?)\]?$", re.S)
@@ -118,6 +143,8 @@ def sshd(ts: int, prog: bytes, msg: bytes) -> Event | None:
         if rep is None:
             return None
         tries, msg = int(rep.group(1)), rep.group(2)
+    if not msg.startswith(SSHD_STARTS):
+        return None
     service = field(prog)
     if msg[:7] == b"Failed ":
         m = _FAILED.match(msg) or _FAILED_BARE.match(msg)
