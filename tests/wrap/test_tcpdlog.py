@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import threading
@@ -82,6 +83,25 @@ def test_syslog_datagrams(tmp_path: Path) -> None:
         '<28>TS in.echod[4242]: twist 127.0.0.2 to /bin/echo "421 go away"',
     ]
     assert [re.sub(TS, "TS", line, count=1) for line in got] == expected
+
+
+def test_background_syslog_flush_sends_every_queued_line(tmp_path: Path) -> None:
+    """A command started after ``flush`` logs after the wrapper's own lines, as under
+    libwrap, whose syslog(3) calls return after the send."""
+    path = tmp_path / "log.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        sink = SyslogSink(path, background=True)
+        for n in range(8):  # fewer than a datagram socket's queue holds
+            sink.emit(30, "in.echod[1]", f"line {n}")
+        sink.flush()
+        server.setblocking(False)  # everything must be there already: no waiting
+        got = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                got.append(server.recv(4096).decode().rsplit(" ", 1)[1])
+        sink.close()
+    assert got == [str(n) for n in range(8)]
 
 
 def test_syslog_socket_missing_falls_back_to_stderr(

@@ -433,6 +433,7 @@ class Wrapper:
         if not self.config.allow_commands:
             self._spawn_emulated(command)
             return
+        self.log.sink.flush()  # our lines before the command's, as libwrap logs them
         proc = self.commands.start(command)
         # libwrap waits for the command; a hung one must not hold the connection for ever.
         if not await exited(proc, self.config.command_timeout):
@@ -454,6 +455,7 @@ class Wrapper:
         # The command talks to the client through a socket pair that is spliced like a
         # backend: what the client sent early is not lost, and the client's own socket
         # stays with the event loop.
+        self.log.sink.flush()
         ours, theirs = socket.socketpair()
         try:
             self.commands.start(command, theirs.fileno())

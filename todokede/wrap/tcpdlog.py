@@ -74,6 +74,8 @@ def timestamp(now: float | None = None) -> str:
 class Sink(Protocol):
     def emit(self, priority: int, tag: str, message: str) -> None: ...
 
+    def flush(self) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -126,9 +128,20 @@ class SyslogSink:
             _stderr(data)
 
     def _drain(self) -> None:
-        assert self._queue is not None
-        while (data := self._queue.get()) is not None:
+        q = self._queue
+        assert q is not None
+        while (data := q.get()) is not None:
             self._send(data)
+            q.task_done()
+
+    def flush(self) -> None:
+        """Wait (a bounded time) until the queued lines are sent: a command about to be
+        started may log too, and libwrap's lines come before its commands' lines."""
+        q = self._queue
+        if q is None:
+            return
+        with q.all_tasks_done:
+            q.all_tasks_done.wait_for(lambda: q.unfinished_tasks == 0, self.timeout)
 
     def _send(self, data: bytes) -> None:
         with self._lock:
@@ -252,6 +265,9 @@ class MemorySink:
 
     def emit(self, priority: int, tag: str, message: str) -> None:
         self.records.append((priority, tag, message))
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
