@@ -155,8 +155,9 @@ def test_exploit_attempts(tmp_path: Path) -> None:
 
 
 def test_fail2ban_filter_findings(tmp_path: Path) -> None:
+    # fail2ban cuts the date out and leaves the space after it: hence the \s*
     (tmp_path / "app.conf").write_text(
-        "[Definition]\nfailregex = ^\\S+ app\\[\\d+\\]: auth failure for <F-USER>\\S+</F-USER> from <HOST>$\n"
+        "[Definition]\nfailregex = ^\\s*\\S+ app\\[\\d+\\]: auth failure for <F-USER>\\S+</F-USER> from <HOST>$\n"
     )
     log = tmp_path / "log"
     log.write_text(

@@ -42,7 +42,9 @@ def _config(ctx_values: dict[str, Any]) -> DetectConfig:
     if ctx_values["admin"]:
         overrides["admins"] = tuple(ctx_values["admin"])
     if ctx_values["filter"]:
-        overrides["filters"] = base.filters + tuple(Path(p) for p in ctx_values["filter"])
+        overrides["filters"] = base.filters + tuple(ctx_values["filter"])
+    if ctx_values["filter_dir"]:
+        overrides["filter_dirs"] = base.filter_dirs + tuple(ctx_values["filter_dir"])
     if ctx_values["no_new_hosts"]:
         overrides["new_hosts"] = False
     return base.with_overrides(**overrides)
@@ -187,8 +189,16 @@ def _follow(paths: list[Path], year: int | None, config: DetectConfig, as_json: 
     "--filter",
     "filter",
     multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="A fail2ban filter file (repeatable).",
+    metavar="FILTER",
+    help="A fail2ban filter, applied as fail2ban applies it: a name in the filter "
+    "directories (sshd), a file (./sshd.conf), with options as jail.conf writes them "
+    "(sshd[mode=aggressive]). Repeatable.",
+)
+@click.option(
+    "--filter-dir",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Where --filter names are looked up (repeatable; default /etc/fail2ban/filter.d).",
 )
 @click.option(
     "--local-net", multiple=True, metavar="CIDR", help="The site's own network (repeatable)."
@@ -253,6 +263,7 @@ def scan(
       todokede scan --json --local-domain example.co.jp /var/log/maillog*
       todokede scan --follow --json /var/log/maillog
       todokede scan --filter /etc/fail2ban/filter.d/sshd.conf /var/log/auth.log
+      todokede scan --filter 'sshd[mode=aggressive]' --filter exim /var/log/exim4/mainlog
     """
     config = _config(opts)
     plist = list(paths)

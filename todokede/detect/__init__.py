@@ -101,7 +101,8 @@ class Scanner:
         self.config = (config or DetectConfig()).validate()
         self.year = year
         self.native = native  # the C scanner, when it was built (else the same, in Python)
-        self.filters = [Filter.load(p) for p in self.config.filters]
+        dirs = list(self.config.filter_dirs) or None
+        self.filters = [Filter.load(p, dirs) for p in self.config.filters]
         self.state = self._new_state()
         self._framers: dict[str, Framer] = {}
         self._lineno: dict[str, int] = {}
@@ -145,6 +146,7 @@ class Scanner:
         jobs = _jobs(self.config)
         if (
             jobs > 1
+            and not any(f.stateful for f in self.filters)
             and not files.is_stdin(path)
             and p.is_file()
             and p.stat().st_size >= PARALLEL_MIN

@@ -126,6 +126,7 @@ class State:
         self.exploits: dict[tuple[str, str], Agg] = {}
         self.failures: dict[tuple[str, str], Agg] = {}
         self.logins: set[str] = set()
+        self._last_ts: dict[str, int] = {}  # per log: the time of its last filter match
 
     # -- reading -------------------------------------------------------------------------
 
@@ -248,6 +249,10 @@ class State:
         pass took lines out of the block and it is found later)."""
         f = framer.frame(line)
         if f is None:
+            # a line that is not syslog (exim's own log, a web server's...) may still be
+            # one a fail2ban filter reads
+            if self.filters and self._filters(None, line, source):
+                return
             self.unparsed += 1
             if len(self.unparsed_examples) < UNPARSED_EXAMPLES:
                 if at is None:
@@ -293,7 +298,7 @@ class State:
             if ev is not None:
                 self._imap(ev, host, line)
         if self.filters:
-            self._filters(f, line)
+            self._filters(f, line, source)
 
     def folder(self, agg: MailAgg) -> Done:
         """The callback that folds a complete message of the queue into ``agg``: with the
@@ -384,19 +389,32 @@ class State:
             agg = self.exploits[key] = Agg()
         agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
 
-    def _filters(self, f: tuple[int, bytes, bytes, bytes, bytes], raw: bytes) -> None:
-        ts, host, prog, pid, msg = f
-        text = decode(host + b" " + prog + (b"[" + pid + b"]" if pid else b"") + b": " + msg)
+    def _filters(
+        self, f: tuple[int, bytes, bytes, bytes, bytes] | None, raw: bytes, source: str
+    ) -> bool:
+        """Each filter over the whole line, as fail2ban reads it (its own date detection
+        decides what is cut out). The time is the syslog stamp when the line has one
+        (it knows the year), else the date the filter found. True if a filter matched."""
+        text = decode(raw)
+        host = f[1].decode("ascii", "replace") if f is not None else ""
+        found = False
         for flt in self.filters:
-            hit = flt.match(text)
-            if hit is None:
-                continue
-            key = (flt.name, hit.host)
-            agg = self.failures.get(key)
-            if agg is None:
-                agg = self.failures[key] = Agg()
-            ev = Event("failure", flt.name, ts, addr=hit.host, user=hit.user)
-            agg.add(ts, raw, ev, host.decode("ascii", "replace"))
+            for hit in flt.feed(source, text):
+                ts = f[0] if f is not None else hit.ts
+                if ts is None:
+                    ts = self._last_ts.get(source, 0)
+                self._last_ts[source] = ts
+                key = (flt.name, hit.host)
+                agg = self.failures.get(key)
+                if agg is None:
+                    agg = self.failures[key] = Agg()
+                if hit.is_address:
+                    ev = Event("failure", flt.name, ts, addr=hit.host, user=hit.user)
+                else:
+                    ev = Event("failure", flt.name, ts, host=hit.host, user=hit.user)
+                agg.add(ts, raw, ev, host)
+                found = True
+        return found
 
     # -- merging (byte ranges of one file come back in order) ----------------------------
 

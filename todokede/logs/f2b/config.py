@@ -118,8 +118,9 @@ class Parser(configparser.ConfigParser):
 
 def _error_where(exc: configparser.Error, path: Path) -> str:
     line = getattr(exc, "lineno", None)
-    if isinstance(exc, configparser.ParsingError) and exc.errors:
-        line = exc.errors[0][0]
+    errors = getattr(exc, "errors", None)
+    if line is None and errors:
+        line = errors[0][0]
     where = f"{path}, line {line}" if line else str(path)
     message = str(exc).splitlines()[0]
     return f"{where}: not a filter fail2ban reads: {message}"

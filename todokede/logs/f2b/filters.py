@@ -177,4 +177,4 @@ def _regex(d: Definition, option: str, text: str, multiline: bool, use_dns: str)
     try:
         return Regex(text, multiline, use_dns)
     except RegexError as exc:
-        raise ConfigError(f"{_where(d, option)}: {option}: {exc}") from exc
+        raise ConfigError(f"{_where(d, option)}: {option} {text!r}: {exc}") from exc

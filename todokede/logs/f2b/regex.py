@@ -101,7 +101,7 @@ class Regex:
         try:
             self.compiled = re.compile(regex, re.MULTILINE if multiline else 0)
         except (re.error, OverflowError, RecursionError) as exc:
-            raise RegexError(f"unable to compile regular expression {regex!r}: {exc}") from exc
+            raise RegexError(f"not a regular expression Python compiles: {exc}") from exc
         self.source = regex
         self.alt: list[tuple[str, str]] = []
         self.tuples: list[tuple[str, str]] = []
@@ -116,6 +116,10 @@ class Regex:
         self.match: re.Match[str] | None = None
         self.matched: list[Line] = []
         self.unmatched: list[Line] = []
+
+    def __getstate__(self) -> dict[str, object]:
+        # a match is not picklable, and only means something within one line's matching
+        return {**self.__dict__, "match": None, "matched": [], "unmatched": []}
 
     def search(self, buf: str, lines: list[Line]) -> bool:
         m = self.match = self.compiled.search(buf)

@@ -214,7 +214,7 @@ def to_time(
         result -= datetime.timedelta(days=1)
     if assume_year and result > now + datetime.timedelta(days=1):
         # the month and day as written, even when the offset moved them (as fail2ban does)
-        result = result.replace(year=year - 1, month=int(month), day=int(day))
+        result = result.replace(year=year - 1, month=month or 1, day=day or 1)
     if tzoffset is not None:
         return float(calendar.timegm(result.utctimetuple())), result + shift
     return time.mktime(result.timetuple()), result
