@@ -8,6 +8,7 @@ state (date detection, multi-line buffer, connections), as each file of a jail d
 from __future__ import annotations
 
 import calendar
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,12 +58,22 @@ class Filter:
             r is not None and r.has_any(_ID_GROUPS) for r in rx
         )
 
-    def feed(self, source: str, line: str) -> list[Failure]:
-        """The failures a line of ``source`` makes (usually none or one)."""
+    @property
+    def journalmatch(self) -> list[str]:
+        """The filter's ``journalmatch`` lines (``_SYSTEMD_UNIT=sshd.service + ...``)."""
+        return self.compiled.journalmatch
+
+    def feed(
+        self, source: str, line: str, when: tuple[float, datetime.datetime] | None = None
+    ) -> list[Failure]:
+        """The failures a line of ``source`` makes (usually none or one). ``when``: the
+        time known apart from the line (Unix time, wall clock), as for a journal entry,
+        whose line is then matched whole, without looking for a date in it."""
         m = self._matchers.get(source)
         if m is None:
             m = self._matchers[source] = f2b.Matcher(self.compiled)
-        return [_failure(hit) for hit in m.process(line) if _counts(hit)]
+        stamp = when[1].isoformat() if when is not None else ""
+        return [_failure(hit) for hit in m.process(line, when, stamp) if _counts(hit)]
 
     def match(self, line: str) -> Failure | None:
         """The first failure of one line read on its own."""
