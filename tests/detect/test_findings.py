@@ -195,11 +195,50 @@ def test_bounce_storm_per_hour_threshold(tmp_path: Path) -> None:
 def test_config_from_toml(tmp_path: Path) -> None:
     p = tmp_path / "scan.toml"
     p.write_text(
-        '[scan]\nlocal_nets = ["192.0.2.0/24"]\nbomb_min = 5\nlearn_days = 2\nfilters = ["f.conf"]\n'
+        '[scan]\nlocal_nets = ["192.0.2.0/24"]\nbomb_min = 5\nlearn_days = 2\n'
+        'filters = ["f.conf", "sshd[mode=aggressive]", "d/g.local[x=1]"]\nfilter_dirs = ["fd"]\n'
     )
     cfg = DetectConfig.from_toml(p)
     assert cfg.local_nets == ("192.0.2.0/24",) and cfg.bomb_min == 5 and cfg.learn_days == 2.0
-    assert cfg.filters == (tmp_path / "f.conf",)
+    # files are relative to the TOML file, names stay names
+    assert cfg.filters == (
+        tmp_path / "f.conf",
+        "sshd[mode=aggressive]",
+        tmp_path / "d/g.local[x=1]",
+    )
+    assert cfg.filter_dirs == (tmp_path / "fd",)
+
+
+def test_filters_in_parallel_ranges_agree_with_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a filter without state between lines lets byte ranges be read apart; one with state
+    # (F-MLFID) makes the file be read in one pass
+    (tmp_path / "plain.conf").write_text(
+        "[Definition]\nfailregex = ^\\s*\\S+ \\S+: connect from <ADDR>$\n"
+    )
+    # the address comes on a connection's first line, the failure (and user) on a later one
+    (tmp_path / "conn.conf").write_text(
+        "[Definition]\nfailregex = ^\\s*\\S+ <F-MLFID>\\S+</F-MLFID>: "
+        "(?:<F-NOFAIL>connect</F-NOFAIL> from <ADDR>|bad password for <F-USER>\\S+</F-USER>)$\n"
+    )
+    lines = []
+    for i in range(4000):
+        t = f"Mar  1 1{i // 3600 % 10}:{i // 60 % 60:02d}:{i % 60:02d}"
+        lines.append(f"{t} h app[{i}]: connect from 198.51.100.{i % 7}")
+        lines.append(f"{t} h app[{i}]: bad password for u{i % 3}")
+    log = tmp_path / "log"
+    log.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
+    for name in ("plain", "conn"):
+        cfg = DetectConfig(filters=(tmp_path / f"{name}.conf",), jobs=1)
+        one = scan_paths([log], year=2024, config=cfg).findings
+        many = scan_paths([log], year=2024, config=cfg.with_overrides(jobs=3)).findings
+        assert [strip(f) for f in one] == [strip(f) for f in many]
+        assert sorted((f.sources[0], f.count) for f in one) == [
+            (f"198.51.100.{k}", sum(1 for i in range(4000) if i % 7 == k)) for k in range(7)
+        ]
+        assert all(f.details.get("users") == ["u0", "u1", "u2"] for f in one) == (name == "conn")
 
 
 @pytest.mark.parametrize(
