@@ -8,21 +8,13 @@ must cut out the same text and compute the same Unix time.
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import subprocess
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.logs.f2b.oracle import fail2ban
 from todokede.logs.f2b.dates import DateDetector
 
-SYSTEM_PYTHON = Path("/usr/bin/python3")
-PACKAGE = Path("/usr/lib/python3/dist-packages/fail2ban")
 NOW = 1124013600  # fail2ban's test clock: 2005-08-14 10:00 UTC
-TZ = "CET-01CEST-02,M3.5.0,M10.5.0"
 
 LINES = [
     "Jan 23 21:59:59 host sshd[1]: x",
@@ -105,21 +97,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture
-def clock() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = TZ
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
-
-
 def ours(pattern: str | None) -> list[list[object] | None]:
     dd = DateDetector()
     if pattern is not None:
@@ -141,18 +118,8 @@ def ours(pattern: str | None) -> list[list[object] | None]:
 
 
 @pytest.mark.peer
-def test_dates_as_fail2ban_finds_them(clock: None) -> None:
-    if not (SYSTEM_PYTHON.exists() and PACKAGE.is_dir()):
-        pytest.skip("fail2ban is not installed (run scripts/peers as root)")
-    out = subprocess.run(
-        [str(SYSTEM_PYTHON), "-c", ORACLE % NOW, json.dumps(PATTERNS), json.dumps(LINES)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        env={**os.environ, "TZ": TZ},
-    )
-    theirs = json.loads(out.stdout)
+def test_dates_as_fail2ban_finds_them(fail2ban_clock: None) -> None:
+    theirs = fail2ban(ORACLE % NOW, PATTERNS, LINES)
     found = 0
     for pattern, want in zip(PATTERNS, theirs, strict=True):
         got = ours(pattern)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -29,7 +28,6 @@ PACKAGE = Path("/usr/lib/python3/dist-packages/fail2ban")
 LOGS = PACKAGE / "tests/files/logs"
 FILTERS = Path("/etc/fail2ban/filter.d")
 TEST_NOW = 1124013600
-TEST_TZ = "CET-01CEST-02,M3.5.0,M10.5.0"
 HEADER = re.compile(r"^#+ ?(failJSON|(?:file|filter)Options|addFILE):(.+)$")
 # every filter Debian ships is compared; filters left out, with the reason (see docs/scan.md)
 LEFT_OUT: dict[str, str] = {}
@@ -43,21 +41,6 @@ def shipped() -> list[str]:
         for p in FILTERS.glob("*.conf")
         if not p.name.endswith("common.conf") and not p.name.startswith(".")
     )
-
-
-@pytest.fixture
-def fail2ban_clock() -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = TEST_TZ
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 def _lines(path: Path) -> Iterator[str]:
