@@ -1,6 +1,8 @@
 # ruff: noqa: E501 - real log lines are long
 from __future__ import annotations
 
+import calendar
+import datetime
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,18 @@ def test_every_shipped_filter_loads() -> None:
     # the *-common files are only included by others (fail2ban's tests leave them out too)
     for conf in sorted(c for c in d.glob("*.conf") if not c.stem.endswith("common")):
         assert Filter.load(conf.stem, [d]).compiled.failregex, conf
+
+
+@pytest.mark.peer
+def test_journal_entries_with_their_time() -> None:
+    if not SSHD.is_file():
+        pytest.skip("fail2ban's filters are not installed (run scripts/peers as root)")
+    wall = datetime.datetime(2026, 12, 1, 3, 4, 5)
+    line = "srv sshd[77]: Failed password for root from 192.0.2.44 port 2222 ssh2"
+    hits = Filter.load("sshd", journal=True).feed("journal", line, (1.0, wall))
+    assert [(h.host, h.user, h.ts) for h in hits] == [
+        ("192.0.2.44", "root", calendar.timegm(wall.timetuple()))
+    ]
+    assert Filter.load("sshd", journal=True).journalmatch == [
+        "_SYSTEMD_UNIT=sshd.service + _COMM=sshd"
+    ]

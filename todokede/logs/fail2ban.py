@@ -39,10 +39,14 @@ class Filter:
     _matchers: dict[str, f2b.Matcher] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, spec: str | Path, dirs: list[Path] | None = None) -> Filter:
+    def load(
+        cls, spec: str | Path, dirs: list[Path] | None = None, journal: bool = False
+    ) -> Filter:
         """``spec``: a filter file's path or a name in ``dirs`` (default
-        /etc/fail2ban/filter.d), with options in brackets."""
-        compiled = f2b.load(spec, dirs)
+        /etc/fail2ban/filter.d), with options in brackets. ``journal``: for journal
+        entries (the filter's ``logtype`` is then ``journal``, as with fail2ban's systemd
+        backend: its lines have no date and a shorter prefix)."""
+        compiled = f2b.load(spec, dirs, "journal" if journal else "file")
         warnings = []
         if not compiled.failregex:
             # fail2ban takes such a filter too; it never finds anything

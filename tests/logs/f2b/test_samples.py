@@ -71,7 +71,10 @@ class Sample:
                 "[" + ", ".join(f'{k}="{v}"' for k, v in flt_opts.items()) + "]" if flt_opts else ""
             )
             self.matchers[key] = f2b.Matcher(
-                f2b.load(spec, [FILTERS]), now=TEST_NOW, check_all=True
+                # no logtype set from a backend: fail2ban's sample test sets none either
+                f2b.load(spec, [FILTERS], logtype=None),
+                now=TEST_NOW,
+                check_all=True,
             )
         return self.matchers[key]
 

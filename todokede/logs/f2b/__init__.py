@@ -16,8 +16,11 @@ from todokede.logs.f2b.matcher import Compiled, Failure, Matcher, canonical_host
 __all__ = ["FILTER_DIR", "Compiled", "Failure", "Matcher", "canonical_host", "load"]
 
 
-def load(spec: str | Path, dirs: list[Path] | None = None) -> Compiled:
+def load(
+    spec: str | Path, dirs: list[Path] | None = None, logtype: str | None = "file"
+) -> Compiled:
     """A filter by name or path, with options in brackets (ConfigError when fail2ban
-    would not take it)."""
+    would not take it). ``logtype``: "file" for log files, "journal" for journal entries,
+    as a jail's backend sets it; None leaves the filter's own default."""
     base, opts = locate(str(spec), dirs)
-    return compile_definition(read(base, opts))
+    return compile_definition(read(base, opts, logtype))

@@ -68,14 +68,19 @@ def locate(spec: str, dirs: list[Path] | None = None) -> tuple[Path, dict[str, s
     raise ConfigError(f"fail2ban filter {name!r} not found in {where}")
 
 
-def read(base: Path, opts: dict[str, str]) -> Definition:
-    """The filter whose files are ``base.conf``, ``base.local``..., or the file ``base``."""
+def read(base: Path, opts: dict[str, str], logtype: str | None = None) -> Definition:
+    """The filter whose files are ``base.conf``, ``base.local``..., or the file ``base``.
+    ``logtype`` ("file", "journal") is set as a jail sets it from its backend: unless the
+    options give one or the filter's own ``[Definition]`` does."""
     files = config.filter_files(base) if not base.is_file() else [base]
     if not files:
         raise ConfigError(f"{base}.conf: no such fail2ban filter file")
     parser, read_files = config.read_files(files)
     if not read_files:
         raise ConfigError(f"{files[0]}: cannot be read")
+    own = parser.sections_raw.get("Definition", {})
+    if logtype and not opts.get("logtype") and "logtype" not in own:
+        opts = {**opts, "logtype": logtype}
     try:
         options = _options(parser, dict(opts))
     except (configparser.Error, OptionError) as exc:
