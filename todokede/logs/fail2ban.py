@@ -72,7 +72,12 @@ class Filter:
     ) -> list[Failure]:
         """The failures a line of ``source`` makes (usually none or one). ``when``: the
         time known apart from the line (Unix time, wall clock), as for a journal entry,
-        whose line is then matched whole, without looking for a date in it."""
+        whose line is then matched whole, without looking for a date in it.
+
+        As fail2ban-regex reads a log file, comment lines (``#...``) and empty lines are
+        passed over: they do not break a multi-line match."""
+        if not line or line[0] == "#":
+            return []
         m = self._matchers.get(source)
         if m is None:
             m = self._matchers[source] = f2b.Matcher(self.compiled)

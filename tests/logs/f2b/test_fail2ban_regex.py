@@ -2,9 +2,8 @@
 
 fail2ban-regex is fail2ban's own command that applies a filter to a log; ``--out fid``
 prints the failure id (the host) of each failure it finds. Here it reads each sample log
-whole (comment lines and all, with today's clock) and todokede's filter must find the
-same failures in the same order: the filters the issue that asked for this named first,
-then others with multi-line matching, prefregex, several modes, and non-syslog dates.
+whole (with today's clock) and todokede's filter must find the same failures in the
+same order, for every filter Debian ships.
 """
 
 from __future__ import annotations
@@ -19,20 +18,12 @@ from todokede.logs.fail2ban import Filter
 
 LOGS = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
 FILTERS = Path("/etc/fail2ban/filter.d")
-NAMES = [
-    "courier-smtp",
-    "exim",
-    "named-refused",
-    "sshd",
-    "mongodb-auth",
-    "slapd",
-    "postfix",
-    "dovecot",
-    "apache-auth",
-    "nginx-limit-req",
-    "asterisk",
-    "monit",
-]
+# the filters the issue that asked for this named first; the rest of Debian's are slow
+FIRST = ["courier-smtp", "exim", "named-refused", "sshd", "mongodb-auth", "slapd"]
+REST = sorted(
+    p.stem for p in FILTERS.glob("*.conf") if not p.stem.endswith("common") and p.stem not in FIRST
+)
+NAMES = [*FIRST, *(pytest.param(n, marks=pytest.mark.slow) for n in REST)]
 
 
 def _fail2ban_regex(log: Path, conf: Path) -> list[str]:
@@ -53,8 +44,12 @@ def test_same_failures_as_fail2ban_regex(name: str) -> None:
     if not (LOGS / name).is_file():
         pytest.skip("fail2ban's sample logs are not installed (run scripts/peers as root)")
     flt = Filter.load(f"{name}[usedns=no]", [FILTERS])
+    data = (LOGS / name).read_bytes()
+    # fail2ban-regex waits for the end of a last line that has none, as if the file were
+    # still being written
+    lines = data.splitlines() if data.endswith(b"\n") else data.splitlines()[:-1]
     ours = []
-    for raw in (LOGS / name).read_bytes().splitlines():
+    for raw in lines:
         ours += [hit.host for hit in flt.feed("log", raw.decode("utf-8", "replace"))]
     theirs = _fail2ban_regex(LOGS / name, FILTERS / f"{name}.conf")
     assert theirs, "fail2ban-regex found nothing: the comparison would prove nothing"
