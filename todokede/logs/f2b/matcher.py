@@ -159,7 +159,7 @@ class Matcher:
         from the line (a journal entry)."""
         if date is not None:
             self.last_text, self.last_date = text, date
-            return self._find(("", text, line), date, False)
+            return self._find(("", text, line), date)
         m, template = self.dates.match(line)
         tline: Line = ("", "", line)
         if m is not None and template is not None:
@@ -176,10 +176,9 @@ class Matcher:
             else:
                 t = self.now()
                 date = (t, datetime.datetime.fromtimestamp(t))
-        no_date = date is None
-        if no_date and self.last_date and self.last_date[0] > self.now() - _RECENT:
+        if date is None and self.last_date and self.last_date[0] > self.now() - _RECENT:
             tline, date = ("", self.last_text, line), self.last_date
-        return self._find(tline, date, no_date)
+        return self._find(tline, date)
 
     def _ignored(self, buf: str, lines: list[Line], rx: Regex | None = None) -> bool:
         if rx is not None and self.flt.maxlines > 1:
@@ -195,40 +194,48 @@ class Matcher:
                     break
         return found
 
-    def _find(
-        self, tline: Line, date: tuple[float, datetime.datetime] | None, no_date: bool
-    ) -> list[Failure]:
+    def _find(self, tline: Line, date: tuple[float, datetime.datetime] | None) -> list[Failure]:
         flt = self.flt
         if flt.maxlines > 1:
             self.buffer.append(tline)
             lines = self.buffer = self.buffer[-flt.maxlines :]
         else:
             lines = self.buffer = [tline]
-        buf: str | None = join_lines(lines)
-        out: list[Failure] = []
+        buf = join_lines(lines)
+        # with few ignoreregexes fail2ban tries them first, on the whole buffer
         few = len(flt.ignoreregex) < len(flt.failregex) - 2
-        if flt.ignoreregex and few and self._ignored(buf, lines):  # type: ignore[arg-type]
-            return out
+        if flt.ignoreregex and few and self._ignored(buf, lines):
+            return []
         pre: dict[str, object] = {}
         if flt.prefregex is not None:
-            if not flt.prefregex.search(buf, lines):  # type: ignore[arg-type]
-                return out
+            if not flt.prefregex.search(buf, lines):
+                return []
             pre = flt.prefregex.groups()
             content = pre.pop("content", None)
             if content:
-                self.buffer, buf = [("", "", str(content))], None
-        for index, rx in enumerate(flt.failregex):
+                self.buffer = [("", "", str(content))]
+        return self._failregexes(lines, None if self.buffer is not lines else buf, pre, date)
+
+    def _failregexes(
+        self,
+        lines: list[Line],
+        buf: str | None,
+        pre: dict[str, object],
+        date: tuple[float, datetime.datetime] | None,
+    ) -> list[Failure]:
+        out: list[Failure] = []
+        for index, rx in enumerate(self.flt.failregex):
             if buf is None:
                 buf = join_lines(self.buffer)
             if not rx.search(buf, lines):
                 continue
             fail = rx.groups()
-            if flt.ignoreregex and self._ignored(buf, lines, rx):
+            if self.flt.ignoreregex and self._ignored(buf, lines, rx):
                 buf = None
                 if not self.check_all:
                     break
                 continue
-            if not self.check_all or flt.maxlines > 1:
+            if not self.check_all or self.flt.maxlines > 1:
                 self.buffer, buf = rx.unmatched, None
             try:
                 found = self._failure(index, rx, pre, fail, date)

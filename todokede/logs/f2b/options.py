@@ -65,27 +65,9 @@ def substitute(
         for tag in list(out):
             if tag in ignore or tag in done:
                 continue
-            value = original = str(out[tag])
+            original = str(out[tag])
             seen = counts.get(tag, {})
-            m = _TAG.search(value)
-            while m:
-                name = m.group(1)
-                if name in ignore:
-                    m = _TAG.search(value, m.end())
-                    continue
-                if name == tag or seen.get(name, 1) > MAX_TAG_REPLACE:
-                    raise OptionError(
-                        f"option {tag!r} refers to itself through <{name}> and cannot be resolved"
-                    )
-                repl = out.get(name)
-                if repl is None:
-                    repl = lookup(name)
-                if repl is None:
-                    m = _TAG.search(value, m.end())
-                    continue
-                value = value.replace(f"<{name}>", str(repl))
-                seen[name] = seen.get(name, 0) + 1
-                m = _TAG.search(value, m.start())
+            value = _replace(tag, original, out, ignore, lookup, seen)
             if value != original:
                 if _TAG.search(value):
                     counts[tag] = seen
@@ -95,3 +77,34 @@ def substitute(
                 done.add(tag)
         if not again:
             return out
+
+
+def _replace(
+    tag: str,
+    value: str,
+    tags: dict[str, str | None],
+    ignore: set[str],
+    lookup: Callable[[str], str | None],
+    seen: dict[str, int],
+) -> str:
+    """One pass over ``value``: each ``<name>`` that names a value replaced."""
+    m = _TAG.search(value)
+    while m:
+        name = m.group(1)
+        if name in ignore:
+            m = _TAG.search(value, m.end())
+            continue
+        if name == tag or seen.get(name, 1) > MAX_TAG_REPLACE:
+            raise OptionError(
+                f"option {tag!r} refers to itself through <{name}> and cannot be resolved"
+            )
+        repl = tags.get(name)
+        if repl is None:
+            repl = lookup(name)
+        if repl is None:
+            m = _TAG.search(value, m.end())
+            continue
+        value = value.replace(f"<{name}>", str(repl))
+        seen[name] = seen.get(name, 0) + 1
+        m = _TAG.search(value, m.start())
+    return value

@@ -19,6 +19,7 @@ from _strptime import (  # type: ignore[import-not-found]
     TimeRE,
     _calc_julian_from_U_or_W,
 )
+from dataclasses import dataclass
 
 _LOCALE = LocaleTime()
 _TZ_ABBR = r"[A-Z](?:[A-Z]{2,4})?"
@@ -145,6 +146,50 @@ def _hour12(val: str, ampm: str) -> int:
     return hour
 
 
+_NUMBERS = {"Y": "year", "m": "month", "d": "day", "H": "hour", "M": "minute", "S": "second"}
+_NUMBERS["j"] = "julian"
+
+
+@dataclass
+class _Parts:
+    year: int | None = None
+    month: int | None = None
+    day: int | None = None
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    offset: int | None = None  # minutes east of UTC
+    weekday: int | None = None
+    julian: int | None = None
+    week: int | None = None
+    monday_first: bool = False
+
+
+def _parts(found: dict[str, str | None]) -> _Parts:
+    """The fields as numbers (ValueError, or KeyError for a zone fail2ban does not know)."""
+    p = _Parts()
+    for key, val in found.items():
+        if val is None:
+            continue
+        if key in _NUMBERS:
+            setattr(p, _NUMBERS[key], int(val))
+        elif key == "y":
+            p.year = int(val) + (2000 if int(val) <= 2000 else 0)
+        elif key in ("B", "b"):
+            p.month = (_LOCALE.f_month if key == "B" else _LOCALE.a_month).index(val.lower())
+        elif key == "I":
+            p.hour = _hour12(val, (found.get("p") or "").lower())
+        elif key in ("A", "a"):
+            p.weekday = (_LOCALE.f_weekday if key == "A" else _LOCALE.a_weekday).index(val.lower())
+        elif key == "w":
+            p.weekday = (int(val) - 1) % 7
+        elif key in ("U", "W"):
+            p.week, p.monday_first = int(val), key == "W"
+        elif key in ("z", "Z"):
+            p.offset = 0 if val in ("Z", "UTC", "GMT") else zone_offset(val)
+    return p
+
+
 def to_time(
     found: dict[str, str | None], now: datetime.datetime, default_tz: int | None = None
 ) -> tuple[float, datetime.datetime]:
@@ -153,50 +198,14 @@ def to_time(
     Unix time as fail2ban computes it: with an offset in the line (or ``default_tz``) from
     UTC, else from this machine's local time. ValueError when the fields make no date.
     """
-    year = month = day = tzoffset = weekday = julian = week = None
-    monday_first = False
-    hour = minute = second = 0
-    for key, val in found.items():
-        if val is None:
-            continue
-        if key == "y":
-            year = int(val) + (2000 if int(val) <= 2000 else 0)
-        elif key == "Y":
-            year = int(val)
-        elif key == "m":
-            month = int(val)
-        elif key == "B":
-            month = _LOCALE.f_month.index(val.lower())
-        elif key == "b":
-            month = _LOCALE.a_month.index(val.lower())
-        elif key == "d":
-            day = int(val)
-        elif key == "H":
-            hour = int(val)
-        elif key == "I":
-            hour = _hour12(val, (found.get("p") or "").lower())
-        elif key == "M":
-            minute = int(val)
-        elif key == "S":
-            second = int(val)
-        elif key == "A":
-            weekday = _LOCALE.f_weekday.index(val.lower())
-        elif key == "a":
-            weekday = _LOCALE.a_weekday.index(val.lower())
-        elif key == "w":
-            weekday = (int(val) - 1) % 7
-        elif key == "j":
-            julian = int(val)
-        elif key in ("U", "W"):
-            week, monday_first = int(val), key == "W"
-        elif key in ("z", "Z"):
-            tzoffset = 0 if val in ("Z", "UTC", "GMT") else zone_offset(val)
-    assume_year = year is None
-    if year is None:
-        year = now.year
+    p = _parts(found)
+    assume_year = p.year is None
+    year = now.year if p.year is None else p.year
+    month, day = p.month, p.day
     if month is None or day is None:
-        if julian is None and week is not None and weekday is not None:
-            julian = _calc_julian_from_U_or_W(year, week, weekday, monday_first)
+        julian = p.julian
+        if julian is None and p.week is not None and p.weekday is not None:
+            julian = _calc_julian_from_U_or_W(year, p.week, p.weekday, p.monday_first)
         if julian is not None:
             d = datetime.date.fromordinal(julian - 1 + datetime.date(year, 1, 1).toordinal())
             year, month, day = d.year, d.month, d.day
@@ -205,16 +214,15 @@ def to_time(
         month, day = now.month, now.day
     # a month without a day (or the reverse) is a TypeError here, as in fail2ban: the
     # line is dropped
-    result = datetime.datetime(year, month, day, hour, minute, second)  # type: ignore[arg-type]
-    if tzoffset is None and default_tz is not None:
-        tzoffset = default_tz
-    shift = datetime.timedelta(minutes=tzoffset or 0)
+    result = datetime.datetime(year, month, day, p.hour, p.minute, p.second)  # type: ignore[arg-type]
+    offset = default_tz if p.offset is None else p.offset
+    shift = datetime.timedelta(minutes=offset or 0)
     result -= shift
     if assume_today and result > now:
         result -= datetime.timedelta(days=1)
     if assume_year and result > now + datetime.timedelta(days=1):
         # the month and day as written, even when the offset moved them (as fail2ban does)
         result = result.replace(year=year - 1, month=month or 1, day=day or 1)
-    if tzoffset is not None:
+    if offset is not None:
         return float(calendar.timegm(result.utctimetuple())), result + shift
     return time.mktime(result.timetuple()), result
