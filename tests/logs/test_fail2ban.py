@@ -141,6 +141,14 @@ def test_init_and_conditional_sections(tmp_path: Path) -> None:
     assert Filter.load("f[word=blocked]", [tmp_path]).match("blocked 192.0.2.5") is not None
 
 
+def test_a_line_whose_date_fails_is_dropped(tmp_path: Path) -> None:
+    (tmp_path / "f.conf").write_text("[Definition]\nfailregex = failed from <ADDR>\n")
+    flt = Filter.load(tmp_path / "f.conf")
+    # fail2ban fails on a zone name it does not know, and goes on with the next line
+    assert flt.feed("log", "XYZW Jan 23 21:59:59 failed from 192.0.2.1") == []
+    assert flt.feed("log", "CET Jan 23 21:59:59 failed from 192.0.2.2")[0].host == "192.0.2.2"
+
+
 @pytest.mark.parametrize(
     ("line", "host"),
     [

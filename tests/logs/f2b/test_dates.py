@@ -49,6 +49,7 @@ LINES = [
     "Dec 31 23:59:59 host x",
     "2005:01:23-21:59:59 x",
     "Jan 32 21:59:59 invalid day",
+    "XYZW Sun Jan 23 21:59:59 2005 unknown zone",
 ]
 PATTERNS = [
     None,
@@ -111,7 +112,7 @@ def ours(pattern: str | None) -> list[list[object] | None]:
         try:
             date = dd.date(m, t, now)
         except Exception as exc:  # as the oracle reports it: fail2ban drops the line
-            rows.append([m.start(1), m.end(1), [type(exc).__name__]])
+            rows.append([m.start(1), m.end(1), type(exc).__name__])
             continue
         rows.append([m.start(1), m.end(1), date[0] if date else None])
     return rows

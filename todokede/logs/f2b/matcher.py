@@ -168,7 +168,12 @@ class Matcher:
             tline = (line[:s], found, line[e:])
             if found:
                 now = datetime.datetime.fromtimestamp(self.now())
-                date = self.dates.date(m, template, now)
+                try:
+                    date = self.dates.date(m, template, now)
+                except (KeyError, TypeError, OverflowError):
+                    # a zone fail2ban does not know, a month without a day: fail2ban
+                    # reports an error and drops the line
+                    return []
                 if date is not None:
                     self.last_text, self.last_date = found, date
             elif self.last_date and self.last_date[0] > self.now() - _RECENT:
