@@ -18,7 +18,7 @@ from todokede.logs.fail2ban import Filter
 
 LOGS = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
 FILTERS = Path("/etc/fail2ban/filter.d")
-# the filters the issue that asked for this named first; the rest of Debian's are slow
+# a few that once went wrong first; the rest of Debian's filters are marked slow
 FIRST = ["courier-smtp", "exim", "named-refused", "sshd", "mongodb-auth", "slapd"]
 REST = sorted(
     p.stem for p in FILTERS.glob("*.conf") if not p.stem.endswith("common") and p.stem not in FIRST
