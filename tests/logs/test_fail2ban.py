@@ -220,3 +220,19 @@ def test_journal_entries_with_their_time() -> None:
     assert Filter.load("sshd", journal=True).journalmatch == [
         "_SYSTEMD_UNIT=sshd.service + _COMM=sshd"
     ]
+
+
+def test_a_connection_trying_two_users_fails_with_both(tmp_path: Path) -> None:
+    # fail2ban's rule: a success-looking line is no failure, unless the same connection
+    # (F-MLFID) already tried another user
+    (tmp_path / "f.conf").write_text(
+        "[Definition]\nfailregex = ^\\s*\\S+ app\\[<F-MLFID>\\d+</F-MLFID>\\]: "
+        "<F-NOFAIL>key offered</F-NOFAIL> for <F-USER>\\S+</F-USER> from <ADDR>$\n"
+    )
+    flt = Filter.load(tmp_path / "f.conf")
+    assert flt.feed("log", "Jan 1 10:00:00 h app[7]: key offered for bob from 192.0.2.7") == []
+    hits = flt.feed("log", "Jan 1 10:00:01 h app[7]: key offered for eve from 192.0.2.7")
+    assert [(h.host, h.user, sorted(h.users)) for h in hits] == [
+        ("192.0.2.7", "eve", ["bob", "eve"])
+    ]
+    assert flt.feed("log", "Jan 1 10:00:02 h app[8]: key offered for ann from 192.0.2.8") == []

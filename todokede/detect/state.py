@@ -413,6 +413,8 @@ class State:
                 else:
                     ev = Event("failure", flt.name, ts, host=hit.host, user=hit.user)
                 agg.add(ts, raw, ev, host)
+                for user in sorted(hit.users - agg.users)[: max(0, 20 - len(agg.users))]:
+                    agg.users.add(user)
                 found = True
         return found
 

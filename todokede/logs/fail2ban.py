@@ -27,6 +27,7 @@ class Failure:
     user: str
     ts: int | None = None
     is_address: bool = True
+    users: frozenset[str] = frozenset()  # every user the connection tried (F-MLFID)
 
 
 @dataclass
@@ -107,4 +108,4 @@ def _failure(hit: f2b.Failure) -> Failure:
     # an address unless an <F-ID> other than the address names the failure
     addr = hit.fields.get("ip4") is not None or hit.fields.get("ip6") is not None
     is_address = addr and "ip" not in hit.fields
-    return Failure(host, hit.user, ts, is_address)
+    return Failure(host, hit.user, ts, is_address, frozenset(hit.users))

@@ -19,7 +19,6 @@ import configparser
 import re
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
 
 from todokede.errors import ConfigError
 
@@ -220,7 +219,3 @@ def option_line(files: list[Path], section: str, option: str) -> tuple[Path, int
             elif current == section and key.match(text):
                 found = (path, n)
     return found
-
-
-def as_str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
