@@ -9,6 +9,7 @@ import pytest
 
 import todokede.detect as detect
 from todokede.detect import DetectConfig, Scanner, scan_paths
+from todokede.detect.findings import iso
 from todokede.errors import ConfigError
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
@@ -170,6 +171,28 @@ def test_fail2ban_filter_findings(tmp_path: Path) -> None:
         ("access-probe", "app", ["192.0.2.9"], 2, "failed")
     ]
     assert result.findings[0].details["users"] == ["bob", "eve"]
+
+
+def test_filters_read_lines_that_are_not_syslog(tmp_path: Path) -> None:
+    # exim's own log: no syslog framing; the filter's date detection cuts the date out
+    (tmp_path / "exim.conf").write_text(
+        "[Definition]\nfailregex = ^ \\S+ authenticator failed for \\S+ \\[<ADDR>\\]:\n"
+    )
+    log = tmp_path / "mainlog"
+    log.write_text(
+        "2013-06-02 09:05:48 login authenticator failed for (x) [203.0.113.7]: 535\n"
+        "2013-06-02 09:05:49 H=(x) [203.0.113.7] rejected EHLO\n"
+        "2013-06-02 10:00:00 plain authenticator failed for (y) [203.0.113.7]: 535\n"
+    )
+    result = scan_paths([log], config=DetectConfig(filters=(tmp_path / "exim.conf",)))
+    assert [(f.service, f.sources, f.count) for f in result.findings] == [
+        ("exim", ["203.0.113.7"], 2)
+    ]
+    f = result.findings[0]
+    assert (iso(f.first_seen), iso(f.last_seen)) == ("2013-06-02T09:05:48", "2013-06-02T10:00:00")
+    # the line no filter matched is not syslog either: unparsed, as without filters
+    assert (result.lines, result.unparsed) == (3, 1)
+    assert result.unparsed_examples[0][1] == 2
 
 
 def test_bounce_storm_per_hour_threshold(tmp_path: Path) -> None:
