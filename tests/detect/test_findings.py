@@ -155,44 +155,55 @@ def test_exploit_attempts(tmp_path: Path) -> None:
     json.dumps(result.findings[0].to_dict())
 
 
-def test_fail2ban_filter_findings(tmp_path: Path) -> None:
-    # fail2ban cuts the date out and leaves the space after it: hence the \s*
-    (tmp_path / "app.conf").write_text(
-        "[Definition]\nfailregex = ^\\s*\\S+ app\\[\\d+\\]: auth failure for <F-USER>\\S+</F-USER> from <HOST>$\n"
-    )
+@pytest.mark.parametrize(
+    ("failregex", "lines", "finding", "users", "unparsed"),
+    [
+        # syslog lines; fail2ban cuts the date out and leaves the space after it: the \s*
+        (
+            r"^\s*\S+ app\[\d+\]: auth failure for <F-USER>\S+</F-USER> from <HOST>$",
+            [
+                "2024-03-01T10:00:00+09:00 h app[1]: auth failure for bob from 192.0.2.9",
+                "2024-03-01T10:00:03+09:00 h app[1]: auth failure for eve from 192.0.2.9",
+                "2024-03-01T10:00:04+09:00 h app[1]: auth ok for bob from 192.0.2.10",
+            ],
+            ("app", ["192.0.2.9"], 2, "2024-03-01T10:00:00", "2024-03-01T10:00:03"),
+            ["bob", "eve"],
+            0,
+        ),
+        # exim's own log: no syslog framing, the filter's date detection finds the time;
+        # the line no filter matches is not syslog either: unparsed, as without filters
+        (
+            r"^ \S+ authenticator failed for \S+ \[<ADDR>\]:",
+            [
+                "2013-06-02 09:05:48 login authenticator failed for (x) [203.0.113.7]: 535",
+                "2013-06-02 09:05:49 H=(x) [203.0.113.7] rejected EHLO",
+                "2013-06-02 10:00:00 plain authenticator failed for (y) [203.0.113.7]: 535",
+            ],
+            ("app", ["203.0.113.7"], 2, "2013-06-02T09:05:48", "2013-06-02T10:00:00"),
+            None,
+            1,
+        ),
+    ],
+)
+def test_fail2ban_filter_findings(
+    tmp_path: Path,
+    failregex: str,
+    lines: list[str],
+    finding: tuple[object, ...],
+    users: list[str] | None,
+    unparsed: int,
+) -> None:
+    (tmp_path / "app.conf").write_text(f"[Definition]\nfailregex = {failregex}\n")
     log = tmp_path / "log"
-    log.write_text(
-        "2024-03-01T10:00:00+09:00 h app[1]: auth failure for bob from 192.0.2.9\n"
-        "2024-03-01T10:00:03+09:00 h app[1]: auth failure for eve from 192.0.2.9\n"
-        "2024-03-01T10:00:04+09:00 h app[1]: auth ok for bob from 192.0.2.10\n"
-    )
+    log.write_text("\n".join(lines) + "\n")
     result = scan_paths([log], config=DetectConfig(filters=(tmp_path / "app.conf",)))
-    assert [(f.kind, f.service, f.sources, f.count, f.outcome) for f in result.findings] == [
-        ("access-probe", "app", ["192.0.2.9"], 2, "failed")
-    ]
-    assert result.findings[0].details["users"] == ["bob", "eve"]
-
-
-def test_filters_read_lines_that_are_not_syslog(tmp_path: Path) -> None:
-    # exim's own log: no syslog framing; the filter's date detection cuts the date out
-    (tmp_path / "exim.conf").write_text(
-        "[Definition]\nfailregex = ^ \\S+ authenticator failed for \\S+ \\[<ADDR>\\]:\n"
-    )
-    log = tmp_path / "mainlog"
-    log.write_text(
-        "2013-06-02 09:05:48 login authenticator failed for (x) [203.0.113.7]: 535\n"
-        "2013-06-02 09:05:49 H=(x) [203.0.113.7] rejected EHLO\n"
-        "2013-06-02 10:00:00 plain authenticator failed for (y) [203.0.113.7]: 535\n"
-    )
-    result = scan_paths([log], config=DetectConfig(filters=(tmp_path / "exim.conf",)))
-    assert [(f.service, f.sources, f.count) for f in result.findings] == [
-        ("exim", ["203.0.113.7"], 2)
-    ]
+    assert [
+        (f.service, f.sources, f.count, iso(f.first_seen), iso(f.last_seen))
+        for f in result.findings
+    ] == [finding]
     f = result.findings[0]
-    assert (iso(f.first_seen), iso(f.last_seen)) == ("2013-06-02T09:05:48", "2013-06-02T10:00:00")
-    # the line no filter matched is not syslog either: unparsed, as without filters
-    assert (result.lines, result.unparsed) == (3, 1)
-    assert result.unparsed_examples[0][1] == 2
+    assert (f.kind, f.outcome, f.details.get("users")) == ("access-probe", "failed", users)
+    assert (result.lines, result.unparsed) == (len(lines), unparsed)
 
 
 def test_bounce_storm_per_hour_threshold(tmp_path: Path) -> None:
