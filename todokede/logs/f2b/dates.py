@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from todokede.errors import ConfigError
 from todokede.logs.f2b.strptime import FIELD_NAMES, FIELD_RE, FIELDS, to_time
 
 _GROUPED = re.compile(r"(?<!(?:\(\?))(?<!\\)\((?!\?)")
@@ -59,10 +60,6 @@ DEFAULT_PATTERNS = (
     r"(?:%z )?(?:%a )?%b %d %k:%M:%S(?:\.%f)?(?: %ExY)?",
     r"TAI64N",
 )
-
-
-class DateError(ValueError):
-    """A datepattern fail2ban would not take."""
 
 
 class Template:
@@ -115,7 +112,7 @@ class Template:
             try:
                 self._compiled = re.compile(self.regex)
             except (re.error, OverflowError, RecursionError) as exc:
-                raise DateError(f"datepattern {self.name!r}: {exc}") from exc
+                raise ConfigError(f"datepattern {self.name!r}: {exc}") from exc
         return self._compiled
 
     def search(self, line: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
@@ -157,7 +154,7 @@ def _pattern_template(pattern: str) -> Template:
         name = fmt % FIELD_NAMES
         regex = fmt % FIELDS
     except (KeyError, TypeError, ValueError) as exc:
-        raise DateError(
+        raise ConfigError(
             f"datepattern {pattern!r}: an invalid field or an unescaped percent sign ({exc})"
         ) from exc
     if _ALPHA_FIELD.search(rx):
@@ -284,7 +281,7 @@ class DateDetector:
         if t.name in self._names:
             if ignore_dup:
                 return
-            raise DateError(f"datepattern: there is already a template named {t.name}")
+            raise ConfigError(f"datepattern: there is already a template named {t.name}")
         self._names.add(t.name)
         self.slots.append(_Slot(t))
 
@@ -308,7 +305,7 @@ class DateDetector:
         self._add(t)
 
     def extend(self, patterns: list[str]) -> None:
-        """Each line of a ``datepattern``, checked now (DateError if one is bad)."""
+        """Each line of a ``datepattern``, checked now (ConfigError if one is bad)."""
         for p in patterns:
             self.append(p)
         for slot in self.slots:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from todokede.errors import ConfigError
 from todokede.logs.f2b import config
-from todokede.logs.f2b.dates import DateDetector, DateError
+from todokede.logs.f2b.dates import DateDetector
 from todokede.logs.f2b.matcher import Compiled
-from todokede.logs.f2b.options import OptionError, parse_spec, substitute
-from todokede.logs.f2b.regex import FAILURE_ID_GROUPS, Regex, RegexError
+from todokede.logs.f2b.options import parse_spec, substitute
+from todokede.logs.f2b.regex import FAILURE_ID_GROUPS, Regex
 
 FILTER_DIR = Path("/etc/fail2ban/filter.d")
 _OPTIONS = (
@@ -49,7 +49,7 @@ def locate(spec: str, dirs: list[Path] | None = None) -> tuple[Path, dict[str, s
     /etc/fail2ban/filter.d); options in brackets either way."""
     try:
         name, opts = parse_spec(spec)
-    except OptionError as exc:
+    except ConfigError as exc:
         raise ConfigError(f"--filter {spec!r}: {exc}") from exc
     path = Path(name)
     if path.suffix in (".conf", ".local") and (path.is_file() or os.sep in name):
@@ -83,7 +83,7 @@ def read(base: Path, opts: dict[str, str], logtype: str | None = None) -> Defini
         opts = {**opts, "logtype": logtype}
     try:
         options = _options(parser, dict(opts))
-    except (configparser.Error, OptionError) as exc:
+    except (configparser.Error, ConfigError) as exc:
         raise ConfigError(_located(read_files, exc)) from exc
     return Definition(base.name, read_files, options)
 
@@ -163,7 +163,7 @@ def compile_definition(d: Definition) -> Compiled:
         datepattern = [p.strip() for p in str(o["datepattern"]).split("\n") if p.strip()]
         try:
             DateDetector().extend(datepattern)
-        except DateError as exc:
+        except ConfigError as exc:
             raise ConfigError(f"{_where(d, 'datepattern')}: {exc}") from exc
     journal = [m for m in _lines(o.get("journalmatch")) if m]
     return Compiled(d.name, failregex, ignoreregex, prefregex, maxlines, datepattern, journal)
@@ -181,5 +181,5 @@ def _where(d: Definition, option: str) -> str:
 def _regex(d: Definition, option: str, text: str, multiline: bool, use_dns: str) -> Regex:
     try:
         return Regex(text, multiline, use_dns)
-    except RegexError as exc:
+    except ConfigError as exc:
         raise ConfigError(f"{_where(d, option)}: {option} {text!r}: {exc}") from exc

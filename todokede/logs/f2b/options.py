@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from todokede.errors import ConfigError
+
 _SPEC = re.compile(r"^([^\[]+)(?:\[(.*)\])?\s*$", re.DOTALL)
 _OPTION = re.compile(
     r"""\s*([\w\-_\.]+)=(?:"([^"]*)"|'([^']*)'|([^,\]]*))(?:,|\]\s*\[|$|(?P<wrong_a>.+))"""
@@ -23,25 +25,21 @@ _TAG = re.compile(r"<([^ <>]+)>")
 MAX_TAG_REPLACE = 25
 
 
-class OptionError(ValueError):
-    """Options fail2ban would not take."""
-
-
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     """``name[opt=value, ...]`` as (name, options)."""
     m = _SPEC.match(spec)
     if m is None:
-        raise OptionError(f"unexpected filter syntax: {spec!r}")
+        raise ConfigError(f"unexpected filter syntax: {spec!r}")
     name, text = m.groups()
     options: dict[str, str] = {}
     for o in _OPTION.finditer(text or ""):
         if o.group("wrong_a"):
-            raise OptionError(
+            raise ConfigError(
                 f"unexpected text at {o.start('wrong_a')} after option {o.group(1)!r}: "
                 f"{o.group('wrong_a')[:25]!r}"
             )
         if o.group("wrong_b"):
-            raise OptionError(
+            raise ConfigError(
                 f"expected an option at {o.start('wrong_b')}: {o.group('wrong_b')[:25]!r}"
             )
         if not o.group(1):
@@ -56,7 +54,7 @@ def substitute(
     ignore: set[str],
     lookup: Callable[[str], str | None],
 ) -> dict[str, str | None]:
-    """Every ``<name>`` in the values replaced, recursively (OptionError on a loop)."""
+    """Every ``<name>`` in the values replaced, recursively (ConfigError on a loop)."""
     out = dict(tags)
     done: set[str] = set()
     counts: dict[str, dict[str, int]] = {}
@@ -95,7 +93,7 @@ def _replace(
             m = _TAG.search(value, m.end())
             continue
         if name == tag or seen.get(name, 1) > MAX_TAG_REPLACE:
-            raise OptionError(
+            raise ConfigError(
                 f"option {tag!r} refers to itself through <{name}> and cannot be resolved"
             )
         repl = tags.get(name)

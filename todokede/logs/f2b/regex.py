@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from todokede.errors import ConfigError
+
 IP4 = r"(?:\d{1,3}\.){3}\d{1,3}"
 IP6 = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|(?<=:):)"
 _R_IP4 = rf"(?:::f{{4,6}}:)?(?P<ip4>{IP4})"
@@ -47,10 +49,6 @@ _COMPOUND = re.compile(r"^(alt_|tuple_)(.*?)(?:_\d+)?$")
 FAILURE_ID_GROUPS = ("fid", "ip4", "ip6", "dns")
 
 Line = tuple[str, str, str]  # (before the date, the date, after it)
-
-
-class RegexError(ValueError):
-    """A regex fail2ban would not take."""
 
 
 def field_name(tag: str) -> str:
@@ -96,12 +94,12 @@ class Regex:
     def __init__(self, regex: str, multiline: bool = False, use_dns: str = "warn") -> None:
         regex = resolve_tags(regex, use_dns)
         if not regex.strip():
-            raise RegexError("cannot add an empty regex")
+            raise ConfigError("cannot add an empty regex")
         regex = _LOCAL_FLAGS.sub(r"\1:", regex)
         try:
             self.compiled = re.compile(regex, re.MULTILINE if multiline else 0)
         except (re.error, OverflowError, RecursionError) as exc:
-            raise RegexError(f"not a regular expression Python compiles: {exc}") from exc
+            raise ConfigError(f"not a regular expression Python compiles: {exc}") from exc
         self.source = regex
         self.alt: list[tuple[str, str]] = []
         self.tuples: list[tuple[str, str]] = []
