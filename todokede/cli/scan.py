@@ -253,9 +253,10 @@ def scan(
     exploit attempts.
 
     Reads syslog files (BSD, RFC 3339 or RFC 5424 timestamps; plain, .gz, .bz2, .xz; '-' for
-    standard input) written by tcpd, sendmail, Postfix, UW imapd and Dovecot, plus any
-    fail2ban filter given with --filter. Prints a table, or JSON Lines with --json; a summary
-    of unparsed lines goes to standard error.
+    standard input) written by tcpd, sendmail, Postfix, UW imapd and Dovecot; with --filter,
+    what a fail2ban filter finds, applied as fail2ban applies it, in any log it reads (exim,
+    Apache, nginx...). Prints a table, or JSON Lines with --json; a summary of unparsed lines
+    goes to standard error.
 
     \b
     Example:
