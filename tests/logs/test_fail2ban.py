@@ -124,8 +124,15 @@ def test_names_options_and_filter_dirs(filters: Path) -> None:
     assert hit is not None and hit.host == "198.51.100.9"
     hit = Filter.load(f'{filters}/opt.conf[mode="aggressive"]').match(line)
     assert hit is not None
+    # a name with its suffix, and a path below a filter directory, as jail.conf may write
+    assert Filter.load("opt.conf[mode=aggressive]", [filters]).match(line) is not None
+    (filters / "sub").mkdir()
+    (filters / "sub" / "deep.conf").write_text("[Definition]\nfailregex = ^deep <ADDR>$\n")
+    assert Filter.load("sub/deep", [filters]).match("deep 192.0.2.3") is not None
     with pytest.raises(ConfigError, match="not found"):
         Filter.load("nosuch", [filters])
+    with pytest.raises(ConfigError, match="no such fail2ban filter file"):
+        Filter.load(filters / "sub" / "nosuch.conf", [filters])
     with pytest.raises(ConfigError, match="unexpected"):
         Filter.load("opt[mode=a]x", [filters])
 

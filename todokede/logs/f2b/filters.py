@@ -52,20 +52,20 @@ def locate(spec: str, dirs: list[Path] | None = None) -> tuple[Path, dict[str, s
     except ConfigError as exc:
         raise ConfigError(f"--filter {spec!r}: {exc}") from exc
     path = Path(name)
-    if path.suffix in (".conf", ".local") and (path.is_file() or os.sep in name):
-        if not path.is_file() and not path.with_suffix(".conf").is_file():
-            raise ConfigError(f"{path}: no such fail2ban filter file")
-        return path.with_suffix(""), opts
-    if os.sep in name:
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such fail2ban filter file")
+    stem = path.with_suffix("") if path.suffix in (".conf", ".local") else path
+    if stem is not path and config.filter_files(stem):
+        return stem, opts
+    if path.is_file():
         return path, opts
-    for d in dirs or [FILTER_DIR]:
-        base = d / name
-        if config.filter_files(base):
-            return base, opts
-    where = ", ".join(str(d) for d in dirs or [FILTER_DIR])
-    raise ConfigError(f"fail2ban filter {name!r} not found in {where}")
+    dirs = dirs or [FILTER_DIR]
+    if not path.is_absolute():
+        # as in jail.conf, a name (or a path below filter.d) is looked up in the directories
+        for d in dirs:
+            if config.filter_files(d / stem):
+                return d / stem, opts
+    if stem is not path or os.sep in name:
+        raise ConfigError(f"{path}: no such fail2ban filter file")
+    raise ConfigError(f"fail2ban filter {name!r} not found in {', '.join(map(str, dirs))}")
 
 
 def read(base: Path, opts: dict[str, str], logtype: str | None = None) -> Definition:
