@@ -27,7 +27,8 @@ Say = Callable[[str, str], str]
 def _attacker(rnd: random.Random) -> str:
     if rnd.random() < 0.05:
         return f"2001:db8:{rnd.randrange(1 << 16):x}::{rnd.randrange(1, 1 << 16):x}"
-    return f"{rnd.choice((45, 61, 103, 141, 185, 193, 218))}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
+    first = rnd.choice((45, 61, 103, 141, 185, 193, 218))
+    return f"{first}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
 
 
 def _attack(rnd: random.Random, addr: str, say: Say) -> Iterator[str]:
@@ -40,7 +41,7 @@ def _attack(rnd: random.Random, addr: str, say: Say) -> Iterator[str]:
     if kind < 0.15:
         yield say("sshd", f"banner exchange: Connection from {addr} port {port}: invalid format")
         return
-    user = rnd.choice(USERS + ("root",))
+    user = rnd.choice((*USERS, "root"))
     invalid = user != "root"
     if invalid:
         yield say("sshd", f"Invalid user {user} from {addr} port {port}")
@@ -71,12 +72,21 @@ def _owner(rnd: random.Random, say: Say) -> Iterator[str]:
     port = rnd.randrange(40000, 60000)
     uid = 1000 + OWNERS.index(user)
     session = rnd.randrange(1, 9999)
-    yield say("sshd", f"Accepted publickey for {user} from {addr} port {port} ssh2: ED25519 SHA256:x")
-    yield say("sshd", f"pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)")
+    yield say(
+        "sshd", f"Accepted publickey for {user} from {addr} port {port} ssh2: ED25519 SHA256:x"
+    )
+    yield say(
+        "sshd", f"pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)"
+    )
     yield say("systemd-logind", f"New session {session} of user {user}.")
     if rnd.random() < 0.3:
-        yield say("sudo", f"{user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/apt update")
-        yield say("sudo", "pam_unix(sudo:session): session opened for user root(uid=0) by (uid=1000)")
+        yield say(
+            "sudo",
+            f"{user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/apt update",
+        )
+        yield say(
+            "sudo", "pam_unix(sudo:session): session opened for user root(uid=0) by (uid=1000)"
+        )
         yield say("sudo", "pam_unix(sudo:session): session closed for user root")
     yield say("sshd", f"Received disconnect from {addr} port {port}:11: disconnected by user")
     yield say("sshd", f"Disconnected from user {user} {addr} port {port}")

@@ -76,6 +76,7 @@ class Template:
         self.group = 1
         self.long_epoch = False
         self._compiled: re.Pattern[str] | None = None
+        self._lines: re.Pattern[str] | None = None
 
     def set_regex(self, regex: str, word_begin: bool | str = True, word_end: bool = True) -> None:
         regex = regex.strip()
@@ -114,6 +115,15 @@ class Template:
             except (re.error, OverflowError, RecursionError) as exc:
                 raise ConfigError(f"datepattern {self.name!r}: {exc}") from exc
         return self._compiled
+
+    def count_lines(self, text: str) -> int:
+        """How many lines of ``text`` (lines joined by newlines) this template finds a date
+        at the start of, each within its line (a match that runs into the next line takes
+        that line's start: the count is then short). Only for templates anchored at the
+        line start."""
+        if self._lines is None:
+            self._lines = re.compile(self.regex, re.MULTILINE)
+        return sum(1 for _ in self._lines.finditer(text))
 
     def search(self, line: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
         rx = self._compiled or self.compile()
@@ -276,6 +286,24 @@ class DateDetector:
         self._last_end: tuple[int, str, str] = (0x7FFFFFFF, "", "")
         self._last_idx = 0x7FFFFFFF
         self._first_unused = 0
+
+    def settled(self) -> Template | None:
+        """The template every line is tried with first and taken from without looking
+        further, when there is one: fail2ban's own line-start templates, the last used
+        and first in the list. A line it matches then changes nothing but the counts."""
+        if self._last_idx != 0 or not self.slots:
+            return None
+        t = self.slots[0].template
+        if t.kind != "pattern" or not t.flags & LINE_BEGIN or t not in _DEFAULTS_ANCHORED:
+            return None
+        return t if t.regex.removeprefix("(?iu)").startswith("^") else None
+
+    def add_hits(self, count: int) -> None:
+        """``count`` more lines found by the :meth:`settled` template."""
+        slot = self.slots[0]
+        slot.hits += count
+        slot.template.hits += count
+        slot.last_used = time.time()
 
     def _add(self, t: Template, ignore_dup: bool = False) -> None:
         if t.name in self._names:

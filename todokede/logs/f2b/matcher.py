@@ -15,13 +15,14 @@ else the host name or the ``<F-ID>`` as written.
 from __future__ import annotations
 
 import datetime
+import re
 import socket
 import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from todokede.logs.f2b.dates import DateDetector
+from todokede.logs.f2b.dates import DateDetector, Template
 from todokede.logs.f2b.regex import Line, Regex, join_lines
 
 _MLFID_MAX = 100
@@ -148,6 +149,7 @@ class Matcher:
         self.last_text = ""
         self.last_date: tuple[float, datetime.datetime] | None = None
         self.mlfid = _Cache()
+        self._dates: dict[tuple[object, ...], tuple[float, datetime.datetime] | None] = {}
 
     def now(self) -> float:
         return time.time() if self.fixed_now is None else self.fixed_now
@@ -160,20 +162,25 @@ class Matcher:
         if date is not None:
             self.last_text, self.last_date = text, date
             return self._find(("", text, line), date)
+        dated = self._dated(line)
+        return [] if dated is None else self._find(*dated)
+
+    def _dated(self, line: str) -> tuple[Line, tuple[float, datetime.datetime] | None] | None:
+        """The line with its date cut out, and its time (None: fail2ban drops the line)."""
         m, template = self.dates.match(line)
         tline: Line = ("", "", line)
+        date = None
         if m is not None and template is not None:
             s, e = m.start(1), m.end(1)
             found = line[s:e]
             tline = (line[:s], found, line[e:])
             if found:
-                now = datetime.datetime.fromtimestamp(self.now())
                 try:
-                    date = self.dates.date(m, template, now)
+                    date = self._date(m, template)
                 except (KeyError, TypeError, OverflowError):
                     # a zone fail2ban does not know, a month without a day: fail2ban
                     # reports an error and drops the line
-                    return []
+                    return None
                 if date is not None:
                     self.last_text, self.last_date = found, date
             elif self.last_date and self.last_date[0] > self.now() - _RECENT:
@@ -183,7 +190,42 @@ class Matcher:
                 date = (t, datetime.datetime.fromtimestamp(t))
         if date is None and self.last_date and self.last_date[0] > self.now() - _RECENT:
             tline, date = ("", self.last_text, line), self.last_date
-        return self._find(tline, date)
+        return tline, date
+
+    def _date(self, m: re.Match[str], template: Template) -> tuple[float, datetime.datetime] | None:
+        """The time of a date found, kept for the second it is asked in: lines of one
+        second share their date, and the result depends on the current time only by the
+        whole second (it is compared with dates in whole seconds)."""
+        now = self.now()
+        key = (template, int(now), *m.groups())
+        if key in self._dates:
+            return self._dates[key]
+        if len(self._dates) > 4096:
+            self._dates.clear()
+        # an error (a date fail2ban drops) is raised each time, never kept
+        found = self.dates.date(m, template, datetime.datetime.fromtimestamp(now))
+        self._dates[key] = found
+        return found
+
+    def skip(self, text: str, count: int) -> bool:
+        """Pass over ``count`` lines (``text``, joined by newlines; no empty or comment
+        line among them) known to match no failregex (they have none of its needles, and
+        their date starts the line), changing what reading them one by one would change:
+        the date detector's counts and the last date. False, with nothing changed, when
+        that cannot be known in bulk (then read them one by one)."""
+        t = self.dates.settled()
+        if t is None or self.flt.maxlines > 1 or t.count_lines(text) != count:
+            return False
+        last = text[text.rfind("\n") + 1 :]
+        m = t.compile().search(last)
+        try:
+            if m is None or not m.group(1) or self._date(m, t) is None:
+                return False
+        except (KeyError, TypeError, OverflowError):
+            return False
+        self.dates.add_hits(count - 1)
+        self._dated(last)
+        return True
 
     def _ignored(self, buf: str, lines: list[Line], rx: Regex | None = None) -> bool:
         if rx is not None and self.flt.maxlines > 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from todokede.errors import ConfigError
+from todokede.logs.f2b.literals import needles
 
 IP4 = r"(?:\d{1,3}\.){3}\d{1,3}"
 IP6 = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|(?<=:):)"
@@ -101,6 +102,9 @@ class Regex:
         except (re.error, OverflowError, RecursionError) as exc:
             raise ConfigError(f"not a regular expression Python compiles: {exc}") from exc
         self.source = regex
+        # a text without any of these cannot match (None: no such strings are known)
+        found = needles(regex, self.compiled.flags)
+        self.needles = None if found is None else tuple(sorted(found))
         self.alt: list[tuple[str, str]] = []
         self.tuples: list[tuple[str, str]] = []
         for group in self.compiled.groupindex:
@@ -120,6 +124,13 @@ class Regex:
         return {**self.__dict__, "match": None, "matched": [], "unmatched": []}
 
     def search(self, buf: str, lines: list[Line]) -> bool:
+        if self.needles is not None:
+            for n in self.needles:
+                if n in buf:
+                    break
+            else:
+                self.match = None
+                return False
         m = self.match = self.compiled.search(buf)
         if m is None:
             return False
