@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 import todokede.detect as detect
-from todokede.detect import DetectConfig, Scanner, scan_paths
+from tests.conftest import need
+from todokede.detect import DetectConfig, Scanner, scan_paths, state
 from todokede.detect.findings import iso
 from todokede.errors import ConfigError
+from todokede.logs import f2b
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
 SAMPLES = Path(detect.__file__).parent.parent / "samples" / "logs" / "1997-09"
@@ -345,3 +348,45 @@ def test_bulk_connection_counting_agrees_with_the_parsers(tmp_path: Path) -> Non
     assert any(f.outcome == "granted" for f in a.findings) and any(
         f.outcome == "refused" for f in a.findings
     )
+
+
+AUTH_LINES = [
+    "Mar  1 00:00:01 h sshd[1]: Invalid user admin from 203.0.113.7 port 4022",
+    "Mar  1 00:00:01 h CRON[2]: pam_unix(cron:session): session opened for user root by (uid=0)",
+    "Mar  1 00:00:02 h sshd[1]: Failed password for invalid user admin from 203.0.113.7 port"
+    " 4022 ssh2",
+    "Mar  1 00:00:02 h systemd-logind[3]: New session 7 of user taro.",
+    "Mar  1 00:00:03 h sshd[4]: pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+    "euid=0 tty=ssh ruser= rhost=198.51.100.9  user=root",
+    "Mar  1 00:00:03 h sshd[4]: Failed password for root from 198.51.100.9 port 22 ssh2",
+    "Mar  1 00:00:04 h sshd[4]: Connection closed by authenticating user root 198.51.100.9 port"
+    " 22 [preauth]",
+    "",
+    "# a comment",
+    "Mar  1 00:00:05 h sudo[5]: taro : TTY=pts/0 ; COMMAND=/bin/ls\r",
+    "Mar  1 00:00:05 h su[6]: pam_unix(su:session): session opened for user \u592a\u90ce",
+    "no date: Failed password for root from 192.0.2.1 port 1 ssh2",
+    "2024-03-01T00:00:06 h sshd[7]: Failed password for root from 192.0.2.2 port 1 ssh2",
+    "2024-03-01T00:00:06 h CRON[8]: pam_unix(cron:session): session closed for user root",
+    "[Mar  1 00:00:07] h sshd[9]: Failed password for root from 192.0.2.3 port 1 ssh2",
+    "Mar  1 00:00:08 h sshd[10]: Received disconnect from 192.0.2.4 port 2:11: Bye [preauth]",
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_filters_pass_over_lines_without_needles_as_one_by_one(
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # lines no failregex can match are passed over in bulk: the findings are those of
+    # reading every line through the filter, whatever lines come between (odd ones too)
+    need(str(f2b.FILTER_DIR / "sshd.conf"))
+    rnd = random.Random(seed)
+    lines = [rnd.choice(AUTH_LINES) for _ in range(3000)]
+    log = tmp_path / "auth.log"
+    log.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    cfg = DetectConfig(filters=("sshd",), jobs=1)
+    bulk = scan_paths([log], year=2024, config=cfg)
+    monkeypatch.setattr(state, "_needles", lambda filters: None)
+    one = scan_paths([log], year=2024, config=cfg)
+    assert bulk.findings and [strip(f) for f in bulk.findings] == [strip(f) for f in one.findings]
+    assert (bulk.lines, bulk.unparsed) == (one.lines, one.unparsed)

@@ -7,6 +7,8 @@ big file are read by separate processes, each into its own :class:`State`, and m
 
 from __future__ import annotations
 
+import re
+
 from todokede.detect import bulk
 from todokede.detect.mailagg import MailAgg, Nets, Pair
 from todokede.detect.queue import Done, Msg, MsgKey, Queue, Rcpt, new_queue
@@ -23,6 +25,9 @@ except ImportError:  # built without a C compiler: the Python path
 
 EVIDENCE = 5
 UNPARSED_EXAMPLES = 5
+# an empty line or one not starting with a letter or digit: a filter takes it one by one
+# (fail2ban passes over empty and comment lines; a date may follow punctuation)
+_ODD_LINE = re.compile(rb"(?m)^(?:[^A-Za-z0-9_]|$)")
 
 
 class Agg:
@@ -127,6 +132,7 @@ class State:
         self.failures: dict[tuple[str, str], Agg] = {}
         self.logins: set[str] = set()
         self._last_ts: dict[str, int] = {}  # per log: the time of its last filter match
+        self._needles = _needles(self.filters)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -134,13 +140,63 @@ class State:
         """Read a block of whole lines; ``lineno`` is the file line number of its first line.
         Returns the number of lines read.
 
+        With fail2ban filters, the lines that have none of their needles (see
+        :attr:`Filter.needles`) are found in the block by one regex and read as without
+        filters; each filter passes over them in bulk when it can (:meth:`Filter.skip`).
+        """
+        self.rules[source] = framer.rule
+        if self.filters and self._needles is not None:
+            return self._feed_needles(block, framer, source, lineno, self._needles)
+        return self._feed(block, framer, source, lineno)
+
+    def _feed_needles(
+        self, block: bytes, framer: Framer, source: str, lineno: int, needles: re.Pattern[bytes]
+    ) -> int:
+        n = pos = 0
+        size = len(block)
+        first: int | None = None  # where the lines with a needle not yet read start
+        while True:
+            m = needles.search(block, pos)
+            start = size if m is None else block.rfind(b"\n", 0, m.start()) + 1
+            if start > pos:
+                if first is not None:
+                    n += self._feed(block[first:pos], framer, source, lineno + n)
+                    first = None
+                n += self._passed(block[pos:start], framer, source, lineno + n)
+            if m is None:
+                break
+            if first is None:
+                first = start
+            end = block.find(b"\n", m.end())
+            pos = size if end < 0 else end + 1
+        if first is not None:
+            n += self._feed(block[first:pos], framer, source, lineno + n)
+        return n
+
+    def _passed(self, run: bytes, framer: Framer, source: str, lineno: int) -> int:
+        """Lines no failregex can match: read without the filters (the fast path) once
+        every filter has passed over them."""
+        filters = self.filters
+        body = run[:-1] if run.endswith(b"\n") else run
+        todo = filters
+        if body.isascii() and b"\r" not in body and not _ODD_LINE.search(body):
+            text, count = body.decode("ascii"), body.count(b"\n") + 1
+            todo = [f for f in filters if not f.skip(source, text, count)]
+        self.filters = todo
+        try:
+            return self._feed(run, framer, source, lineno)
+        finally:
+            self.filters = filters
+
+    def _feed(self, block: bytes, framer: Framer, source: str, lineno: int) -> int:
+        """:meth:`feed` without the needles.
+
         The common lines are handled without a per-line parser: by the C scanner when it
         was built (:mod:`todokede.detect._fast`); else granted tcpd connections in bulk by
         one regex over the block (when they are a good part of it) and BSD-stamped Postfix
         queue lines inline by slicing. Every other line goes through the general path:
         :meth:`Framer.frame` and the parser of its program.
         """
-        self.rules[source] = framer.rule
         fast = self.fast and not self.filters
         if fast and self.native and _fast is not None:
             first = lineno - 1
@@ -484,3 +540,17 @@ class State:
         else:
             for m in msgs:  # type: ignore[attr-defined]
                 self.msgs.put(m)
+
+
+def _needles(filters: list[Filter]) -> re.Pattern[bytes] | None:
+    """One regex finding the lines some filter may match (None: any line may). Only ASCII
+    needles: they are the same bytes in each encoding a line is decoded from, except in
+    ISO-2022-JP, whose escapes could part them (a line with an escape is always taken)."""
+    found: set[str] = set()
+    for f in filters:
+        n = f.needles
+        if not n or not all(s.isascii() for s in n):
+            return None
+        found |= n
+    ordered = sorted(found, key=len, reverse=True)
+    return re.compile(b"|".join([b"\x1b", *(re.escape(s.encode()) for s in ordered)]))

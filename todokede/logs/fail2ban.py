@@ -64,6 +64,32 @@ class Filter:
         )
 
     @property
+    def needles(self) -> frozenset[str] | None:
+        """Strings of which every line a failregex matches has one (None: any line may
+        match, or the filter reads lines together)."""
+        if self.compiled.maxlines > 1:
+            return None
+        out: set[str] = set()
+        for rx in self.compiled.failregex:
+            if rx.needles is None:
+                return None
+            out.update(rx.needles)
+        return frozenset(out)
+
+    def skip(self, source: str, text: str, count: int) -> bool:
+        """Pass over ``count`` lines of ``source`` that have none of the :attr:`needles`
+        (``text``: the lines joined by newlines, none empty or a comment, each starting
+        with a letter or digit). False, with nothing changed, when they must be fed one by
+        one (see :meth:`f2b.Matcher.skip`)."""
+        return self._matcher(source).skip(text, count)
+
+    def _matcher(self, source: str) -> f2b.Matcher:
+        m = self._matchers.get(source)
+        if m is None:
+            m = self._matchers[source] = f2b.Matcher(self.compiled)
+        return m
+
+    @property
     def journalmatch(self) -> list[str]:
         """The filter's ``journalmatch`` lines (``_SYSTEMD_UNIT=sshd.service + ...``)."""
         return self.compiled.journalmatch
@@ -79,9 +105,7 @@ class Filter:
         passed over: they do not break a multi-line match."""
         if not line or line[0] == "#":
             return []
-        m = self._matchers.get(source)
-        if m is None:
-            m = self._matchers[source] = f2b.Matcher(self.compiled)
+        m = self._matcher(source)
         stamp = when[1].isoformat() if when is not None else ""
         return [_failure(hit) for hit in m.process(line, when, stamp) if _counts(hit)]
 

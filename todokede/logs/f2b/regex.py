@@ -125,8 +125,8 @@ class Regex:
 
     def search(self, buf: str, lines: list[Line]) -> bool:
         if self.needles is not None:
-            for n in self.needles:
-                if n in buf:
+            for needle in self.needles:
+                if needle in buf:
                     break
             else:
                 self.match = None
