@@ -77,6 +77,7 @@ class Template:
         self.long_epoch = False
         self._compiled: re.Pattern[str] | None = None
         self._lines: re.Pattern[str] | None = None
+        self.default_line_start = False  # one of fail2ban's defaults, anchored by "^"
 
     def set_regex(self, regex: str, word_begin: bool | str = True, word_end: bool = True) -> None:
         regex = regex.strip()
@@ -260,6 +261,12 @@ def default_templates(with_anchored: bool = True) -> list[Template]:
                     a.weight = 100.0
                     anchored.append(a)
         _DEFAULTS_ANCHORED.extend(anchored + _DEFAULTS)
+        for t in _DEFAULTS_ANCHORED:
+            t.default_line_start = (
+                t.kind == "pattern"
+                and bool(t.flags & LINE_BEGIN)
+                and t.regex.removeprefix("(?iu)").startswith("^")
+            )
     return _DEFAULTS_ANCHORED if with_anchored else _DEFAULTS
 
 
@@ -294,9 +301,7 @@ class DateDetector:
         if self._last_idx != 0 or not self.slots:
             return None
         t = self.slots[0].template
-        if t.kind != "pattern" or not t.flags & LINE_BEGIN or t not in _DEFAULTS_ANCHORED:
-            return None
-        return t if t.regex.removeprefix("(?iu)").startswith("^") else None
+        return t if t.default_line_start else None
 
     def add_hits(self, count: int) -> None:
         """``count`` more lines found by the :meth:`settled` template."""
@@ -304,6 +309,11 @@ class DateDetector:
         slot.hits += count
         slot.template.hits += count
         slot.last_used = time.time()
+
+    def take_first(self, m: re.Match[str], line: str) -> None:
+        """What :meth:`match` does with a line the :meth:`settled` template finds (``m``)."""
+        self.slots[0].template.hits += 1
+        self._hit(self.slots[0], m, line, 0)
 
     def _add(self, t: Template, ignore_dup: bool = False) -> None:
         if t.name in self._names:

@@ -219,12 +219,16 @@ class Matcher:
         last = text[text.rfind("\n") + 1 :]
         m = t.compile().search(last)
         try:
-            if m is None or not m.group(1) or self._date(m, t) is None:
-                return False
+            date = self._date(m, t) if m is not None and m.group(1) else None
         except (KeyError, TypeError, OverflowError):
+            date = None
+        if m is None or date is None:
             return False
+        # the last line as the detector reads it (its settled template, first and
+        # anchored, is taken at once), after the counts of the others
         self.dates.add_hits(count - 1)
-        self._dated(last)
+        self.dates.take_first(m, last)
+        self.last_text, self.last_date = m.group(1), date
         return True
 
     def _ignored(self, buf: str, lines: list[Line], rx: Regex | None = None) -> bool:
