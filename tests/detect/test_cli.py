@@ -8,12 +8,14 @@ import select
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 import todokede
+from tests.conftest import need
 from todokede.cli import cli
 
 SAMPLES = Path(todokede.__file__).parent / "samples" / "logs" / "1997-09"
@@ -90,12 +92,50 @@ def test_config_and_filter(tmp_path: Path) -> None:
     assert sum(x["count"] for x in rows if x["service"] == "refused") == 9
 
 
+F2B_LOGS = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+F2B_FILTERS = Path("/etc/fail2ban/filter.d")
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(
+    ("name", "options", "log"),
+    [
+        ("exim", "", "exim"),
+        ("sshd", "[mode=aggressive, usedns=no]", "sshd"),
+        ("courier-smtp", "[usedns=no]", "courier-smtp"),
+    ],
+)
+def test_filters_by_name_find_what_fail2ban_finds(name: str, options: str, log: str) -> None:
+    need("fail2ban-regex")
+    if not (F2B_LOGS / log).is_file():
+        pytest.skip("fail2ban's sample logs are not installed (run scripts/peers as root)")
+    r = run(
+        "--json", "--filter-dir", str(F2B_FILTERS), "--filter", name + options, str(F2B_LOGS / log)
+    )
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    mine = [x for x in rows if x["details"].get("filter") == name]
+    assert all(x["outcome"] == "failed" and x["kind"] == "access-probe" for x in mine)
+    found = {(host, x["count"]) for x in mine for host in x["sources"]}
+    conf = F2B_FILTERS / f"{name}.conf{options}"
+    out = subprocess.run(
+        ["fail2ban-regex", "--usedns=no", "--out", "fid", str(F2B_LOGS / log), str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    assert out and found == set(Counter(out).items())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["/nonexistent/log"], "cannot open"),
         (["--local-net", "nonsense", "-"], "not a network"),
         (["--bomb-min", "0", "-"], "bomb_min"),
+        (["--filter", "no-such-filter", "-"], "'no-such-filter' not found"),
+        (["--filter", "sshd[mode=x]junk", "-"], "unexpected"),
     ],
 )
 def test_errors_are_messages(args: list[str], message: str) -> None:

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 import todokede.detect as detect
-from todokede.detect import DetectConfig, Scanner, scan_paths
+from tests.conftest import need
+from todokede.detect import DetectConfig, Scanner, scan_paths, state
+from todokede.detect.findings import iso
 from todokede.errors import ConfigError
+from todokede.logs import f2b
+from todokede.logs.window import Window
 
 CORPUS = Path(__file__).parent.parent / "logs" / "corpus"
 SAMPLES = Path(detect.__file__).parent.parent / "samples" / "logs" / "1997-09"
@@ -154,21 +159,55 @@ def test_exploit_attempts(tmp_path: Path) -> None:
     json.dumps(result.findings[0].to_dict())
 
 
-def test_fail2ban_filter_findings(tmp_path: Path) -> None:
-    (tmp_path / "app.conf").write_text(
-        "[Definition]\nfailregex = ^\\S+ app\\[\\d+\\]: auth failure for <F-USER>\\S+</F-USER> from <HOST>$\n"
-    )
+@pytest.mark.parametrize(
+    ("failregex", "lines", "finding", "users", "unparsed"),
+    [
+        # syslog lines; fail2ban cuts the date out and leaves the space after it: the \s*
+        (
+            r"^\s*\S+ app\[\d+\]: auth failure for <F-USER>\S+</F-USER> from <HOST>$",
+            [
+                "2024-03-01T10:00:00+09:00 h app[1]: auth failure for bob from 192.0.2.9",
+                "2024-03-01T10:00:03+09:00 h app[1]: auth failure for eve from 192.0.2.9",
+                "2024-03-01T10:00:04+09:00 h app[1]: auth ok for bob from 192.0.2.10",
+            ],
+            ("app", ["192.0.2.9"], 2, "2024-03-01T10:00:00", "2024-03-01T10:00:03"),
+            ["bob", "eve"],
+            0,
+        ),
+        # exim's own log: no syslog framing, the filter's date detection finds the time;
+        # the line no filter matches is not syslog either: unparsed, as without filters
+        (
+            r"^ \S+ authenticator failed for \S+ \[<ADDR>\]:",
+            [
+                "2013-06-02 09:05:48 login authenticator failed for (x) [203.0.113.7]: 535",
+                "2013-06-02 09:05:49 H=(x) [203.0.113.7] rejected EHLO",
+                "2013-06-02 10:00:00 plain authenticator failed for (y) [203.0.113.7]: 535",
+            ],
+            ("app", ["203.0.113.7"], 2, "2013-06-02T09:05:48", "2013-06-02T10:00:00"),
+            None,
+            1,
+        ),
+    ],
+)
+def test_fail2ban_filter_findings(
+    tmp_path: Path,
+    failregex: str,
+    lines: list[str],
+    finding: tuple[object, ...],
+    users: list[str] | None,
+    unparsed: int,
+) -> None:
+    (tmp_path / "app.conf").write_text(f"[Definition]\nfailregex = {failregex}\n")
     log = tmp_path / "log"
-    log.write_text(
-        "2024-03-01T10:00:00+09:00 h app[1]: auth failure for bob from 192.0.2.9\n"
-        "2024-03-01T10:00:03+09:00 h app[1]: auth failure for eve from 192.0.2.9\n"
-        "2024-03-01T10:00:04+09:00 h app[1]: auth ok for bob from 192.0.2.10\n"
-    )
+    log.write_text("\n".join(lines) + "\n")
     result = scan_paths([log], config=DetectConfig(filters=(tmp_path / "app.conf",)))
-    assert [(f.kind, f.service, f.sources, f.count, f.outcome) for f in result.findings] == [
-        ("access-probe", "app", ["192.0.2.9"], 2, "failed")
-    ]
-    assert result.findings[0].details["users"] == ["bob", "eve"]
+    assert [
+        (f.service, f.sources, f.count, iso(f.first_seen), iso(f.last_seen))
+        for f in result.findings
+    ] == [finding]
+    f = result.findings[0]
+    assert (f.kind, f.outcome, f.details.get("users")) == ("access-probe", "failed", users)
+    assert (result.lines, result.unparsed) == (len(lines), unparsed)
 
 
 def test_bounce_storm_per_hour_threshold(tmp_path: Path) -> None:
@@ -194,11 +233,50 @@ def test_bounce_storm_per_hour_threshold(tmp_path: Path) -> None:
 def test_config_from_toml(tmp_path: Path) -> None:
     p = tmp_path / "scan.toml"
     p.write_text(
-        '[scan]\nlocal_nets = ["192.0.2.0/24"]\nbomb_min = 5\nlearn_days = 2\nfilters = ["f.conf"]\n'
+        '[scan]\nlocal_nets = ["192.0.2.0/24"]\nbomb_min = 5\nlearn_days = 2\n'
+        'filters = ["f.conf", "sshd[mode=aggressive]", "d/g.local[x=1]"]\nfilter_dirs = ["fd"]\n'
     )
     cfg = DetectConfig.from_toml(p)
     assert cfg.local_nets == ("192.0.2.0/24",) and cfg.bomb_min == 5 and cfg.learn_days == 2.0
-    assert cfg.filters == (tmp_path / "f.conf",)
+    # files are relative to the TOML file, names stay names
+    assert cfg.filters == (
+        tmp_path / "f.conf",
+        "sshd[mode=aggressive]",
+        tmp_path / "d/g.local[x=1]",
+    )
+    assert cfg.filter_dirs == (tmp_path / "fd",)
+
+
+def test_filters_in_parallel_ranges_agree_with_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a filter without state between lines lets byte ranges be read apart; one with state
+    # (F-MLFID) makes the file be read in one pass
+    (tmp_path / "plain.conf").write_text(
+        "[Definition]\nfailregex = ^\\s*\\S+ \\S+: connect from <ADDR>$\n"
+    )
+    # the address comes on a connection's first line, the failure (and user) on a later one
+    (tmp_path / "conn.conf").write_text(
+        "[Definition]\nfailregex = ^\\s*\\S+ <F-MLFID>\\S+</F-MLFID>: "
+        "(?:<F-NOFAIL>connect</F-NOFAIL> from <ADDR>|bad password for <F-USER>\\S+</F-USER>)$\n"
+    )
+    lines = []
+    for i in range(4000):
+        t = f"Mar  1 1{i // 3600 % 10}:{i // 60 % 60:02d}:{i % 60:02d}"
+        lines.append(f"{t} h app[{i}]: connect from 198.51.100.{i % 7}")
+        lines.append(f"{t} h app[{i}]: bad password for u{i % 3}")
+    log = tmp_path / "log"
+    log.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
+    for name in ("plain", "conn"):
+        cfg = DetectConfig(filters=(tmp_path / f"{name}.conf",), jobs=1)
+        one = scan_paths([log], year=2024, config=cfg).findings
+        many = scan_paths([log], year=2024, config=cfg.with_overrides(jobs=3)).findings
+        assert [strip(f) for f in one] == [strip(f) for f in many]
+        assert sorted((f.sources[0], f.count) for f in one) == [
+            (f"198.51.100.{k}", sum(1 for i in range(4000) if i % 7 == k)) for k in range(7)
+        ]
+        assert all(f.details.get("users") == ["u0", "u1", "u2"] for f in one) == (name == "conn")
 
 
 @pytest.mark.parametrize(
@@ -271,3 +349,69 @@ def test_bulk_connection_counting_agrees_with_the_parsers(tmp_path: Path) -> Non
     assert any(f.outcome == "granted" for f in a.findings) and any(
         f.outcome == "refused" for f in a.findings
     )
+
+
+AUTH_LINES = [
+    "Mar  1 00:00:01 h sshd[1]: Invalid user admin from 203.0.113.7 port 4022",
+    "Mar  1 00:00:01 h CRON[2]: pam_unix(cron:session): session opened for user root by (uid=0)",
+    "Mar  1 00:00:02 h sshd[1]: Failed password for invalid user admin from 203.0.113.7 port"
+    " 4022 ssh2",
+    "Mar  1 00:00:02 h systemd-logind[3]: New session 7 of user taro.",
+    "Mar  1 00:00:03 h sshd[4]: pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+    "euid=0 tty=ssh ruser= rhost=198.51.100.9  user=root",
+    "Mar  1 00:00:03 h sshd[4]: Failed password for root from 198.51.100.9 port 22 ssh2",
+    "Mar  1 00:00:04 h sshd[4]: Connection closed by authenticating user root 198.51.100.9 port"
+    " 22 [preauth]",
+    "",
+    "# a comment",
+    "Mar  1 00:00:05 h sudo[5]: taro : TTY=pts/0 ; COMMAND=/bin/ls\r",
+    "Mar  1 00:00:05 h su[6]: pam_unix(su:session): session opened for user \u592a\u90ce",
+    "no date: Failed password for root from 192.0.2.1 port 1 ssh2",
+    "2024-03-01T00:00:06 h sshd[7]: Failed password for root from 192.0.2.2 port 1 ssh2",
+    "2024-03-01T00:00:06 h CRON[8]: pam_unix(cron:session): session closed for user root",
+    "[Mar  1 00:00:07] h sshd[9]: Failed password for root from 192.0.2.3 port 1 ssh2",
+    "Mar  1 00:00:08 h sshd[10]: Received disconnect from 192.0.2.4 port 2:11: Bye [preauth]",
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_filters_pass_over_lines_without_needles_as_one_by_one(
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # lines no failregex can match are passed over in bulk: the findings are those of
+    # reading every line through the filter, whatever lines come between (odd ones too)
+    need(str(f2b.FILTER_DIR / "sshd.conf"))
+    rnd = random.Random(seed)
+    lines = [rnd.choice(AUTH_LINES) for _ in range(3000)]
+    log = tmp_path / "auth.log"
+    log.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    cfg = DetectConfig(filters=("sshd",), jobs=1)
+    bulk = scan_paths([log], year=2024, config=cfg)
+    monkeypatch.setattr(state, "_needles", lambda filters: None)
+    one = scan_paths([log], year=2024, config=cfg)
+    assert bulk.findings and [strip(f) for f in bulk.findings] == [strip(f) for f in one.findings]
+    assert (bulk.lines, bulk.unparsed) == (one.lines, one.unparsed)
+
+
+@pytest.mark.parametrize("since", [None, "2024-03-01 00:00:03", "2024-03-01 00:00:06"])
+def test_filters_leave_the_login_parsers_their_lines_in_a_window(
+    tmp_path: Path, since: str | None
+) -> None:
+    # the needles choose what the filters read, not what the built-in parsers read; a
+    # window keeps the failures of both inside it
+    need(str(f2b.FILTER_DIR / "sshd.conf"))
+    log = tmp_path / "auth.log"
+    log.write_bytes("\n".join(AUTH_LINES * 3).encode("utf-8") + b"\n")
+    window = Window.parse(since, None)
+    filtered = scan_paths(
+        [log], year=2024, config=DetectConfig(filters=("sshd",), jobs=1), window=window
+    )
+    plain = scan_paths([log], year=2024, config=DetectConfig(jobs=1), window=window)
+    builtin = [strip(f) for f in filtered.findings if "filter" not in f.details]
+    assert builtin == [strip(f) for f in plain.findings]
+    assert any(f.outcome == "failed" for f in plain.findings)
+    by_filter = [f for f in filtered.findings if f.details.get("filter") == "sshd"]
+    assert by_filter
+    if window is not None and window.since is not None:
+        assert min(f.first_seen for f in by_filter) >= window.since
+    assert (filtered.lines, filtered.unparsed) == (plain.lines, plain.unparsed - 3)

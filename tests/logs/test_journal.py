@@ -21,8 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import todokede
+from tests.conftest import need
 from tests.journals import entry, syslog_entries, write_journal
-from todokede.detect import Scanner, scan_paths
+from todokede.detect import DetectConfig, Finding, Scanner, scan_paths
+from todokede.detect.findings import iso
 from todokede.errors import LogError
 from todokede.logs.journal import (
     Entry,
@@ -39,6 +41,7 @@ from todokede.logs.journal import (
     entry as to_entry,
 )
 from todokede.logs.syslog import Frame, Framer, YearRule
+from todokede.logs.window import Window
 
 SAMPLES = Path(todokede.__file__).parent / "samples" / "logs" / "1997-09"
 SITES = ["site-imap/messages", "site-relay/maillog", "site-bomb/maillog"]
@@ -507,3 +510,57 @@ def test_odd_entries_in_a_journal_keep_their_place(tmp_path: Path, tokyo: None) 
     assert bulk.findings and [f.to_dict() for f in bulk.findings] == [
         f.to_dict() for f in alone.findings
     ]
+
+
+SSHD_FILTER = Path("/etc/fail2ban/filter.d/sshd.conf")
+T0 = 1_764_558_000  # 2025-12-01 03:00:00 wall clock
+
+
+def _filtered(found: list[Finding]) -> list[tuple[object, ...]]:
+    return [
+        (f.details.get("filter"), f.sources, f.count, iso(f.first_seen), iso(f.last_seen))
+        for f in found
+        if f.outcome == "failed"
+    ]
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize(
+    ("since", "want_filter"),
+    [
+        (None, [("sshd", ["192.0.2.44"], 2, iso(T0), iso(T0 + 1))]),
+        (T0 + 1, [("sshd", ["192.0.2.44"], 1, iso(T0 + 1), iso(T0 + 1))]),
+    ],
+)
+def test_filters_read_journal_entries_as_fail2ban_systemd_backend(
+    tmp_path: Path, tokyo: None, since: int | None, want_filter: list[tuple[object, ...]]
+) -> None:
+    need(str(SSHD_FILTER))
+    failed = b"Failed password for root from %s port 2222 ssh2"
+    rows = [
+        (T0, b"sshd", failed % b"192.0.2.44", b"sshd.service"),
+        (T0 + 1, b"sshd", failed % b"192.0.2.44", b"sshd.service"),
+        # no unit and no _COMM: sshd's journalmatch does not take it, the built-in parser does
+        (T0 + 2, b"sshd", failed % b"198.51.100.9", b""),
+        (T0 + 3, b"CRON", b"pam_unix(cron:session): session opened for user root", b"cron.service"),
+    ]
+    entries = []
+    for n, (wall, prog, msg, unit) in enumerate(rows):
+        fields = entry(wall, b"srv", prog, b"77", msg, n + 1)
+        if unit:
+            fields[b"_SYSTEMD_UNIT"] = unit
+        entries.append(fields)
+    path = write_journal(tmp_path / "auth.journal", entries)
+    window = Window(since, None) if since is not None else None
+    got = scan_paths(
+        [],
+        config=DetectConfig(filters=("sshd",), jobs=1),
+        journal=Source(files=(path,), window=window),
+        window=window,
+    )
+    found = _filtered(got.findings)
+    assert [f for f in found if f[0] == "sshd"] == want_filter
+    # the built-in parser reads every entry, the filter's or not
+    builtin = [f[1] for f in found if f[0] is None]
+    assert ["198.51.100.9"] in builtin
+    assert (["192.0.2.44"] in builtin) is (since is None or since <= T0 + 1)

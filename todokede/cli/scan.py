@@ -45,7 +45,9 @@ def _config(ctx_values: dict[str, Any]) -> DetectConfig:
     if ctx_values["admin"]:
         overrides["admins"] = tuple(ctx_values["admin"])
     if ctx_values["filter"]:
-        overrides["filters"] = base.filters + tuple(Path(p) for p in ctx_values["filter"])
+        overrides["filters"] = base.filters + tuple(ctx_values["filter"])
+    if ctx_values["filter_dir"]:
+        overrides["filter_dirs"] = base.filter_dirs + tuple(ctx_values["filter_dir"])
     if ctx_values["no_new_hosts"]:
         overrides["new_hosts"] = False
     return base.with_overrides(**overrides)
@@ -248,8 +250,16 @@ def _follow(
     "--filter",
     "filter",
     multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="A fail2ban filter file (repeatable).",
+    metavar="FILTER",
+    help="A fail2ban filter, applied as fail2ban applies it: a name in the filter "
+    "directories (sshd), a file (./sshd.conf), with options as jail.conf writes them "
+    "(sshd[mode=aggressive]). Repeatable.",
+)
+@click.option(
+    "--filter-dir",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Where --filter names are looked up (repeatable; default /etc/fail2ban/filter.d).",
 )
 @click.option(
     "--local-net", multiple=True, metavar="CIDR", help="The site's own network (repeatable)."
@@ -315,9 +325,10 @@ def scan(
 
     Reads syslog files (BSD, RFC 3339 or RFC 5424 timestamps; plain, .gz, .bz2, .xz; '-' for
     standard input) and the systemd journal (through journalctl) written by tcpd, sendmail,
-    Postfix, sshd, UW imapd and Dovecot, plus any fail2ban filter given with --filter.
-    Prints a table, or JSON Lines with --json; a summary of unparsed lines goes to standard
-    error.
+    Postfix, sshd, UW imapd and Dovecot; with --filter, what a fail2ban filter finds, applied
+    as fail2ban applies it, in any log it reads (exim, Apache, nginx...) and in journal
+    entries (with its journalmatch). Prints a table, or JSON Lines with --json; a summary of
+    unparsed lines goes to standard error.
 
     \b
     Example:
@@ -327,7 +338,9 @@ def scan(
       todokede scan /var/log/auth.log
       todokede scan --journal --since yesterday
       todokede scan --journal-file host2/system.journal --json
+      todokede scan --journal --filter sshd --since -2h
       todokede scan --filter /etc/fail2ban/filter.d/sshd.conf /var/log/auth.log
+      todokede scan --filter 'sshd[mode=aggressive]' --filter exim /var/log/exim4/mainlog
     """
     config = _config(opts)
     window = Window.parse(since, until)

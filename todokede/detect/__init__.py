@@ -109,7 +109,9 @@ class Scanner:
         self.year = year
         self.window = window  # --since/--until
         self.native = native  # the C scanner, when it was built (else the same, in Python)
-        self.filters = [Filter.load(p) for p in self.config.filters]
+        dirs = list(self.config.filter_dirs) or None
+        self.filters = [Filter.load(p, dirs) for p in self.config.filters]
+        self._journal_filters: list[Filter] | None = None
         self.state = self._new_state()
         self._framers: dict[str, Framer] = {}
         self._lineno: dict[str, int] = {}
@@ -147,16 +149,33 @@ class Scanner:
 
     def feed_entries(self, entries: Sequence[Entry], source: str = "journal") -> None:
         """Read journal entries (in the journal's order)."""
+        self._journal()
         self.state.feed_entries(entries, source)
+
+    def _journal(self) -> None:
+        """The filters loaded again for journal entries (fail2ban's systemd backend:
+        ``logtype = journal``), when a journal is first read."""
+        if self._journal_filters is None:
+            dirs = list(self.config.filter_dirs) or None
+            self._journal_filters = [
+                Filter.load(p, dirs, journal=True) for p in self.config.filters
+            ]
+        self.state.journal_filters = self._journal_filters
 
     def scan_journal(self, source: Source) -> None:
         """Read a journal to its end, through one ``journalctl`` (see
         :mod:`todokede.logs.journal`)."""
+        self._journal()
         with _gc_paused():
             reader = Reader(source)
             try:
                 while not reader.done:
-                    self.state.feed_journal(reader.poll_lines(None), source.name)
+                    if self.filters:
+                        # fail2ban filters read entries as its systemd backend gives them,
+                        # not the syslog lines the bulk path makes of them
+                        self.state.feed_entries(reader.poll(None), source.name)
+                    else:
+                        self.state.feed_journal(reader.poll_lines(None), source.name)
             finally:
                 reader.close()
                 self._read_warnings += reader.warnings
@@ -170,6 +189,7 @@ class Scanner:
         jobs = _jobs(self.config)
         if (
             jobs > 1
+            and not any(f.stateful for f in self.filters)
             and not files.is_stdin(path)
             and p.is_file()
             and p.stat().st_size >= PARALLEL_MIN

@@ -41,7 +41,8 @@ class DetectConfig:
     failure_min: int = 1  # fail2ban filter matches from one host
     login_min: int = 1  # failed login tries from one client (sshd, IMAP/POP, SMTP AUTH)
     evidence: int = 5  # raw lines kept per finding
-    filters: tuple[Path, ...] = ()
+    filters: tuple[str | Path, ...] = ()  # fail2ban filters: paths or NAME[options]
+    filter_dirs: tuple[Path, ...] = ()  # where filter names are looked up (fail2ban's)
     jobs: int | None = None  # worker processes for large files (None: one per core)
 
     def with_overrides(self, **values: Any) -> DetectConfig:
@@ -80,15 +81,28 @@ class DetectConfig:
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [scan] must be a table")
         values = _checked(table, str(path))
+        base = Path(path).parent
         if "filters" in values:
-            values["filters"] = tuple((Path(path).parent / p) for p in values["filters"])
+            values["filters"] = tuple(_filter_path(base, p) for p in values["filters"])
+        if "filter_dirs" in values:
+            values["filter_dirs"] = tuple(base / p for p in values["filter_dirs"])
         return replace(cls(), **values).validate()
 
 
 _KINDS: dict[str, type] = {
     f.name: f.type if isinstance(f.type, type) else object for f in fields(DetectConfig)
 }
-_TUPLES = {"local_nets", "local_domains", "admins", "filters"}
+
+
+def _filter_path(base: Path, spec: str) -> str | Path:
+    """A filter named by its file is relative to the TOML file; a bare name is not."""
+    name = spec.partition("[")[0]
+    if "/" in name or name.endswith((".conf", ".local")):
+        return base / spec
+    return spec
+
+
+_TUPLES = {"local_nets", "local_domains", "admins", "filters", "filter_dirs"}
 _INTS = {
     "probe_min",
     "relay_min",

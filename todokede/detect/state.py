@@ -7,6 +7,8 @@ big file are read by separate processes, each into its own :class:`State`, and m
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Iterable
 
 from todokede.detect import bulk
@@ -14,7 +16,7 @@ from todokede.detect.mailagg import MailAgg, Nets, Pair
 from todokede.detect.queue import Done, Msg, MsgKey, Queue, Rcpt, new_queue
 from todokede.logs import auth, imap, mail, tcpd
 from todokede.logs.events import Event
-from todokede.logs.fail2ban import Filter
+from todokede.logs.fail2ban import Failure, Filter
 from todokede.logs.journal import Entry, Lines
 from todokede.logs.syslog import Frame, Framer, YearRule
 from todokede.logs.text import decode
@@ -28,6 +30,10 @@ except ImportError:  # built without a C compiler: the Python path
 EVIDENCE = 5
 SASL_FAILED = b"authentication failed"  # Postfix: "SASL LOGIN authentication failed"
 UNPARSED_EXAMPLES = 5
+_EPOCH = datetime.datetime(1970, 1, 1)  # a journal entry's wall clock counts from here
+# an empty line or one not starting with a letter or digit: a filter takes it one by one
+# (fail2ban passes over empty and comment lines; a date may follow punctuation)
+_ODD_LINE = re.compile(rb"(?m)^(?:[^A-Za-z0-9_]|$)")
 
 
 class Agg:
@@ -139,6 +145,10 @@ class State:
         self.auth: dict[tuple[str, str], Agg] = {}
         self.tries: dict[tuple[str, str], int] = {}
         self.logins: set[str] = set()
+        self._last_ts: dict[str, int] = {}  # per log: the time of its last filter match
+        self._needles = _needles(self.filters)
+        # the same filters for journal entries (logtype journal), set when a journal is read
+        self.journal_filters: list[Filter] = []
 
     # -- reading -------------------------------------------------------------------------
 
@@ -146,13 +156,63 @@ class State:
         """Read a block of whole lines; ``lineno`` is the file line number of its first line.
         Returns the number of lines read.
 
+        With fail2ban filters, the lines that have none of their needles (see
+        :attr:`Filter.needles`) are found in the block by one regex and read as without
+        filters; each filter passes over them in bulk when it can (:meth:`Filter.skip`).
+        """
+        self.rules[source] = framer.rule
+        if self.filters and self._needles is not None:
+            return self._feed_needles(block, framer, source, lineno, self._needles)
+        return self._feed(block, framer, source, lineno)
+
+    def _feed_needles(
+        self, block: bytes, framer: Framer, source: str, lineno: int, needles: re.Pattern[bytes]
+    ) -> int:
+        n = pos = 0
+        size = len(block)
+        first: int | None = None  # where the lines with a needle not yet read start
+        while True:
+            m = needles.search(block, pos)
+            start = size if m is None else block.rfind(b"\n", 0, m.start()) + 1
+            if start > pos:
+                if first is not None:
+                    n += self._feed(block[first:pos], framer, source, lineno + n)
+                    first = None
+                n += self._passed(block[pos:start], framer, source, lineno + n)
+            if m is None:
+                break
+            if first is None:
+                first = start
+            end = block.find(b"\n", m.end())
+            pos = size if end < 0 else end + 1
+        if first is not None:
+            n += self._feed(block[first:pos], framer, source, lineno + n)
+        return n
+
+    def _passed(self, run: bytes, framer: Framer, source: str, lineno: int) -> int:
+        """Lines no failregex can match: read without the filters (the fast path) once
+        every filter has passed over them."""
+        filters = self.filters
+        body = run[:-1] if run.endswith(b"\n") else run
+        todo = filters
+        if body.isascii() and b"\r" not in body and not _ODD_LINE.search(body):
+            text, count = body.decode("ascii"), body.count(b"\n") + 1
+            todo = [f for f in filters if not f.skip(source, text, count)]
+        self.filters = todo
+        try:
+            return self._feed(run, framer, source, lineno)
+        finally:
+            self.filters = filters
+
+    def _feed(self, block: bytes, framer: Framer, source: str, lineno: int) -> int:
+        """:meth:`feed` without the needles.
+
         The common lines are handled without a per-line parser: by the C scanner when it
         was built (:mod:`todokede.detect._fast`); else granted tcpd connections in bulk by
         one regex over the block (when they are a good part of it) and BSD-stamped Postfix
         queue lines inline by slicing. Every other line goes through the general path:
         :meth:`Framer.frame` and the parser of its program.
         """
-        self.rules[source] = framer.rule
         fast = self.fast and not self.filters
         if fast and self.native and _fast is not None:
             first = lineno - 1
@@ -193,13 +253,17 @@ class State:
     def feed_entries(self, entries: Iterable[Entry], source: str) -> int:
         """Read journal entries (:mod:`todokede.logs.journal`): each is the frame of its
         syslog line, and that line its evidence. Returns the number read."""
+        filters = self.journal_filters
         n = 0
         for e in entries:
             year = e.year
             key = f"{source}@{year}"  # the evidence lines have no year: one rule a year
             if key not in self.rules:
                 self.rules[key] = YearRule.oldest(year, 1, 1)
-            self._general(e.frame(), e.line(), key)
+            line = e.line()
+            self._general(e.frame(), line, key)
+            if filters:
+                self._journal_filters(e, line, source)
             n += 1
         self.lines += n
         return n
@@ -296,6 +360,10 @@ class State:
         pass took lines out of the block and it is found later)."""
         f = framer.frame(line)
         if f is None:
+            # a line that is not syslog (exim's own log, a web server's...) may still be
+            # one a fail2ban filter reads
+            if self.filters and self._filters(None, line, source):
+                return
             self.unparsed += 1
             if len(self.unparsed_examples) < UNPARSED_EXAMPLES:
                 if at is None:
@@ -303,6 +371,10 @@ class State:
                 self.unparsed_examples.append((source, at or 0, decode(line[:200])))
             return
         self._general(f, line, source)
+        if self.filters:
+            # outside the window too: a filter's dates and multi-line state follow the
+            # whole log (its failures out of the window are dropped)
+            self._filters(f, line, source)
 
     def _general(self, f: Frame, line: bytes, source: str) -> None:
         ts, host, prog, _pid, msg = f
@@ -354,8 +426,6 @@ class State:
             ev = auth.sshd(ts, prog, msg)
             if ev is not None:
                 self._auth(ev, host, line)
-        if self.filters:
-            self._filters(f, line)
 
     def folder(self, agg: MailAgg) -> Done:
         """The callback that folds a complete message of the queue into ``agg``: with the
@@ -459,19 +529,52 @@ class State:
         agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
         self.tries[key] += ev.size
 
-    def _filters(self, f: Frame, raw: bytes) -> None:
-        ts, host, prog, pid, msg = f
-        text = decode(host + b" " + prog + (b"[" + pid + b"]" if pid else b"") + b": " + msg)
+    def _filters(self, f: Frame | None, raw: bytes, source: str) -> bool:
+        """Each filter over the whole line, as fail2ban reads it (its own date detection
+        decides what is cut out). The time is the syslog stamp when the line has one
+        (it knows the year), else the date the filter found. True if a filter matched
+        (the line was read, even when its time is outside the window)."""
+        text = decode(raw)
+        host = f[1].decode("ascii", "replace") if f is not None else ""
+        found = False
         for flt in self.filters:
-            hit = flt.match(text)
-            if hit is None:
+            for hit in flt.feed(source, text):
+                ts = f[0] if f is not None else hit.ts
+                if ts is None:
+                    ts = self._last_ts.get(source, 0)
+                self._last_ts[source] = ts
+                self._failure(flt.name, hit, ts, raw, host)
+                found = True
+        return found
+
+    def _journal_filters(self, e: Entry, raw: bytes, source: str) -> None:
+        """Each journal filter whose ``journalmatch`` takes the entry, over the line
+        fail2ban's systemd backend makes of it (host, tag, message: no date; the time is
+        the entry's own)."""
+        tag = e.prog + (b"[" + e.pid + b"]" if e.pid else b"") + b": " if e.prog else b""
+        text = decode((e.host + b" " if e.host else b"") + tag + e.msg)
+        when = (e.usec / 1e6, _EPOCH + datetime.timedelta(seconds=e.ts))
+        host = e.host.decode("ascii", "replace")
+        for flt in self.journal_filters:
+            if not flt.reads(e.fields):
                 continue
-            key = (flt.name, hit.host)
-            agg = self.failures.get(key)
-            if agg is None:
-                agg = self.failures[key] = Agg()
-            ev = Event("failure", flt.name, ts, addr=hit.host, user=hit.user)
-            agg.add(ts, raw, ev, host.decode("ascii", "replace"))
+            for hit in flt.feed(source, text, when):
+                self._failure(flt.name, hit, e.ts, raw, host)
+
+    def _failure(self, name: str, hit: Failure, ts: int, raw: bytes, host: str) -> None:
+        if self.window is not None and ts not in self.window:
+            return
+        key = (name, hit.host)
+        agg = self.failures.get(key)
+        if agg is None:
+            agg = self.failures[key] = Agg()
+        if hit.is_address:
+            ev = Event("failure", name, ts, addr=hit.host, user=hit.user)
+        else:
+            ev = Event("failure", name, ts, host=hit.host, user=hit.user)
+        agg.add(ts, raw, ev, host)
+        for user in sorted(hit.users - agg.users)[: max(0, 20 - len(agg.users))]:
+            agg.users.add(user)
 
     # -- merging (byte ranges of one file come back in order) ----------------------------
 
@@ -542,3 +645,17 @@ class State:
         else:
             for m in msgs:  # type: ignore[attr-defined]
                 self.msgs.put(m)
+
+
+def _needles(filters: list[Filter]) -> re.Pattern[bytes] | None:
+    """One regex finding the lines some filter may match (None: any line may). Only ASCII
+    needles: they are the same bytes in each encoding a line is decoded from, except in
+    ISO-2022-JP, whose escapes could part them (a line with an escape is always taken)."""
+    found: set[str] = set()
+    for f in filters:
+        n = f.needles
+        if not n or not all(s.isascii() for s in n):
+            return None
+        found |= n
+    ordered = sorted(found, key=len, reverse=True)
+    return re.compile(b"|".join([b"\x1b", *(re.escape(s.encode()) for s in ordered)]))

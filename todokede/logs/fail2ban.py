@@ -1,271 +1,173 @@
-"""fail2ban filters as todokede parsers.
+"""fail2ban filters as todokede parsers: one filter over the lines of each log it is given.
 
-A filter file is an INI file: ``[INCLUDES]`` ``before``/``after`` name files to read first or
-last (relative to the filter; ``common.conf`` supplies ``%(__prefix_line)s``), a ``NAME.local``
-beside it overrides it, ``[DEFAULT]`` values are seen by every section, ``[Definition]`` holds
-``failregex``, ``ignoreregex`` and ``prefregex`` (one regex per line), ``[Init]`` overrides.
-Values are expanded as fail2ban does: ``%(name)s`` and ``%(section/name)s`` interpolation, then
-``<name>`` tags (innermost first, so ``<lt_<logtype>/__prefix_line>`` works), then the regex
-tags ``<HOST>``, ``<ADDR>``, ``<IP4>``, ``<IP6>``, ``<DNS>``, ``<CIDR>``, ``<SUBNET>`` and
-``<F-NAME>...</F-NAME>`` field groups. As in fail2ban, the regexes see a line with its date cut
-off (``host prog[pid]: message``). A match whose ``F-NOFAIL``, ``F-MLFGAINED`` or
-``F-MLFFORGET`` group took part is not a failure. Multi-line regexes (``<SKIPLINES>``) are
-not supported: they are dropped with a warning.
+The filter is read and applied exactly as fail2ban does (see :mod:`todokede.logs.f2b`):
+``--filter sshd[mode=aggressive]``, ``--filter /path/NAME.conf``. Each log keeps its own
+state (date detection, multi-line buffer, connections), as each file of a jail does.
 """
 
 from __future__ import annotations
 
-import configparser
-import re
+import calendar
+import datetime
+import functools
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from todokede.errors import ConfigError
+from todokede.logs import f2b
+from todokede.logs.f2b.matcher import Compiled
 
-_IP4 = r"(?:\d{1,3}\.){3}\d{1,3}"
-_IP6 = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|(?<=:):)"
-_DNS = r"[\w\-.^_]*\w"
-REGEX_TAGS = {
-    "IP4": f"(?P<ip4>{_IP4})",
-    "IP6": f"(?P<ip6>{_IP6})",
-    "ADDR": rf"(?:(?P<ip4>{_IP4})|\[?(?P<ip6>{_IP6})\]?)",
-    "HOST": rf"(?:(?P<ip4>{_IP4})|\[?(?P<ip6>{_IP6})\]?|(?P<dns>{_DNS}))",
-    "DNS": f"(?P<dns>{_DNS})",
-    "CIDR": r"(?P<cidr>\d{1,3})",
-    "SUBNET": rf"(?P<ip4>{_IP4})(?:/(?P<cidr>\d{{1,3}}))?",
-}
-_TAG = re.compile(r"<([^<>\s]+)>")
-_INTERP = re.compile(r"%\(([^)]+)\)s")
-_NOT_FAILURES = ("nofail", "mlfgained", "mlfforget")
-_GLOBAL_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
-_MAX_DEPTH = 40
-
-Sections = dict[str, dict[str, str]]
+_ID_GROUPS = ("mlfid",)
 
 
 @dataclass
 class Failure:
+    """A failure in todokede's terms: ``host`` an address when it is one, else a name or
+    the filter's failure id; ``ts`` the log's wall clock (seconds, as events carry it)."""
+
     host: str
     user: str
+    ts: int | None = None
+    is_address: bool = True
+    users: frozenset[str] = frozenset()  # every user the connection tried (F-MLFID)
 
 
 @dataclass
 class Filter:
-    """A loaded fail2ban filter: call :meth:`match` on a line without its date."""
+    """A loaded fail2ban filter: :meth:`feed` its lines, log by log."""
 
     name: str
-    failregex: list[re.Pattern[str]]
-    ignoreregex: list[re.Pattern[str]] = field(default_factory=list)
-    prefregex: re.Pattern[str] | None = None
+    compiled: Compiled
     warnings: list[str] = field(default_factory=list)
+    _matchers: dict[str, f2b.Matcher] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, path: Path) -> Filter:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such fail2ban filter file")
-        sections = _read_with_includes(path, depth=0)
-        return _compile(path, sections)
+    def load(
+        cls, spec: str | Path, dirs: list[Path] | None = None, journal: bool = False
+    ) -> Filter:
+        """``spec``: a filter file's path or a name in ``dirs`` (default
+        /etc/fail2ban/filter.d), with options in brackets. ``journal``: for journal
+        entries (the filter's ``logtype`` is then ``journal``, as with fail2ban's systemd
+        backend: its lines have no date and a shorter prefix)."""
+        compiled = f2b.load(spec, dirs, "journal" if journal else "file")
+        warnings = []
+        if not compiled.failregex:
+            # fail2ban takes such a filter too; it never finds anything
+            warnings.append(f"{spec}: the filter has no failregex and matches nothing")
+        return cls(compiled.name, compiled, warnings)
 
-    def match(self, text: str) -> Failure | None:
-        if self.prefregex is not None:
-            pm = self.prefregex.search(text)
-            if pm is None:
+    @property
+    def stateful(self) -> bool:
+        """Whether a line's result depends on lines before it beyond its date (multi-line
+        regexes, connections): such a filter needs each log read in one piece."""
+        rx = [*self.compiled.failregex, self.compiled.prefregex]
+        return self.compiled.maxlines > 1 or any(
+            r is not None and r.has_any(_ID_GROUPS) for r in rx
+        )
+
+    @property
+    def needles(self) -> frozenset[str] | None:
+        """Strings of which every line a failregex matches has one (None: any line may
+        match, or the filter reads lines together)."""
+        if self.compiled.maxlines > 1:
+            return None
+        out: set[str] = set()
+        for rx in self.compiled.failregex:
+            if rx.needles is None:
                 return None
-            content = pm.groupdict().get("content")
-            if content is not None:
-                text = content
-        for rx in self.ignoreregex:
-            if rx.search(text):
-                return None
-        for rx in self.failregex:
-            m = rx.search(text)
-            if m is None:
-                continue
-            groups = m.groupdict()
-            if any(groups.get(g) is not None for g in _NOT_FAILURES):
-                return None
-            host = groups.get("ip4") or groups.get("ip6") or groups.get("dns") or ""
-            if not host:
-                continue
-            user = groups.get("user") or groups.get("alt_user") or ""
-            return Failure(host, user)
-        return None
+            out.update(rx.needles)
+        return frozenset(out)
+
+    def skip(self, source: str, text: str, count: int) -> bool:
+        """Pass over ``count`` lines of ``source`` that have none of the :attr:`needles`
+        (``text``: the lines joined by newlines, none empty or a comment, each starting
+        with a letter or digit). False, with nothing changed, when they must be fed one by
+        one (see :meth:`f2b.Matcher.skip`)."""
+        return self._matcher(source).skip(text, count)
+
+    def _matcher(self, source: str) -> f2b.Matcher:
+        m = self._matchers.get(source)
+        if m is None:
+            m = self._matchers[source] = f2b.Matcher(self.compiled)
+        return m
+
+    @property
+    def journalmatch(self) -> list[str]:
+        """The filter's ``journalmatch`` lines (``_SYSTEMD_UNIT=sshd.service + ...``)."""
+        return self.compiled.journalmatch
+
+    def reads(self, fields: Mapping[bytes, bytes] | None) -> bool:
+        """Whether a journal entry (its ``fields``) is one the filter's ``journalmatch``
+        takes, as fail2ban's systemd backend asks the journal: the lines, and the groups
+        between ``+`` in a line, are alternatives; in a group, terms of one field are
+        alternatives, terms of different fields all hold. No journalmatch: every entry."""
+        if not self.journalmatch:
+            return True
+        have = fields or {}
+        return any(
+            all(have.get(name) in values for name, values in group.items())
+            for line in self.journalmatch
+            for group in _groups(line)
+        )
+
+    def feed(
+        self, source: str, line: str, when: tuple[float, datetime.datetime] | None = None
+    ) -> list[Failure]:
+        """The failures a line of ``source`` makes (usually none or one). ``when``: the
+        time known apart from the line (Unix time, wall clock), as for a journal entry,
+        whose line is then matched whole, without looking for a date in it.
+
+        As fail2ban-regex reads a log file, comment lines (``#...``) and empty lines are
+        passed over: they do not break a multi-line match."""
+        if not line or line[0] == "#":
+            return []
+        m = self._matcher(source)
+        stamp = when[1].isoformat() if when is not None else ""
+        return [_failure(hit) for hit in m.process(line, when, stamp) if _counts(hit)]
+
+    def match(self, line: str) -> Failure | None:
+        """The first failure of one line read on its own."""
+        hits = [h for h in f2b.Matcher(self.compiled).process(line) if _counts(h)]
+        return _failure(hits[0]) if hits else None
+
+    def __getstate__(self) -> dict[str, object]:
+        # a worker's filters start afresh on their byte range
+        state = self.__dict__.copy()
+        state["_matchers"] = {}
+        return state
 
 
-def _parse_ini(path: Path) -> Sections:
-    parser = configparser.RawConfigParser(strict=False, interpolation=None, default_section="\0")
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
+@functools.lru_cache(maxsize=64)
+def _groups(line: str) -> list[dict[bytes, frozenset[bytes]]]:
+    """A journalmatch line's groups: field -> the values it may have."""
+    out: list[dict[bytes, frozenset[bytes]]] = []
+    group: dict[bytes, frozenset[bytes]] = {}
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        parser.read_string(text, source=str(path))
-    except configparser.Error as exc:
-        raise ConfigError(f"{path}: not a fail2ban filter: {exc}") from exc
-    return {s.strip(): dict(parser.items(s)) for s in parser.sections()}
-
-
-def _merge(into: Sections, layer: Sections) -> None:
-    for name, values in layer.items():
-        target = into.setdefault(name, {})
-        for key, value in values.items():
-            if key in target and "\0known" not in name:
-                # what %(known/key)s refers to: the value this layer overrides
-                into.setdefault(name + "\0known", {})[key] = target[key]
-            target[key] = value
-
-
-def _read_with_includes(path: Path, depth: int) -> Sections:
-    if depth > 10:
-        raise ConfigError(f"{path}: [INCLUDES] nest too deep")
-    own = _parse_ini(path)
-    includes = own.pop("INCLUDES", {})
-    result: Sections = {}
-    for name in includes.get("before", "").split():
-        inc = path.parent / name
-        if inc.is_file():
-            _merge(result, _read_with_includes(inc, depth + 1))
-    _merge(result, own)
-    local = path.with_suffix(".local")
-    if path.suffix == ".conf" and local.is_file():
-        _merge(result, _parse_ini(local))
-    for name in includes.get("after", "").split():
-        inc = path.parent / name
-        if inc.is_file():
-            _merge(result, _read_with_includes(inc, depth + 1))
-    return result
-
-
-class _Resolver:
-    def __init__(self, path: Path, sections: Sections) -> None:
-        self.path = path
-        self.sections = sections
-
-    def lookup(self, section: str, name: str) -> str | None:
-        if "/" in name:
-            other, _, key = name.partition("/")
-            if other == "known":
-                known = self.sections.get(section + "\0known", {})
-                if key in known:
-                    return known[key]
-                if key in self.sections.get(section, {}) and section != "DEFAULT":
-                    return self.sections.get("DEFAULT", {}).get(key)
-                return self.lookup(section, key)
-            sec = self.sections.get(other, {})
-            if key in sec:
-                return sec[key]
-            return self.sections.get("DEFAULT", {}).get(key)
-        for sec_name in (
-            ("Init", section, "Definition", "DEFAULT") if section != "DEFAULT" else ("DEFAULT",)
-        ):
-            sec = self.sections.get(sec_name, {})
-            if name in sec:
-                return sec[name]
-        return None
-
-    def expand(self, value: str, section: str, depth: int = 0) -> str:
-        if depth > _MAX_DEPTH:
-            raise ConfigError(f"{self.path}: interpolation loops (depth {_MAX_DEPTH})")
-
-        def interp(m: re.Match[str]) -> str:
-            name = m.group(1)
-            sec = (
-                name.partition("/")[0] if "/" in name and not name.startswith("known/") else section
-            )
-            found = self.lookup(section, name)
-            if found is None:
-                raise ConfigError(f"{self.path}: %({name})s is not defined")
-            return self.expand(found, sec, depth + 1)
-
-        value = _INTERP.sub(interp, value)
-
-        def tag(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name in REGEX_TAGS or name.startswith(("F-", "/F-")) or name == "SKIPLINES":
-                return m.group(0)
-            found = self.lookup(section, name)
-            if found is None:
-                return m.group(0)
-            sec = name.partition("/")[0] if "/" in name else section
-            return self.expand(found, sec, depth + 1)
-
-        for _ in range(_MAX_DEPTH):
-            new = _TAG.sub(tag, value)
-            if new == value:
-                break
-            value = new
-        return value
-
-
-def _to_python(rx: str) -> str:
-    def tag(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name in REGEX_TAGS:
-            return REGEX_TAGS[name]
-        if name.startswith("F-") and name.endswith("/"):
-            return f"(?P<{name[2:-1].lower().replace('-', '_')}>\\S+)"
-        if name.startswith("F-"):
-            return f"(?P<{name[2:].lower().replace('-', '_')}>"
-        if name.startswith("/F-"):
-            return ")"
-        return m.group(0)
-
-    rx = _TAG.sub(tag, rx)
-    # Python wants global flags such as (?i) first; fail2ban's regexes put them anywhere
-    flags = "".join(sorted(set("".join(_GLOBAL_FLAGS.findall(rx)))))
-    return f"(?{flags})" + _GLOBAL_FLAGS.sub("", rx) if flags else rx
-
-
-def _compile_list(
-    value: str, what: str, path: Path, warnings: list[str], resolver: _Resolver
-) -> list[re.Pattern[str]]:
-    out = []
-    for raw in resolver.expand(value, "Definition").splitlines():
-        line = raw.strip()
-        if not line:
+        terms = shlex.split(line)
+    except ValueError:  # an unclosed quote: the words as they are
+        terms = line.split()
+    for term in [*terms, "+"]:
+        if term == "+":
+            if group:
+                out.append(group)
+            group = {}
             continue
-        if "<SKIPLINES>" in line:
-            warnings.append(f"{path}: {what}: multi-line regex skipped: {line[:60]}")
-            continue
-        out.append(_compile_one(line, what, path))
+        name, _, value = term.partition("=")
+        key = name.encode()
+        group[key] = group.get(key, frozenset()) | {value.encode()}
     return out
 
 
-def _compile_one(line: str, what: str, path: Path) -> re.Pattern[str]:
-    source = _to_python(line)
-    try:
-        return re.compile(source)
-    except re.error as exc:
-        # fail2ban lets each regex name its own groups; a repeated <HOST> would clash here
-        if "redefinition of group name" in str(exc):
-            seen: dict[str, int] = {}
-
-            def rename(m: re.Match[str]) -> str:
-                n = m.group(1)
-                seen[n] = seen.get(n, 0) + 1
-                return f"(?P<{n}>" if seen[n] == 1 else "(?:"
-
-            try:
-                return re.compile(re.sub(r"\(\?P<(\w+)>", rename, source))
-            except re.error:
-                pass
-        raise ConfigError(f"{path}: {what}: bad regex {line!r}: {exc}") from exc
+def _counts(hit: f2b.Failure) -> bool:
+    # a match marked <F-NOFAIL> is no failure (as fail2ban-regex and fail2ban's tests count)
+    return hit.host is not None and not hit.nofail
 
 
-def _compile(path: Path, sections: Sections) -> Filter:
-    resolver = _Resolver(path, sections)
-    definition = sections.get("Definition")
-    if definition is None:
-        raise ConfigError(f"{path}: no [Definition] section")
-    warnings: list[str] = []
-    failregex = _compile_list(
-        definition.get("failregex", ""), "failregex", path, warnings, resolver
-    )
-    if not failregex:
-        raise ConfigError(f"{path}: [Definition] has no usable failregex")
-    ignoreregex = _compile_list(
-        definition.get("ignoreregex", ""), "ignoreregex", path, warnings, resolver
-    )
-    pref = resolver.expand(definition.get("prefregex", ""), "Definition").strip()
-    prefregex = _compile_one(pref, "prefregex", path) if pref else None
-    name = path.name.removesuffix(".conf").removesuffix(".local")
-    return Filter(name, failregex, ignoreregex, prefregex, warnings)
+def _failure(hit: f2b.Failure) -> Failure:
+    host = hit.host or ""
+    ts = calendar.timegm(hit.wall.timetuple()) if hit.wall is not None else None
+    # an address unless an <F-ID> other than the address names the failure
+    addr = hit.fields.get("ip4") is not None or hit.fields.get("ip6") is not None
+    is_address = addr and "ip" not in hit.fields
+    return Failure(host, hit.user, ts, is_address, frozenset(hit.users))

@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from todokede.errors import LogError
@@ -50,6 +50,9 @@ FIELDS = (
     "SYSLOG_PID",
     "MESSAGE",
     "_TRANSPORT",
+    # what fail2ban filters' journalmatch lines test
+    "_SYSTEMD_UNIT",
+    "PRIORITY",
 )
 MAGIC = b"LPKSHHRH"  # the first bytes of every journal file
 READ_SIZE = 1 << 20
@@ -76,6 +79,8 @@ class Entry:
     msg: bytes
     transport: bytes = b""
     cursor: bytes = b""
+    # every field journalctl gave (a fail2ban filter's journalmatch tests them)
+    fields: Fields | None = field(default=None, compare=False, repr=False)
 
     def frame(self) -> Frame:
         return self.ts, self.host, self.prog, self.pid, self.msg
@@ -283,6 +288,7 @@ def entry(fields: Fields) -> Entry | None:
         msg,
         transport,
         fields.get(b"__CURSOR", b""),
+        fields,
     )
 
 

@@ -1,0 +1,76 @@
+"""The text a regex cannot match without: literals taken from its parsed form.
+
+A regex's *needles* are a few strings of which every text it matches contains at least
+one (``Failed `` for ``^Failed \\S+ for``; ``Connection `` or ``Disconnected`` for
+``(Connection closed|Disconnected) by``). A line containing none of them is passed over
+without running the regex: the answer is the same, and finding strings is much cheaper.
+
+Only what the regex requires counts: a literal in an optional part, in one branch of an
+alternation only, or in a lookaround is left out, and so is any letter matched without
+regard to case (Unicode folds ``k`` and ``s`` onto other letters), so the needles never
+exclude a line the regex would match. A regex with nothing certain has no needles (None).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+# the parser behind re (sre_parse, which warns that it is going away, is the same module)
+_parser: Any = importlib.import_module("re._parser")
+C: Any = importlib.import_module("re._constants")
+
+Clause = frozenset[str]  # a text contains at least one of these
+
+
+def needles(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """The best clause of ``pattern`` (the one whose shortest literal is longest), or None
+    when nothing is certain (or the pattern does not parse)."""
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError):
+        return None
+    clauses = _clauses(list(parsed), parsed.state.flags)
+    return max(clauses, key=_score) if clauses else None
+
+
+def _score(clause: Clause) -> tuple[int, int]:
+    # spaces are in most lines: " user " finds more lines than "nvalid" does
+    return min(len(s.strip()) for s in clause), -len(clause)
+
+
+def _clauses(items: list[tuple[object, Any]], flags: int) -> list[Clause]:
+    out: list[Clause] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        # a newline is left out: the text matched ends with one the line does not have
+        out.extend(frozenset({part}) for part in "".join(run).split("\n") if part)
+        run.clear()
+
+    for op, av in items:
+        if op is C.LITERAL and not flags & re.IGNORECASE:
+            run.append(chr(av))
+            continue
+        flush()
+        out.extend(_inner(op, av, flags))
+    flush()
+    return out
+
+
+def _inner(op: object, av: Any, flags: int) -> list[Clause]:
+    """The clauses of one item other than a literal."""
+    if op is C.SUBPATTERN:
+        _, add, remove, sub = av
+        return _clauses(list(sub), (flags | int(add)) & ~int(remove))
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        low, _, sub = av
+        return _clauses(list(sub), flags) if int(low) >= 1 else []
+    if op is C.ATOMIC_GROUP:
+        return _clauses(list(av), flags)
+    if op is C.BRANCH:
+        best = [_clauses(list(alt), flags) for alt in av[1]]
+        if all(best):
+            return [frozenset().union(*(max(b, key=_score) for b in best))]
+    return []
