@@ -7,7 +7,8 @@ migrations. Every write is one transaction: the report row, its denormalised col
 crash never leaves a half-written report.
 
 ``Store`` gathers the parts, one module each: the connection and transactions
-(``database``), the rows a report maps to (``rows``), users and tokens (``users``),
+(``database``), the rows a report maps to (``rows``), users and tokens (``users``), web
+sessions (``logins``),
 incidents (``incidents``) and the audit log (``audit``); the reports themselves are here.
 """
 
@@ -31,6 +32,7 @@ from todokede.center.audit import record as _audit
 from todokede.center.auth import User
 from todokede.center.database import now as _now
 from todokede.center.incidents import Incident, Incidents
+from todokede.center.logins import Logins
 from todokede.center.rows import REPORT_COLS as _REPORT_COLS
 from todokede.center.rows import columns as _columns
 from todokede.center.rows import report_row as _report_row
@@ -86,7 +88,7 @@ def _check_month(month: str) -> str:
 _INSERT_REPORTS = insert(t.reports).returning(t.reports.c.id, sort_by_parameter_order=True)
 
 
-class Store(Users, Incidents, AuditLog):
+class Store(Users, Logins, Incidents, AuditLog):
     """The center's database. Thread-safe: one Store serves a whole web process."""
 
     # -- reports -----------------------------------------------------------------------

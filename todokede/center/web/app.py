@@ -48,7 +48,6 @@ def create_app(store: Store, *, max_body: int = MAX_BODY) -> FastAPI:
         redoc_url=None,
     )
     app.state.store = store
-    app.state.token_cache = {}
     app.state.writer = BatchWriter(store)
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -16,18 +16,17 @@ from starlette.staticfiles import StaticFiles
 
 from todokede.center.store import Store
 from todokede.center.web import analysis, i18n, public, reporting
-from todokede.center.web.session import sign_in, sign_out
 from todokede.center.web.site import Ctx, PageError, Site, local_path, page
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
-    """Add the HTML pages to ``app``. ``secret`` signs session cookies (default:
-    ``TODOKEDE_SECRET``, else a random one, so sessions end when the process does)."""
+    """Add the HTML pages to ``app``. ``secret`` keys the CSRF tokens of visitors not
+    signed in (default: ``TODOKEDE_SECRET``, else a random one per process)."""
     from todokede.center.web.session import Sessions
 
-    site = Site(store, sessions=Sessions(secret))
+    site = Site(store, sessions=Sessions(store, secret))
     on = page(site)
 
     @on
@@ -54,13 +53,13 @@ def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
                 "login.html", status=401, next=target, error="login_failed", username=name
             )
         site.limiter.succeeded(name, addr)
-        sign_in(ctx.session, user.name, user.role)
+        site.sessions.sign_in(ctx.session, user.name)
         return ctx.redirect(target or _start(ctx))
 
     @on
     def sign_out_post(ctx: Ctx) -> Response:
         ctx.form()
-        sign_out(ctx.session)
+        site.sessions.sign_out(ctx.session)
         return ctx.redirect("/")
 
     @on
