@@ -17,9 +17,13 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -56,12 +60,57 @@ def _in(vocabulary: str) -> Callable[[str], str]:
     return check
 
 
-MethodCode = Annotated[str, AfterValidator(_in("method"))]
-DamageCode = Annotated[str, AfterValidator(_in("damage"))]
-CauseCode = Annotated[str, AfterValidator(_in("cause"))]
-ReporterTypeCode = Annotated[str, AfterValidator(_in("reporter_type"))]
-DiscoveryCode = Annotated[str, AfterValidator(_in("discovery"))]
-DeviceCode = Annotated[str, AfterValidator(_in("device"))]
+def _listed(vocabulary: taxonomy.Vocabulary) -> WithJsonSchema:
+    """The OpenAPI schema of a vocabulary's codes: an enum of them."""
+    codes = list(taxonomy.VOCABULARIES[vocabulary])
+    return WithJsonSchema({"type": "string", "enum": codes, "title": vocabulary})
+
+
+MethodCode = Annotated[str, AfterValidator(_in("method")), _listed("method")]
+DamageCode = Annotated[str, AfterValidator(_in("damage")), _listed("damage")]
+CauseCode = Annotated[str, AfterValidator(_in("cause")), _listed("cause")]
+ReporterTypeCode = Annotated[str, AfterValidator(_in("reporter_type")), _listed("reporter_type")]
+DiscoveryCode = Annotated[str, AfterValidator(_in("discovery")), _listed("discovery")]
+DeviceCode = Annotated[str, AfterValidator(_in("device")), _listed("device")]
+
+# Every number and date a client sends is bounded, so that none can overflow a database
+# column or a date computation: ids fit PostgreSQL's INTEGER, counts a 64-bit integer,
+# dates lie between 1970 and 2099. Booleans, numbers and dates are taken only as JSON
+# writes them (``0`` is not ``false``, ``"5"`` is not 5, a number is not a date).
+ID_MAX = 2**31 - 1
+COUNT_MAX = 2**53 - 1  # the largest integer every JSON reader keeps exactly
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+_DAY_PATTERN = r"^(19[7-9][0-9]|20[0-9][0-9])-"  # what the OpenAPI schema says of the range
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("a date is written as text (ISO 8601: YYYY-MM-DD), not a number")
+    return value
+
+
+def _day_in_range(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+Id = Annotated[StrictInt, Field(ge=1, le=ID_MAX)]
+Count = Annotated[StrictInt, Field(ge=0, le=COUNT_MAX)]
+Day = Annotated[
+    date,
+    BeforeValidator(_not_a_number),
+    AfterValidator(_day_in_range),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _DAY_PATTERN}),
+]
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_not_a_number),
+    AfterValidator(_day_in_range),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _DAY_PATTERN}),
+]
 
 Status = Literal["draft", "received", "triaged", "published", "closed", "rejected"]
 STATUSES: tuple[str, ...] = ("draft", "received", "triaged", "published", "closed", "rejected")
@@ -86,8 +135,8 @@ class Reporter(_Model):
 class Period(_Model):
     """When it happened: 発生期間."""
 
-    start: date | None = None
-    end: date | None = None
+    start: Day | None = None
+    end: Day | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -162,7 +211,7 @@ def _depth(value: Any, level: int = 0) -> int:
 class Addition(_Model):
     """A later finding sent as an addition to the same report (追加報告)."""
 
-    at: datetime
+    at: Moment
     text: CleanText = ""
     evidence: list[Evidence] = Field(default_factory=list, max_length=100)
 
@@ -172,20 +221,20 @@ class Report(_Model):
 
     language: Literal["ja", "en"] = "ja"
     title: Clean | None = None  # short summary (届出概要), drafted when absent
-    received: date | None = None  # 届出年月日; the center sets it when absent
+    received: Day | None = None  # 届出年月日; the center sets it when absent
     reporter: Reporter = Field(default_factory=Reporter)
-    discovered: date | None = None  # 発見年月日
+    discovered: Day | None = None  # 発見年月日
     period: Period | None = None
     systems: list[AffectedSystem] = Field(default_factory=list, max_length=50)
     network: CleanText | None = None  # 接続形態
     discovery: Discovery | None = None
     methods: list[MethodCode] = Field(default_factory=list, max_length=20)
     damage: list[DamageCode] = Field(default_factory=list, max_length=20)
-    actual_damage: bool | None = None  # 実被害
+    actual_damage: StrictBool | None = None  # 実被害
     causes: list[CauseCode] = Field(default_factory=list, max_length=10)
     sources: list[Clean] = Field(default_factory=list, max_length=1000)  # hosts/addresses
     targets: list[Clean] = Field(default_factory=list, max_length=50)  # services: imap, smtp
-    attempts: int | None = Field(default=None, ge=0)  # how many attempts/messages, if counted
+    attempts: Count | None = None  # how many attempts/messages, if counted
     narrative: CleanText | None = None  # 被害の状況
     evidence: list[Evidence] = Field(default_factory=list, max_length=200)
     countermeasures: CleanText | None = None  # 対策 (taken by the reporter)
@@ -204,11 +253,11 @@ class Triage(_Model):
     methods: list[MethodCode] | None = None  # classification overrides the reporter's
     damage: list[DamageCode] | None = None
     causes: list[CauseCode] | None = None
-    actual_damage: bool | None = None
-    is_test: bool = False
-    duplicate_of: int | None = None
-    incident_id: int | None = None
-    new_type: bool | None = None  # analyst override of novelty; None = computed
+    actual_damage: StrictBool | None = None
+    is_test: StrictBool = False
+    duplicate_of: Id | None = None
+    incident_id: Id | None = None
+    new_type: StrictBool | None = None  # analyst override of novelty; None = computed
     new_type_reason: CleanText | None = None
     published_title: Clean | None = None  # the case's heading in the publication
     published_title_en: Clean | None = None

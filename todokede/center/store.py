@@ -31,6 +31,7 @@ from todokede.center.audit import INSERT_AUDIT, AuditEntry, AuditLog
 from todokede.center.audit import record as _audit
 from todokede.center.auth import User
 from todokede.center.database import now as _now
+from todokede.center.filters import ReportFilter
 from todokede.center.incidents import Incident, Incidents
 from todokede.center.logins import Logins
 from todokede.center.rows import REPORT_COLS as _REPORT_COLS
@@ -231,11 +232,12 @@ class Store(Users, Logins, Incidents, AuditLog):
         offset: int = 0,
         newest_first: bool = False,
         drafts: bool = True,
+        filters: ReportFilter | None = None,
     ) -> tuple[list[StoredReport], int]:
         """A page of reports (by id) and the total matching; ``drafts=False`` leaves out
-        drafts unless ``status`` asks for them. Not audited: callers that show a report's
-        reporter or evidence record that with ``audit()``."""
-        where = []
+        drafts unless ``status`` asks for them; ``filters`` adds the inbox's. Not audited:
+        callers that show a report's reporter or evidence record that with ``audit()``."""
+        where = filters.conditions() if filters is not None else []
         if month is not None:
             where.append(t.reports.c.month == _check_month(month))
         if status is not None:

@@ -1,11 +1,12 @@
 """The center's JSON API under ``/api``: reports in, triage, incidents, publication, users,
 and the public (anonymised, published-only) endpoints.
 
-Roles: a reporter submits and sees only its own reports; an analyst sees and triages all;
-an admin also manages users and reads the audit log. A reporter asking for another's
-report gets 404, as if it did not exist. Reads of a report's confidential part (reporter,
-evidence) are audited by the store. A draft's content is changed (``PUT``) or sent only by
-its owner or an admin. The JSON shapes are in ``shapes.py``.
+Roles: a reporter submits and sees only its own reports; an analyst sees and triages all,
+and reads a report's audit trail as its page shows it; an admin also manages users. A
+reporter asking for another's report gets 404, as if it did not exist. Reads of a
+report's confidential part (reporter, evidence) are audited by the store. A draft's
+content is changed (``PUT``) or sent only by its owner or an admin. The JSON shapes are
+in ``shapes.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from todokede.center import taxonomy
+from todokede.center.audit import AUDIT_SHOWN
 from todokede.center.auth import User, parse_bearer
-from todokede.center.schema import Addition, Report, Status, StoredReport, Triage
+from todokede.center.filters import ReportFilter
+from todokede.center.schema import (
+    ID_MAX,
+    Addition,
+    DamageCode,
+    MethodCode,
+    Report,
+    Status,
+    StoredReport,
+    Triage,
+)
 from todokede.center.store import NewReport, Store
 from todokede.center.web.shapes import (
     ERRORS,
@@ -224,18 +236,32 @@ def list_reports(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     month: Annotated[str | None, Query(pattern=MONTH)] = None,
     status: Annotated[Status | None, Query()] = None,
+    method: Annotated[MethodCode | None, Query(description="An effective method code.")] = None,
+    damage: Annotated[DamageCode | None, Query(description="An effective damage code.")] = None,
+    actual_damage: Annotated[bool | None, Query()] = None,
+    incident: Annotated[
+        int | None, Query(ge=1, le=ID_MAX, description="Reports linked to this incident.")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words that must all appear (or a report id)."),
+    ] = None,
 ) -> Page:
-    """Reports, oldest first: all of them for analysts, a reporter's own for reporters.
-    A draft is its reporter's until sent: analysts see drafts only with `status=draft`."""
+    """Reports, oldest first: all of them for analysts, a reporter's own for reporters,
+    with the inbox's filters. A draft is its reporter's until sent: analysts see drafts
+    only with `status=draft`."""
     owner = None if user.is_analyst else user.name
-    items, total = store.list_reports(
-        month=month,
+    filters = ReportFilter(
         status=status,
-        owner=owner,
-        limit=limit,
-        offset=offset,
+        month=month,
+        method=method,
+        damage=damage,
+        actual=actual_damage,
+        incident=incident,
+        search=q,
         drafts=not user.is_analyst,
     )
+    items, total = store.list_reports(owner=owner, limit=limit, offset=offset, filters=filters)
     return Page(items=[Summary.of(sr) for sr in items], total=total, limit=limit, offset=offset)
 
 
@@ -314,11 +340,12 @@ def set_incident(
     return store.update_triage(id, {"incident_id": body.incident_id}, actor=user.name)
 
 
-@router.get("/reports/{id}/audit", response_model=list[AuditOut], tags=["admin"])
-def report_audit(id: ReportId, user: AdminDep, store: StoreDep) -> list[AuditOut]:
-    """Who did what to a report, oldest first."""
+@router.get("/reports/{id}/audit", response_model=list[AuditOut], tags=["triage"])
+def report_audit(id: ReportId, user: AnalystDep, store: StoreDep) -> list[AuditOut]:
+    """Who did what to a report, oldest first: what the report's page shows analysts
+    (and admins), the same entries under the same rule."""
     store.report_owner(id)  # NotFound
-    return [AuditOut(**vars(e)) for e in store.audit_log(id)]
+    return [AuditOut(**vars(e)) for e in store.audit_log(id, limit=AUDIT_SHOWN)]
 
 
 # -- incidents ---------------------------------------------------------------------------

@@ -107,6 +107,16 @@ def _opt(value: Any) -> str | None:
     return value or None
 
 
+def _whole(value: Any) -> int | str | None:
+    """A typed whole number as an int; anything else as typed, for the model to refuse
+    with its own message (a number too large is refused by its bound, not by a crash)."""
+    text = _opt(value)
+    if text is None:
+        return None
+    digits = text.replace(",", "").lstrip("#")
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 40 else text
+
+
 def _lines(value: Any) -> list[str]:
     if not isinstance(value, str):
         return []
@@ -188,7 +198,7 @@ def to_report(
         else None,
         "sources": _lines(values.get("sources")),
         "targets": _commas(values.get("targets")),
-        "attempts": _opt(values.get("attempts")),
+        "attempts": _whole(values.get("attempts")),
         "narrative": _opt(values.get("narrative")),
         "countermeasures": _opt(values.get("countermeasures")),
         "evidence": [e.model_dump() for e in evidence],
@@ -351,8 +361,8 @@ def to_triage(
         chosen = [v for v in getlist(name) if isinstance(v, str)]
         return None if list(dict.fromkeys(chosen)) == list(reported) else chosen
 
-    def number(name: str) -> str | None:
-        return _opt(form.get(name))
+    def number(name: str) -> int | str | None:
+        return _whole(form.get(name))
 
     actual = form.get("actual_damage")
     actual_value = {"yes": True, "no": False}.get(actual) if isinstance(actual, str) else None
@@ -376,7 +386,7 @@ def to_triage(
         "published_narrative_en": _opt(form.get("published_narrative_en")),
         "note": _opt(form.get("note")),
     }
-    if data["duplicate_of"] is not None and data["duplicate_of"] == str(stored.id):
+    if data["duplicate_of"] == stored.id:
         return None, {"duplicate_of": "a report cannot duplicate itself"}
     try:
         return Triage.model_validate(data), {}

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from todokede.center.schema import Status, StoredReport
+from todokede.center.schema import Id, Status, StoredReport
 
 
 class ErrorOut(BaseModel):
@@ -89,11 +89,11 @@ class StatusIn(_Out):
 
 
 class DuplicateIn(_Out):
-    of: int | None = Field(description="The report this one duplicates; null unlinks.")
+    of: Id | None = Field(description="The report this one duplicates; null unlinks.")
 
 
 class IncidentLinkIn(_Out):
-    incident_id: int | None = Field(description="The incident; null unlinks.")
+    incident_id: Id | None = Field(description="The incident; null unlinks.")
 
 
 class IncidentIn(_Out):

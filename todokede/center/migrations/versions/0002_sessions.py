@@ -19,10 +19,11 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true())
-        )
+    # A plain ADD COLUMN: SQLite's batch mode would copy the table, which the tokens'
+    # foreign key forbids.
+    op.add_column(
+        "users", sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true())
+    )
     op.create_table(
         "sessions",
         sa.Column("digest", sa.String(64), nullable=False),
@@ -40,5 +41,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("sessions")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("enabled")
+    op.drop_column("users", "enabled")
