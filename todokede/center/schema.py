@@ -21,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StringConstraints,
     WithJsonSchema,
     field_validator,
@@ -46,8 +45,18 @@ def _no_control(value: str) -> str:
     return value
 
 
-Clean = Annotated[Short, AfterValidator(_no_control)]
-CleanText = Annotated[Text, AfterValidator(_no_control)]
+# What the OpenAPI schema says of the same rule.
+_NO_CONTROL = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+Clean = Annotated[
+    Short,
+    AfterValidator(_no_control),
+    WithJsonSchema({"type": "string", "maxLength": 300, "pattern": _NO_CONTROL}),
+]
+CleanText = Annotated[
+    Text,
+    AfterValidator(_no_control),
+    WithJsonSchema({"type": "string", "maxLength": 20_000, "pattern": _NO_CONTROL}),
+]
 
 
 def _in(vocabulary: str) -> Callable[[str], str]:
@@ -81,7 +90,19 @@ ID_MAX = 2**31 - 1
 COUNT_MAX = 2**53 - 1  # the largest integer every JSON reader keeps exactly
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(2099, 12, 31)
-_DAY_PATTERN = r"^(19[7-9][0-9]|20[0-9][0-9])-"  # what the OpenAPI schema says of the range
+# What the OpenAPI schema says of the same rule, as patterns (JSON Schema has no range for
+# dates): the years 1970-2099, each month's days, 29 February in leap years only.
+_YEAR = r"(19[7-9][0-9]|20[0-9][0-9])"
+_LEAP = r"(19(7[26]|8[048]|9[26])|20([02468][048]|[13579][26]))"
+_MONTH_DAY = (
+    r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+_DATE = rf"({_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_ZONE = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+DAY_PATTERN = rf"^{_DATE}$"
+MOMENT_PATTERN = rf"^{_DATE}T{_TIME}{_ZONE}?$"
 
 
 def _not_a_number(value: Any) -> Any:
@@ -97,19 +118,30 @@ def _day_in_range(value: date) -> date:
     return value
 
 
-Id = Annotated[StrictInt, Field(ge=1, le=ID_MAX)]
-Count = Annotated[StrictInt, Field(ge=0, le=COUNT_MAX)]
+def _whole_number(value: Any) -> Any:
+    """JSON's whole numbers (``12``, ``12.0``), not text or true/false."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=ID_MAX), BeforeValidator(_whole_number)]
+Count = Annotated[int, Field(ge=0, le=COUNT_MAX), BeforeValidator(_whole_number)]
 Day = Annotated[
     date,
     BeforeValidator(_not_a_number),
     AfterValidator(_day_in_range),
-    WithJsonSchema({"type": "string", "format": "date", "pattern": _DAY_PATTERN}),
+    WithJsonSchema({"type": "string", "pattern": DAY_PATTERN, "description": "YYYY-MM-DD"}),
 ]
 Moment = Annotated[
     datetime,
     BeforeValidator(_not_a_number),
     AfterValidator(_day_in_range),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _DAY_PATTERN}),
+    WithJsonSchema(
+        {"type": "string", "pattern": MOMENT_PATTERN, "description": "ISO 8601 date and time"}
+    ),
 ]
 
 Status = Literal["draft", "received", "triaged", "published", "closed", "rejected"]

@@ -41,7 +41,7 @@ from todokede.center.rows import stored as _stored
 from todokede.center.rows import term_rows as _term_rows
 from todokede.center.schema import Addition, Report, StoredReport, Triage
 from todokede.center.users import Users
-from todokede.errors import InputError, NotFound, StoreError, TodokedeError
+from todokede.errors import Conflict, InputError, NotFound, StoreError, TodokedeError
 
 # ``_columns`` and ``_term_rows`` stay importable from here: bench/center.py fills a
 # database with them.
@@ -410,15 +410,15 @@ class Store(Users, Logins, Incidents, AuditLog):
         dup = triage.duplicate_of
         if dup is not None:
             if dup == id:
-                raise InputError("a report cannot duplicate itself", field="duplicate_of")
+                raise Conflict("a report cannot duplicate itself", field="duplicate_of")
             exists = conn.execute(select(t.reports.c.id).where(t.reports.c.id == dup)).first()
             if exists is None:
-                raise InputError(f"no report {dup}", field="duplicate_of")
+                raise Conflict(f"no report {dup}", field="duplicate_of")
         inc = triage.incident_id
         if inc is not None:
             exists = conn.execute(select(t.incidents.c.id).where(t.incidents.c.id == inc)).first()
             if exists is None:
-                raise InputError(f"no incident {inc}", field="incident_id")
+                raise Conflict(f"no incident {inc}", field="incident_id")
 
     # -- publication -------------------------------------------------------------------
 

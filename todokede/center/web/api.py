@@ -285,6 +285,9 @@ def _editable(store: Store, user: User, id: int) -> None:
 _DRAFT_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "Not a draft: sent already (add to it instead)"}
 }
+_LINK_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "A link to no such report or incident, or to itself"}
+}
 
 
 @router.put("/reports/{id}", response_model=StoredReport, tags=["reports"], responses=_DRAFT_ERRORS)
@@ -312,7 +315,9 @@ def add_addition(id: ReportId, addition: Addition, user: UserDep, store: StoreDe
     return _view(store.add_addition(id, addition, actor=user.name), user)
 
 
-@router.put("/reports/{id}/triage", response_model=StoredReport, tags=["triage"])
+@router.put(
+    "/reports/{id}/triage", response_model=StoredReport, tags=["triage"], responses=_LINK_ERRORS
+)
 def set_triage(id: ReportId, triage: Triage, user: AnalystDep, store: StoreDep) -> StoredReport:
     """Classify: replace the report's triage (status, overrides, links, public text)."""
     return store.set_triage(id, triage, actor=user.name)
@@ -324,7 +329,9 @@ def set_status(id: ReportId, body: StatusIn, user: AnalystDep, store: StoreDep) 
     return store.update_triage(id, {"status": body.status}, actor=user.name)
 
 
-@router.post("/reports/{id}/duplicate", response_model=StoredReport, tags=["triage"])
+@router.post(
+    "/reports/{id}/duplicate", response_model=StoredReport, tags=["triage"], responses=_LINK_ERRORS
+)
 def set_duplicate(
     id: ReportId, body: DuplicateIn, user: AnalystDep, store: StoreDep
 ) -> StoredReport:
@@ -332,7 +339,9 @@ def set_duplicate(
     return store.update_triage(id, {"duplicate_of": body.of}, actor=user.name)
 
 
-@router.post("/reports/{id}/incident", response_model=StoredReport, tags=["triage"])
+@router.post(
+    "/reports/{id}/incident", response_model=StoredReport, tags=["triage"], responses=_LINK_ERRORS
+)
 def set_incident(
     id: ReportId, body: IncidentLinkIn, user: AnalystDep, store: StoreDep
 ) -> StoredReport:

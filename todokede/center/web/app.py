@@ -29,7 +29,14 @@ from todokede import __version__
 from todokede.center.store import NotDraft, Store
 from todokede.center.web import api
 from todokede.center.web.writer import BatchWriter
-from todokede.errors import AccessDenied, InputError, NotFound, StoreError, TodokedeError
+from todokede.errors import (
+    AccessDenied,
+    Conflict,
+    InputError,
+    NotFound,
+    StoreError,
+    TodokedeError,
+)
 
 MAX_BODY = 4 * 1024 * 1024  # bytes: a report with long log excerpts fits many times over
 
@@ -111,7 +118,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         return error(400, f"malformed JSON: {detail}{at}", None)
     items = [{"field": field_path(e.get("loc", ())), "error": _message(e)} for e in errors[:50]]
     first = items[0] if items else {"field": None, "error": "invalid request"}
-    return error(422, str(first["error"]), first["field"], errors=items)
+    # A path that names no possible record (/api/reports/None, an id past the largest)
+    # names nothing that exists: 404, with the part of the path at fault.
+    status = 404 if errors and all(e.get("loc", ("",))[0] == "path" for e in errors) else 422
+    return error(status, str(first["error"]), first["field"], errors=items)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -152,6 +162,8 @@ async def _todokede_error(request: Request, exc: Exception) -> Response:
         return error(404, str(exc))
     if isinstance(exc, AccessDenied):
         return error(403, str(exc))
+    if isinstance(exc, Conflict):
+        return error(409, exc.message, exc.field)
     if isinstance(exc, InputError):
         return error(422, exc.message, exc.field)
     if isinstance(exc, StoreError):

@@ -211,6 +211,19 @@ def to_report(
         return None, errors_of(exc)
 
 
+# What a report must tell, at least one of them, to be a report: the incident, not only
+# who reports it.
+CONTENT = (
+    "title", "narrative", "methods", "damage", "sources", "targets", "evidence", "systems",
+    "discovered", "period", "discovery", "network", "attempts", "countermeasures",
+)  # fmt: skip
+
+
+def is_empty(report: Report) -> bool:
+    """Whether the form said nothing about what happened (an empty form is no report)."""
+    return not any(getattr(report, name) for name in CONTENT)
+
+
 def to_values(report: Report) -> Values:
     """Form values showing ``report``."""
     r = report.reporter

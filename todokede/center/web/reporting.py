@@ -143,6 +143,9 @@ def install(app: Starlette, site: Site) -> None:
         report, errors = forms.to_report(values, evidence, stored.report if stored else None)
         if report is None:
             return _form_page(ctx, values, evidence, errors, stored, status=400)
+        if forms.is_empty(report):
+            empty = {"title": ctx.t("empty_report"), "narrative": ctx.t("empty_report")}
+            return _form_page(ctx, values, evidence, empty, stored, status=400)
         sending = action == "send"
         if sending:
             report = report.model_copy(update={"received": datetime.now(UTC).date()})
