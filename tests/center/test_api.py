@@ -106,11 +106,11 @@ def test_triage_flow(client: Any, tokens: dict[str, str], store: Store) -> None:
     own = client.get(f"/api/reports/{a}", headers=bearer(tokens["alice"])).json()
     assert own["triage"]["status"] == "triaged" and own["triage"]["note"] is None
     assert "internal" in client.get(f"/api/reports/{a}", headers=h).json()["triage"]["note"]
-    # Links are checked.
+    # Links are checked: well-formed, but refused by the stored records (409).
     r = client.post(f"/api/reports/{a}/duplicate", json={"of": a}, headers=h)
-    assert (r.status_code, r.json()["field"]) == (422, "duplicate_of")
+    assert (r.status_code, r.json()["field"]) == (409, "duplicate_of")
     r = client.post(f"/api/reports/{a}/incident", json={"incident_id": 999}, headers=h)
-    assert (r.status_code, r.json()["field"]) == (422, "incident_id")
+    assert (r.status_code, r.json()["field"]) == (409, "incident_id")
     actions = [e.action for e in store.audit_log(b)]
     assert actions.count("triage") == 3
 
