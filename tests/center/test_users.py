@@ -129,6 +129,7 @@ def test_set_password(db: str, center: tuple[Store, Any, dict[str, str]]) -> Non
         (["revoke-token", "alice", "--token-from", "-"], "\n", "no token"),
         (["set-password", "nobody", "--stdin"], "long-enough-1\n", "no user 'nobody'"),
         (["set-password", "alice", "--stdin"], "short\n", "at least 8 characters"),
+        (["add", "dave", "--role", "reporter", "--password"], "short\nshort\n", "at least 8"),
     ],
 )
 def test_refusals_name_the_problem(

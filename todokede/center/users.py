@@ -43,6 +43,8 @@ class Users(Database):
             )
         if role not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}", field="role")
+        if password is not None:
+            check_password(password)
         at = now()
         token = new_token()
         try:
