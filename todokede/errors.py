@@ -4,7 +4,8 @@
     ├── InputError                bad input from a user or a file; knows where (source, line, field)
     │   ├── RuleError             a hosts.allow/hosts.deny problem
     │   ├── LogError              a log that cannot be read at all (bad lines are only counted)
-    │   └── ReportError           a report document that does not validate
+    │   ├── ReportError           a report document that does not validate
+    │   └── Conflict              well-formed, but the stored records refuse it (a broken link)
     ├── ConfigError               bad settings or TOML configuration
     ├── MissingExtra              the command needs an optional part that is not installed
     ├── ProbeError                a probe could not check (network failure, timeout, garbage)
@@ -64,6 +65,11 @@ class LogError(InputError):
 
 class ReportError(InputError):
     """A report document that does not validate."""
+
+
+class Conflict(InputError):
+    """Well-formed input the stored records refuse: a link to a record that does not
+    exist, or from a record to itself; withdrawing a month withdrawn already."""
 
 
 class ConfigError(TodokedeError):

@@ -84,7 +84,7 @@ def test_user_add_prints_the_token_last(tmp_path: Path) -> None:
     assert again.exit_code == 2
     assert "exists already" in again.output
     listed = CliRunner().invoke(cli, ["user", "list", "--db", db])
-    assert listed.output.strip() == "alice\treporter"
+    assert listed.output.strip() == "alice\treporter\tenabled"
     second = CliRunner().invoke(cli, ["user", "token", "alice", "--db", db])
     with Store.open(db) as store:
         assert store.user_for_token(second.output.strip()) == User("alice", "reporter")

@@ -48,6 +48,7 @@ from todokede.center.schema import (
 )
 from todokede.center.store import Store
 from todokede.center.web.app import create_app
+from todokede.center.web.pages import SWAGGER_FILES
 from todokede.cli import cli
 
 MARK = "zqxmark"  # searched case-insensitively
@@ -322,6 +323,7 @@ def _values(name: str, months: list[str], ids: list[int]) -> list[str]:
         "report_id": [str(i) for i in ids],
         "id": [str(i) for i in ids],
         "path": ["site.css"],
+        "name": sorted(SWAGGER_FILES),  # /static/swagger/{name}: Swagger UI, from the package
     }
     assert name in table, f"no test value for the path parameter {{{name}}}"
     return table[name]

@@ -209,7 +209,7 @@ def test_withdrawal_is_a_notice_and_audited(
     with pytest.raises(InputError):
         store.withdraw_month(MONTH, actor="ana")  # withdrawn already
     again = client.post(f"/api/months/{MONTH}/withdraw", json={}, headers=ana)
-    assert again.status_code == 422
+    assert again.status_code == 409
     withdrawals = [e for e in store.audit_log() if e.action == "withdraw"]
     assert len(withdrawals) == 1 and withdrawals[0].actor == "ana"
     assert json.loads(withdrawals[0].detail or "{}")["reason"] == "counted twice"
@@ -242,9 +242,9 @@ def test_only_closed_past_months_can_be_published(
     ana = bearer(tokens["analyst"])
     if month != "September":  # the path itself refuses anything but YYYY-MM
         r = client.get(f"/api/months/{month}/preview", headers=ana)
-        assert (r.status_code, r.json()["field"]) == (422, "month") and why in r.json()["error"]
+        assert (r.status_code, r.json()["field"]) == (409, "month") and why in r.json()["error"]
         r = client.post(f"/api/months/{month}/publish", json={"digest": "0" * 64}, headers=ana)
-        assert (r.status_code, r.json()["field"]) == (422, "month")
+        assert (r.status_code, r.json()["field"]) == (409, "month")
     assert store.revisions() == [] and client.get("/api/public/months").json()["months"] == []
 
 
@@ -257,7 +257,7 @@ def test_changed_since_the_preview_is_not_published(
     assert client.get(f"/api/months/{MONTH}/preview", headers=ana).json() == preview  # stable
     store.update_triage(ids["pending"], {"status": "triaged"}, actor="ana")
     r = client.post(f"/api/months/{MONTH}/publish", json={"digest": preview["digest"]}, headers=ana)
-    assert (r.status_code, r.json()["field"]) == (422, "digest")
+    assert (r.status_code, r.json()["field"]) == (409, "digest")
     assert store.revisions(MONTH) == []
     r = client.post(f"/api/months/{MONTH}/publish", json={"digest": "nope"}, headers=ana)
     assert r.status_code == 422

@@ -4,12 +4,13 @@ both): reports, denormalised columns, triage, additions, idempotency, audit, use
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from todokede.center import tables as t
+from todokede.center.auth import User
 from todokede.center.schema import Addition, Report, Triage
 from todokede.center.store import NotDraft, Store
 from todokede.errors import InputError, NotFound, StoreError, TodokedeError
@@ -460,6 +461,40 @@ def _head() -> str:
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
+
+
+def test_upgrading_from_the_first_schema_keeps_users_enabled(store_url: str) -> None:
+    """A center made before sessions were kept in the store: its users and tokens still
+    work after the upgrade, and sign-ins are stored."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from todokede.center.auth import new_token, token_digest
+    from todokede.center.database import MIGRATIONS, normalise_url
+
+    engine = create_engine(normalise_url(store_url))
+    token = new_token()
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO users (name, role, created_at) VALUES ('old', 'analyst', '1997-09-01')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO tokens (digest, user_name, created_at) "
+            f"VALUES ('{token_digest(token)}', 'old', '1997-09-01')"
+        )
+    engine.dispose()
+    with Store.open(store_url) as store:
+        assert store.user_for_token(token) == User("old", "analyst")
+        assert [u.enabled for u in store.list_users()] == [True]
+        store.set_password("old", "old-password-1")
+        sid, _ = store.open_login("old", lifetime=timedelta(hours=1))
+        login = store.login(sid)
+        assert login is not None and login.user == User("old", "analyst")
 
 
 def test_in_memory_sqlite() -> None:

@@ -40,7 +40,7 @@ CENTER = (
     "stix2",
     "jinja2",
     "argon2",
-    "itsdangerous",
+    "fastapi_offline",
     "multipart",
 )
 NEEDS_CENTER = (

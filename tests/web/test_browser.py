@@ -18,21 +18,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.conftest import need
 from tests.web.server import PASSWORDS, Live, serve
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 # What each language's page calls things (the test reads the page as a person would).
 UI = {
@@ -112,19 +101,6 @@ LOG = (
     "Sep 16 22:40:01 mail imapd[4711]: refused connect from ppp12.example.net\n"
     "Sep 16 22:40:03 mail imapd[4712]: refused connect from ppp12.example.net"
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    need(CHROMIUM)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Person:

@@ -60,10 +60,21 @@ def test_values_round_trip() -> None:
     assert report.model_dump(exclude={"received"}) == FULL.model_dump(exclude={"received"})
 
 
-def test_empty_form_is_a_valid_partial_report() -> None:
+def test_empty_form_is_a_valid_partial_report_but_empty() -> None:
     report, errors = forms.to_report(forms.empty_values("ja"), [])
     assert errors == {} and report is not None
     assert report.systems == [] and report.period is None and report.discovery is None
+    assert forms.is_empty(report)
+    with_contact = {**forms.empty_values("ja"), "reporter.name": "Yamada"}
+    contact_only, _ = forms.to_report(with_contact, [])
+    assert contact_only is not None and forms.is_empty(contact_only)
+
+
+@pytest.mark.parametrize("field", ["title", "narrative", "sources", "attempts", "discovered"])
+def test_one_fact_about_the_incident_makes_a_report(field: str) -> None:
+    value = {"discovered": "1997-09-17", "attempts": "3"}.get(field, "something")
+    report, errors = forms.to_report({**forms.empty_values("en"), field: value}, [])
+    assert errors == {} and report is not None and not forms.is_empty(report)
 
 
 @pytest.mark.parametrize(
@@ -72,6 +83,10 @@ def test_empty_form_is_a_valid_partial_report() -> None:
         ({"period.start": "1997-09-17", "period.end": "1997-09-01"}, "period.end"),
         ({"attempts": "-1"}, "attempts"),
         ({"attempts": "nine"}, "attempts"),
+        ({"attempts": "9" * 30}, "attempts"),
+        ({"attempts": "9" * 400}, "attempts"),
+        ({"discovered": "1969-12-31"}, "discovered"),
+        ({"period.start": "0001-01-01"}, "period.start"),
         ({"discovered": "17/09/1997"}, "discovered"),
         ({"reporter.name": "x" * 301}, "reporter.name"),
         ({"reporter.name": "a\x07b"}, "reporter.name"),
@@ -210,6 +225,11 @@ def test_triage_overrides_only_what_changed() -> None:
     [
         ({"duplicate_of": "7"}, "duplicate_of"),
         ({"duplicate_of": "x"}, "duplicate_of"),
+        ({"duplicate_of": "0"}, "duplicate_of"),
+        ({"duplicate_of": str(2**63)}, "duplicate_of"),
+        ({"duplicate_of": "9" * 300}, "duplicate_of"),
+        ({"incident_id": str(2**31)}, "incident_id"),
+        ({"incident_id": "-5"}, "incident_id"),
         ({"methods": ["bogus"]}, "methods"),
     ],
 )

@@ -12,6 +12,7 @@ from todokede.center import tables as t
 from todokede.center.database import Database, now
 
 INSERT_AUDIT = insert(t.audit)  # built once: SQLAlchemy's compiled cache hits
+AUDIT_SHOWN = 500  # entries of one report's trail on its page and from the API
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 class User:
     name: str
     role: str
+    enabled: bool = True
 
     @property
     def is_analyst(self) -> bool:

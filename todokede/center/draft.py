@@ -162,8 +162,8 @@ def draft_from_findings(findings: Iterable[Mapping[str, Any]], *, lang: Lang = "
     attempts = attempts or tried
     damage = [d for d in damage if d != "none"] or ["none"]
     days = starts + ends
-    period = Period(start=min(days), end=max(days))
     try:
+        period = Period(start=min(days), end=max(days))  # a date out of range: refused
         report = _report(
             lang, period, max(days), tools, methods, damage, succeeded, targets, sources,
             attempts, evidence,

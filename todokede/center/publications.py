@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from todokede.center import tables as t
 from todokede.center.audit import record
 from todokede.center.database import Database, now
-from todokede.errors import InputError, NotFound, StoreError
+from todokede.errors import Conflict, NotFound, StoreError
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,14 @@ class Publications(Database):
 
     def withdraw_month(self, month: str, *, actor: str, reason: str | None = None) -> Revision:
         """Withdraw the published revision of ``month`` (it stays in the record, shown as
-        withdrawn); audited. NotFound if never published; InputError if withdrawn already."""
+        withdrawn); audited. NotFound if never published; Conflict if withdrawn already."""
         at = now()
         with self._write() as conn:
             latest = self._latest(conn, month)
             if latest is None:
                 raise NotFound(f"{month} has not been published")
             if latest.withdrawn:
-                raise InputError(f"{month} has been withdrawn already", field="month")
+                raise Conflict(f"{month} has been withdrawn already", field="month")
             conn.execute(
                 update(t.publications)
                 .where(_key(month, latest.revision))

@@ -17,9 +17,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -42,8 +45,18 @@ def _no_control(value: str) -> str:
     return value
 
 
-Clean = Annotated[Short, AfterValidator(_no_control)]
-CleanText = Annotated[Text, AfterValidator(_no_control)]
+# What the OpenAPI schema says of the same rule.
+_NO_CONTROL = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+Clean = Annotated[
+    Short,
+    AfterValidator(_no_control),
+    WithJsonSchema({"type": "string", "maxLength": 300, "pattern": _NO_CONTROL}),
+]
+CleanText = Annotated[
+    Text,
+    AfterValidator(_no_control),
+    WithJsonSchema({"type": "string", "maxLength": 20_000, "pattern": _NO_CONTROL}),
+]
 
 
 def _in(vocabulary: str) -> Callable[[str], str]:
@@ -56,13 +69,81 @@ def _in(vocabulary: str) -> Callable[[str], str]:
     return check
 
 
-MethodCode = Annotated[str, AfterValidator(_in("method"))]
-DamageCode = Annotated[str, AfterValidator(_in("damage"))]
-CauseCode = Annotated[str, AfterValidator(_in("cause"))]
-ReporterTypeCode = Annotated[str, AfterValidator(_in("reporter_type"))]
-DiscoveryCode = Annotated[str, AfterValidator(_in("discovery"))]
-DeviceCode = Annotated[str, AfterValidator(_in("device"))]
-TargetCode = Annotated[str, AfterValidator(_in("target"))]
+def _listed(vocabulary: taxonomy.Vocabulary) -> WithJsonSchema:
+    """The OpenAPI schema of a vocabulary's codes: an enum of them."""
+    codes = list(taxonomy.VOCABULARIES[vocabulary])
+    return WithJsonSchema({"type": "string", "enum": codes, "title": vocabulary})
+
+
+MethodCode = Annotated[str, AfterValidator(_in("method")), _listed("method")]
+DamageCode = Annotated[str, AfterValidator(_in("damage")), _listed("damage")]
+CauseCode = Annotated[str, AfterValidator(_in("cause")), _listed("cause")]
+ReporterTypeCode = Annotated[str, AfterValidator(_in("reporter_type")), _listed("reporter_type")]
+DiscoveryCode = Annotated[str, AfterValidator(_in("discovery")), _listed("discovery")]
+DeviceCode = Annotated[str, AfterValidator(_in("device")), _listed("device")]
+TargetCode = Annotated[str, AfterValidator(_in("target")), _listed("target")]
+
+# Every number and date a client sends is bounded, so that none can overflow a database
+# column or a date computation: ids fit PostgreSQL's INTEGER, counts a 64-bit integer,
+# dates lie between 1970 and 2099. Booleans, numbers and dates are taken only as JSON
+# writes them (``0`` is not ``false``, ``"5"`` is not 5, a number is not a date).
+ID_MAX = 2**31 - 1
+COUNT_MAX = 2**53 - 1  # the largest integer every JSON reader keeps exactly
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+# What the OpenAPI schema says of the same rule, as patterns (JSON Schema has no range for
+# dates): the years 1970-2099, each month's days, 29 February in leap years only.
+_YEAR = r"(19[7-9][0-9]|20[0-9][0-9])"
+_LEAP = r"(19(7[26]|8[048]|9[26])|20([02468][048]|[13579][26]))"
+_MONTH_DAY = (
+    r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|1[0-9]|2[0-8]))"
+)
+_DATE = rf"({_YEAR}-{_MONTH_DAY}|{_LEAP}-02-29)"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_ZONE = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+DAY_PATTERN = rf"^{_DATE}$"
+MOMENT_PATTERN = rf"^{_DATE}T{_TIME}{_ZONE}?$"
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("a date is written as text (ISO 8601: YYYY-MM-DD), not a number")
+    return value
+
+
+def _day_in_range(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON's whole numbers (``12``, ``12.0``), not text or true/false."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=ID_MAX), BeforeValidator(_whole_number)]
+Count = Annotated[int, Field(ge=0, le=COUNT_MAX), BeforeValidator(_whole_number)]
+Day = Annotated[
+    date,
+    BeforeValidator(_not_a_number),
+    AfterValidator(_day_in_range),
+    WithJsonSchema({"type": "string", "pattern": DAY_PATTERN, "description": "YYYY-MM-DD"}),
+]
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_not_a_number),
+    AfterValidator(_day_in_range),
+    WithJsonSchema(
+        {"type": "string", "pattern": MOMENT_PATTERN, "description": "ISO 8601 date and time"}
+    ),
+]
 
 Status = Literal["draft", "received", "triaged", "published", "closed", "rejected"]
 STATUSES: tuple[str, ...] = ("draft", "received", "triaged", "published", "closed", "rejected")
@@ -87,8 +168,8 @@ class Reporter(_Model):
 class Period(_Model):
     """When it happened: 発生期間."""
 
-    start: date | None = None
-    end: date | None = None
+    start: Day | None = None
+    end: Day | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:
@@ -163,7 +244,7 @@ def _depth(value: Any, level: int = 0) -> int:
 class Addition(_Model):
     """A later finding sent as an addition to the same report (追加報告)."""
 
-    at: datetime
+    at: Moment
     text: CleanText = ""
     evidence: list[Evidence] = Field(default_factory=list, max_length=100)
 
@@ -175,24 +256,26 @@ class Report(_Model):
     title: Clean | None = None  # short summary (届出概要), drafted when absent
     # 届出年月日: set by the center (the day the report arrives, or its draft is sent);
     # the API refuses it in a submission, so no report can be backdated.
-    received: date | None = Field(
-        default=None, description="Set by the center; leave it out when submitting."
+    received: Day | None = Field(
+        default=None,
+        description="Set by the center; leave it out when submitting.",
+        json_schema_extra={"readOnly": True},
     )
     reporter: Reporter = Field(default_factory=Reporter)
-    discovered: date | None = None  # 発見年月日
+    discovered: Day | None = None  # 発見年月日
     period: Period | None = None
     systems: list[AffectedSystem] = Field(default_factory=list, max_length=50)
     network: CleanText | None = None  # 接続形態
     discovery: Discovery | None = None
     methods: list[MethodCode] = Field(default_factory=list, max_length=20)
     damage: list[DamageCode] = Field(default_factory=list, max_length=20)
-    actual_damage: bool | None = None  # 実被害: yes, no, or None = unknown
+    actual_damage: StrictBool | None = None  # 実被害: yes, no, or None = unknown
     causes: list[CauseCode] = Field(default_factory=list, max_length=10)
     sources: list[Clean] = Field(default_factory=list, max_length=1000)  # hosts/addresses
     # Services as the reporter names them ("imap", "経理サーバ"): free text, never public;
     # only their target codes go public (``StoredReport.effective_targets``).
     targets: list[Clean] = Field(default_factory=list, max_length=50)
-    attempts: int | None = Field(default=None, ge=0)  # how many attempts/messages, if counted
+    attempts: Count | None = None  # how many attempts/messages, if counted
     narrative: CleanText | None = None  # 被害の状況
     evidence: list[Evidence] = Field(default_factory=list, max_length=200)
     countermeasures: CleanText | None = None  # 対策 (taken by the reporter)
@@ -214,11 +297,11 @@ class Triage(_Model):
     targets: list[TargetCode] | None = None  # target services, as target codes
     # 実被害 as the analyst decides it; None leaves the reporter's answer (which may be
     # None too: unknown).
-    actual_damage: bool | None = None
-    is_test: bool = False
-    duplicate_of: int | None = None
-    incident_id: int | None = None
-    new_type: bool | None = None  # analyst override of novelty; None = computed
+    actual_damage: StrictBool | None = None
+    is_test: StrictBool = False
+    duplicate_of: Id | None = None
+    incident_id: Id | None = None
+    new_type: StrictBool | None = None  # analyst override of novelty; None = computed
     new_type_reason: CleanText | None = None
     published_title: Clean | None = None  # the case's heading in the publication
     published_title_en: Clean | None = None
@@ -226,7 +309,7 @@ class Triage(_Model):
     published_narrative_en: CleanText | None = None
     # The analyst approved the text drafted from the codes and counts (shown as a preview on
     # the classification form); until then public output uses the codes' labels alone.
-    public_draft_approved: bool = False
+    public_draft_approved: StrictBool = False
     note: CleanText | None = None  # internal
 
 

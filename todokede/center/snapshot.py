@@ -29,7 +29,7 @@ from todokede.center.publications import Revision
 from todokede.center.schema import StoredReport
 from todokede.center.stats import CHARTS, MonthStats, month_stats, parse_month
 from todokede.center.taxonomy import Lang
-from todokede.errors import InputError, NotFound, Withdrawn
+from todokede.errors import Conflict, NotFound, Withdrawn
 
 if TYPE_CHECKING:
     from todokede.center.store import Store
@@ -117,21 +117,22 @@ class Frozen:
 
 
 def check_month(month: str, today: date | None = None) -> str:
-    """``month`` if it may be published on ``today``: closed, past, not before the scheme."""
+    """``month`` if it may be published on ``today``: closed, past, not before the scheme.
+    A well-formed month the calendar refuses is a Conflict (409 on the API)."""
     parse_month(month)
     day = today or datetime.now(UTC).date()
     current = f"{day.year:04d}-{day.month:02d}"
     if month < FIRST_MONTH:
-        raise InputError(
+        raise Conflict(
             f"{month} is before the reporting scheme began ({FIRST_MONTH})", field="month"
         )
     if month == current:
-        raise InputError(
+        raise Conflict(
             f"{month} is still in progress: a month is published once it has closed",
             field="month",
         )
     if month > current:
-        raise InputError(f"{month} is in the future (today is {day.isoformat()})", field="month")
+        raise Conflict(f"{month} is in the future (today is {day.isoformat()})", field="month")
     return month
 
 
@@ -220,7 +221,7 @@ def publish(
     check_month(month, today)
     taken = take(store, month)
     if digest is not None and digest != taken.digest:
-        raise InputError(
+        raise Conflict(
             f"{month} has changed since the preview: look at the preview again", field="digest"
         )
     return store.add_revision(

@@ -7,7 +7,8 @@ migrations. Every write is one transaction: the report row, its denormalised col
 crash never leaves a half-written report.
 
 ``Store`` gathers the parts, one module each: the connection and transactions
-(``database``), the rows a report maps to (``rows``), users and tokens (``users``),
+(``database``), the rows a report maps to (``rows``), users and tokens (``users``), web
+sessions (``logins``),
 incidents (``incidents``) and the audit log (``audit``); the reports themselves are here.
 """
 
@@ -30,7 +31,9 @@ from todokede.center.audit import INSERT_AUDIT, AuditEntry, AuditLog
 from todokede.center.audit import record as _audit
 from todokede.center.auth import User
 from todokede.center.database import now as _now
+from todokede.center.filters import ReportFilter
 from todokede.center.incidents import Incident, Incidents
+from todokede.center.logins import Logins
 from todokede.center.publications import Publications, Revision
 from todokede.center.rows import REPORT_COLS as _REPORT_COLS
 from todokede.center.rows import columns as _columns
@@ -39,7 +42,7 @@ from todokede.center.rows import stored as _stored
 from todokede.center.rows import term_rows as _term_rows
 from todokede.center.schema import Addition, Report, StoredReport, Triage
 from todokede.center.users import Users
-from todokede.errors import InputError, NotFound, StoreError, TodokedeError
+from todokede.errors import Conflict, InputError, NotFound, StoreError, TodokedeError
 
 # ``_columns`` and ``_term_rows`` stay importable from here: bench/center.py fills a
 # database with them.
@@ -88,7 +91,7 @@ def _check_month(month: str) -> str:
 _INSERT_REPORTS = insert(t.reports).returning(t.reports.c.id, sort_by_parameter_order=True)
 
 
-class Store(Users, Incidents, Publications, AuditLog):
+class Store(Users, Logins, Incidents, Publications, AuditLog):
     """The center's database. Thread-safe: one Store serves a whole web process."""
 
     # -- reports -----------------------------------------------------------------------
@@ -231,11 +234,12 @@ class Store(Users, Incidents, Publications, AuditLog):
         offset: int = 0,
         newest_first: bool = False,
         drafts: bool = True,
+        filters: ReportFilter | None = None,
     ) -> tuple[list[StoredReport], int]:
         """A page of reports (by id) and the total matching; ``drafts=False`` leaves out
-        drafts unless ``status`` asks for them. Not audited: callers that show a report's
-        reporter or evidence record that with ``audit()``."""
-        where = []
+        drafts unless ``status`` asks for them; ``filters`` adds the inbox's. Not audited:
+        callers that show a report's reporter or evidence record that with ``audit()``."""
+        where = filters.conditions() if filters is not None else []
         if month is not None:
             where.append(t.reports.c.month == _check_month(month))
         if status is not None:
@@ -409,15 +413,15 @@ class Store(Users, Incidents, Publications, AuditLog):
         dup = triage.duplicate_of
         if dup is not None:
             if dup == id:
-                raise InputError("a report cannot duplicate itself", field="duplicate_of")
+                raise Conflict("a report cannot duplicate itself", field="duplicate_of")
             exists = conn.execute(select(t.reports.c.id).where(t.reports.c.id == dup)).first()
             if exists is None:
-                raise InputError(f"no report {dup}", field="duplicate_of")
+                raise Conflict(f"no report {dup}", field="duplicate_of")
         inc = triage.incident_id
         if inc is not None:
             exists = conn.execute(select(t.incidents.c.id).where(t.incidents.c.id == inc)).first()
             if exists is None:
-                raise InputError(f"no incident {inc}", field="incident_id")
+                raise Conflict(f"no incident {inc}", field="incident_id")
 
     # -- publication -------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    true,
 )
 
 
@@ -69,6 +70,8 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("password_hash", Text, nullable=True),  # argon2; None = token-only user
     Column("created_at", UTCDateTime, nullable=False),
+    # A disabled user's tokens and sessions are refused (kept, so enabling restores them).
+    Column("enabled", Boolean, nullable=False, server_default=true()),
 )
 
 # API tokens: only the SHA-256 digest of each secret is kept.
@@ -173,4 +176,18 @@ publication_files = Table(
     ForeignKeyConstraint(
         ["month", "revision"], ["publications.month", "publications.revision"], ondelete="CASCADE"
     ),
+)
+
+# Web sign-ins: the cookie holds only a random id; the center keeps its SHA-256 digest, so
+# a copy of the database opens no session. The user's role and whether the account is
+# enabled are read from ``users`` on every request, never from here.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_name", String(100), ForeignKey("users.name"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("flash", Text, nullable=False),  # JSON list of message keys shown once
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

@@ -41,7 +41,7 @@ CENTER_MODULES = frozenset(
         "alembic",
         "argon2",
         "fastapi",
-        "itsdangerous",
+        "fastapi_offline",
         "jinja2",
         "lxml",
         "matplotlib",

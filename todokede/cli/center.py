@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import sys
+from typing import TextIO
 
 import click
 
@@ -64,11 +67,14 @@ def serve(db: str | None, host: str, port: int, workers: int, log_level: str) ->
 
 @click.group()
 def user() -> None:
-    """Manage the center's users (reporter, analyst, admin).
+    """Manage the center's users (reporter, analyst, admin) and cut off access: every
+    change takes effect on the user's next request and is audited.
 
     \b
     Example:
       todokede user add alice --role reporter
+      todokede user revoke-token alice
+      todokede user disable alice
     """
 
 
@@ -124,7 +130,7 @@ def token(name: str, db: str | None) -> None:
 @user.command("list")
 @click.option("--db", "db", metavar="URL", help=DB_HELP)
 def list_users(db: str | None) -> None:
-    """List users and their roles.
+    """List users, their roles and whether they are enabled.
 
     \b
     Example:
@@ -134,4 +140,125 @@ def list_users(db: str | None) -> None:
 
     with Store.open(database_url(db)) as store:
         for u in store.list_users():
-            click.echo(f"{u.name}\t{u.role}")
+            click.echo(f"{u.name}\t{u.role}\t{'enabled' if u.enabled else 'disabled'}")
+
+
+def operator() -> str:
+    """Who the audit log names for a change made here: the system account running it."""
+    try:
+        return "cli:" + getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
+
+
+@user.command("revoke-token")
+@click.argument("name")
+@click.option(
+    "--token-from",
+    "token_file",
+    type=click.File("r"),
+    metavar="FILE",
+    help="Revoke only the token in FILE ('-': standard input), not all of the user's.",
+)
+@click.option("--db", "db", metavar="URL", help=DB_HELP)
+def revoke_token(name: str, token_file: TextIO | None, db: str | None) -> None:
+    """Revoke a user's API tokens: every one, or the one given with --token-from.
+    A request with a revoked token gets 401 at once, in every web process. Audited.
+
+    \b
+    Example:
+      todokede user revoke-token alice
+      echo "$LEAKED" | todokede user revoke-token alice --token-from -
+    """
+    from todokede.center.store import Store
+
+    token = token_file.read().strip() if token_file is not None else None
+    if token_file is not None and not token:
+        raise click.BadParameter("no token in the file", param_hint="--token-from")
+    with Store.open(database_url(db)) as store:
+        n = store.revoke_tokens(name, token, actor=operator())
+    click.echo(f"{n} token{'s' if n != 1 else ''} of {name} revoked")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--db", "db", metavar="URL", help=DB_HELP)
+def disable(name: str, db: str | None) -> None:
+    """Disable a user: its tokens and passwords are refused and its web sessions end,
+    from its next request on. Audited; `enable` undoes it.
+
+    \b
+    Example:
+      todokede user disable alice
+    """
+    _switch(name, False, db)
+
+
+@user.command("enable")
+@click.argument("name")
+@click.option("--db", "db", metavar="URL", help=DB_HELP)
+def enable(name: str, db: str | None) -> None:
+    """Enable a disabled user again (its tokens that were not revoked work again).
+    Audited.
+
+    \b
+    Example:
+      todokede user enable alice
+    """
+    _switch(name, True, db)
+
+
+def _switch(name: str, enabled: bool, db: str | None) -> None:
+    from todokede.center.store import Store
+
+    with Store.open(database_url(db)) as store:
+        store.set_enabled(name, enabled, actor=operator())
+    click.echo(f"user {name} {'enabled' if enabled else 'disabled'}")
+
+
+@user.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["reporter", "analyst", "admin"]))
+@click.option("--db", "db", metavar="URL", help=DB_HELP)
+def set_role(name: str, role: str, db: str | None) -> None:
+    """Give a user another role; its next request, by token or web session, has it.
+    Audited.
+
+    \b
+    Example:
+      todokede user set-role ana reporter
+    """
+    from todokede.center.store import Store
+
+    with Store.open(database_url(db)) as store:
+        old = store.set_role(name, role, actor=operator())
+    click.echo(f"user {name}: {old} -> {role}")
+
+
+@user.command("set-password")
+@click.argument("name")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of asking.",
+)
+@click.option("--db", "db", metavar="URL", help=DB_HELP)
+def set_password(name: str, from_stdin: bool, db: str | None) -> None:
+    """Set a user's password for the web pages (at least 8 characters; asked for, not
+    echoed). The user's open web sessions end. Audited.
+
+    \b
+    Example:
+      todokede user set-password alice
+      printf '%s\\n' "$NEW_PASSWORD" | todokede user set-password alice --stdin
+    """
+    from todokede.center.store import Store
+
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    with Store.open(database_url(db)) as store:
+        store.set_password(name, secret, actor=operator())
+    click.echo(f"password of {name} set; its web sessions ended")

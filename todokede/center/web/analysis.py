@@ -2,9 +2,8 @@
 report page, duplicate and incident links, the audit trail and the statistics dashboard
 (publishing a month is ``publishing.py``).
 
-The inbox filters in SQL on the store's denormalised columns (``reports.month``,
-``status``, ``actual_damage`` and the effective codes in ``report_terms``), so it pages
-through a large center without loading it. Novelty ("new type") depends on the published
+The inbox filters in SQL (``center.filters``, which ``GET /api/reports`` shares), so it
+pages through a large center without loading it. Novelty ("new type") depends on the published
 history, so that one filter is applied to one month at a time.
 """
 
@@ -13,13 +12,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, select
+from sqlalchemy import and_, func, select
 from starlette.applications import Starlette
 from starlette.responses import Response
 
 from todokede.center import draft, novelty, stats, tables
 from todokede.center import rows as rows_
-from todokede.center.schema import STATUSES, StoredReport
+from todokede.center.audit import AUDIT_SHOWN
+from todokede.center.filters import ReportFilter, actual_of
+from todokede.center.schema import ID_MAX, STATUSES, StoredReport
 from todokede.center.taxonomy import Lang
 from todokede.center.web import forms
 from todokede.center.web.public import chart_response
@@ -42,8 +43,8 @@ def install(app: Starlette, site: Site) -> None:
             k: (q.get(k) or "").strip()[:200]
             for k in ("status", "month", "method", "damage", "actual", "new", "q", "incident")
         }
-        offset = max(0, _int(q.get("offset")) or 0)
-        where = _where(filters)
+        offset = min(max(0, _int(q.get("offset")) or 0), ID_MAX)
+        where = _filter(filters).conditions()
         r = tables.reports.c
         with store.engine.connect() as conn:
             if filters["new"] in ("yes", "no"):
@@ -173,41 +174,24 @@ def install(app: Starlette, site: Site) -> None:
     )
 
 
-def _where(f: dict[str, str]) -> list[ColumnElement[bool]]:
-    r, t = tables.reports.c, tables.report_terms.c
-    where: list[ColumnElement[bool]] = []
-    if f["status"] in STATUSES:
-        where.append(r.status == f["status"])
-    else:
-        # A draft is the reporter's until sent: the inbox shows it only when asked for.
-        where.append(r.status != "draft")
+def _filter(f: dict[str, str]) -> ReportFilter:
+    """The inbox's query string as a filter: an unknown status or yes/no is "any"."""
     if f["month"]:
         stats.parse_month(f["month"])
-        where.append(r.month == f["month"])
-    for vocabulary in ("method", "damage"):
-        code = f[vocabulary]
-        if code:
-            where.append(
-                exists().where(t.report_id == r.id, t.vocabulary == vocabulary, t.code == code)
-            )
-    if f["actual"] in ("yes", "no", "unknown"):
-        where.append(r.actual_damage.is_({"yes": True, "no": False, "unknown": None}[f["actual"]]))
+    incident = None
     if f["incident"]:
         incident = _int(f["incident"])
         if incident is None:
             raise InputError("not a number", field="incident")
-        where.append(r.incident_id == incident)
-    if f["q"]:
-        words = f["q"].split()[:5]
-        for word in words:
-            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(
-                or_(
-                    func.lower(r.body).like(pattern.lower(), escape="\\"),
-                    cast(r.id, String) == word.lstrip("#"),
-                )
-            )
-    return where
+    return ReportFilter(
+        status=f["status"] if f["status"] in STATUSES else None,
+        month=f["month"] or None,
+        method=f["method"] or None,
+        damage=f["damage"] or None,
+        actual=actual_of(f["actual"]),
+        incident=incident,
+        search=f["q"] or None,
+    )
 
 
 def _novelty(store: Any, reports: list[StoredReport]) -> dict[int, bool]:
@@ -252,7 +236,7 @@ def report_context(ctx: Ctx, stored: StoredReport) -> dict[str, Any]:
         "incident_reports": incident_reports,
         "incident": incident,
         "novelty": judged,
-        "audit": store.audit_log(stored.id, limit=500),
+        "audit": store.audit_log(stored.id, limit=AUDIT_SHOWN),
     }
 
 
@@ -275,6 +259,6 @@ def _query(f: dict[str, str]) -> str:
 
 def _int(value: str | None) -> int | None:
     try:
-        return int(value) if value else None
+        return int(value) if value and len(value) < 40 else None
     except ValueError:
         return None

@@ -1,16 +1,16 @@
 """The center's JSON API under ``/api``: reports in, triage, incidents, publication, users,
 and the public (anonymised, published-only) endpoints.
 
-Roles: a reporter submits and sees only its own reports; an analyst sees and triages all;
-an admin also manages users and reads the audit log. A reporter asking for another's
-report gets 404, as if it did not exist. Reads of a report's confidential part (reporter,
-evidence) are audited by the store. A draft's content is changed (``PUT``) or sent only by
-its owner or an admin. The JSON shapes are in ``shapes.py``.
+Roles: a reporter submits and sees only its own reports; an analyst sees and triages all,
+and reads a report's audit trail as its page shows it; an admin also manages users. A
+reporter asking for another's report gets 404, as if it did not exist. Reads of a
+report's confidential part (reporter, evidence) are audited by the store. A draft's
+content is changed (``PUT``) or sent only by its owner or an admin. The JSON shapes are
+in ``shapes.py``.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
@@ -23,8 +23,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from todokede.center import snapshot
-from todokede.center.auth import User, parse_bearer, token_digest
-from todokede.center.schema import Addition, Report, Status, StoredReport, Triage
+from todokede.center.audit import AUDIT_SHOWN
+from todokede.center.auth import User, parse_bearer
+from todokede.center.filters import Actual, ReportFilter
+from todokede.center.schema import (
+    ID_MAX,
+    Addition,
+    DamageCode,
+    MethodCode,
+    Report,
+    Status,
+    StoredReport,
+    Triage,
+)
 from todokede.center.store import NewReport, Store
 from todokede.center.web.shapes import (
     ERRORS,
@@ -86,9 +97,6 @@ async def get_store(request: Request) -> Store:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 
-TOKEN_TTL = 30.0  # seconds a checked token is trusted without asking the database again
-_TOKEN_CACHE_MAX = 10_000
-
 
 async def current_user(
     request: Request,
@@ -98,25 +106,17 @@ async def current_user(
 
 
 async def authenticate(request: Request, token: str | None) -> User:
-    """The user of a bearer token, or Unauthenticated."""
+    """The user of a bearer token, or Unauthenticated. Asked of the store on every request
+    (one hash, one indexed lookup), so a revoked token, a disabled user or a new role
+    counts from the next request on, whichever process made the change."""
     if token is None:
         raise Unauthenticated("an Authorization: Bearer TOKEN header is required")
     store: Store = request.app.state.store
     if len(token) > 200:
         raise Unauthenticated("unknown or revoked token")
-    # A short-lived cache of digest -> user spares a database round trip per request.
-    cache: dict[str, tuple[User, float]] = request.app.state.token_cache
-    digest = token_digest(token)
-    now = time.monotonic()
-    hit = cache.get(digest)
-    if hit is not None and hit[1] > now:
-        return hit[0]
     user = await run_in_threadpool(store.user_for_token, token)
     if user is None:
         raise Unauthenticated("unknown or revoked token")
-    if len(cache) >= _TOKEN_CACHE_MAX:
-        cache.clear()
-    cache[digest] = (user, now + TOKEN_TTL)
     return user
 
 
@@ -251,18 +251,34 @@ def list_reports(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     month: Annotated[str | None, Query(pattern=MONTH)] = None,
     status: Annotated[Status | None, Query()] = None,
+    method: Annotated[MethodCode | None, Query(description="An effective method code.")] = None,
+    damage: Annotated[DamageCode | None, Query(description="An effective damage code.")] = None,
+    actual_damage: Annotated[
+        Actual | None, Query(description="実被害: yes, no, or unknown (nobody has said).")
+    ] = None,
+    incident: Annotated[
+        int | None, Query(ge=1, le=ID_MAX, description="Reports linked to this incident.")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Words that must all appear (or a report id)."),
+    ] = None,
 ) -> Page:
-    """Reports, oldest first: all of them for analysts, a reporter's own for reporters.
-    A draft is its reporter's until sent: analysts see drafts only with `status=draft`."""
+    """Reports, oldest first: all of them for analysts, a reporter's own for reporters,
+    with the inbox's filters. A draft is its reporter's until sent: analysts see drafts
+    only with `status=draft`."""
     owner = None if user.is_analyst else user.name
-    items, total = store.list_reports(
-        month=month,
+    filters = ReportFilter(
         status=status,
-        owner=owner,
-        limit=limit,
-        offset=offset,
+        month=month,
+        method=method,
+        damage=damage,
+        actual=actual_damage,
+        incident=incident,
+        search=q,
         drafts=not user.is_analyst,
     )
+    items, total = store.list_reports(owner=owner, limit=limit, offset=offset, filters=filters)
     return Page(items=[Summary.of(sr) for sr in items], total=total, limit=limit, offset=offset)
 
 
@@ -285,6 +301,9 @@ def _editable(store: Store, user: User, id: int) -> None:
 
 _DRAFT_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut, "description": "Not a draft: sent already (add to it instead)"}
+}
+_LINK_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "A link to no such report or incident, or to itself"}
 }
 
 
@@ -314,7 +333,9 @@ def add_addition(id: ReportId, addition: Addition, user: UserDep, store: StoreDe
     return _view(store.add_addition(id, addition, actor=user.name), user)
 
 
-@router.put("/reports/{id}/triage", response_model=StoredReport, tags=["triage"])
+@router.put(
+    "/reports/{id}/triage", response_model=StoredReport, tags=["triage"], responses=_LINK_ERRORS
+)
 def set_triage(id: ReportId, triage: Triage, user: AnalystDep, store: StoreDep) -> StoredReport:
     """Classify: replace the report's triage (status, overrides, links, public text)."""
     return store.set_triage(id, triage, actor=user.name)
@@ -326,7 +347,9 @@ def set_status(id: ReportId, body: StatusIn, user: AnalystDep, store: StoreDep) 
     return store.update_triage(id, {"status": body.status}, actor=user.name)
 
 
-@router.post("/reports/{id}/duplicate", response_model=StoredReport, tags=["triage"])
+@router.post(
+    "/reports/{id}/duplicate", response_model=StoredReport, tags=["triage"], responses=_LINK_ERRORS
+)
 def set_duplicate(
     id: ReportId, body: DuplicateIn, user: AnalystDep, store: StoreDep
 ) -> StoredReport:
@@ -334,7 +357,9 @@ def set_duplicate(
     return store.update_triage(id, {"duplicate_of": body.of}, actor=user.name)
 
 
-@router.post("/reports/{id}/incident", response_model=StoredReport, tags=["triage"])
+@router.post(
+    "/reports/{id}/incident", response_model=StoredReport, tags=["triage"], responses=_LINK_ERRORS
+)
 def set_incident(
     id: ReportId, body: IncidentLinkIn, user: AnalystDep, store: StoreDep
 ) -> StoredReport:
@@ -342,11 +367,12 @@ def set_incident(
     return store.update_triage(id, {"incident_id": body.incident_id}, actor=user.name)
 
 
-@router.get("/reports/{id}/audit", response_model=list[AuditOut], tags=["admin"])
-def report_audit(id: ReportId, user: AdminDep, store: StoreDep) -> list[AuditOut]:
-    """Who did what to a report, oldest first."""
+@router.get("/reports/{id}/audit", response_model=list[AuditOut], tags=["triage"])
+def report_audit(id: ReportId, user: AnalystDep, store: StoreDep) -> list[AuditOut]:
+    """Who did what to a report, oldest first: what the report's page shows analysts
+    (and admins), the same entries under the same rule."""
     store.report_owner(id)  # NotFound
-    return [AuditOut(**vars(e)) for e in store.audit_log(id)]
+    return [AuditOut(**vars(e)) for e in store.audit_log(id, limit=AUDIT_SHOWN)]
 
 
 # -- incidents ---------------------------------------------------------------------------
@@ -389,7 +415,15 @@ def _take(store: Store, month: str, request: Request) -> snapshot.Taken:
     return snapshot.take(store, month)
 
 
-@router.get("/months/{month}/preview", response_model=Preview, tags=["publication"])
+_MONTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "A month that cannot be published (not closed, "
+          "in the future, before the scheme), or changed since the preview (`digest`)"}
+}  # fmt: skip
+
+
+@router.get(
+    "/months/{month}/preview", response_model=Preview, tags=["publication"], responses=_MONTH_ERRORS
+)
 def preview(month: MonthPath, request: Request, user: AnalystDep, store: StoreDep) -> Preview:
     """What publishing a closed month now would publish, exactly as the public will see
     it, and its `digest`: publish by confirming that digest."""
@@ -408,21 +442,32 @@ def preview(month: MonthPath, request: Request, user: AnalystDep, store: StoreDe
     )
 
 
-@router.post("/months/{month}/publish", response_model=Published, tags=["publication"])
+@router.post(
+    "/months/{month}/publish",
+    response_model=Published,
+    tags=["publication"],
+    responses=_MONTH_ERRORS,
+)
 def publish(
     month: MonthPath, body: PublishIn, request: Request, user: AnalystDep, store: StoreDep
 ) -> Published:
     """Publish a closed month as its next revision (1, 2, ...): its snapshot is frozen
     and every public view serves it until the month is published again. `digest` is the
-    preview's: if the month changed since, nothing is published (422 on `digest`)."""
+    preview's: if the month changed since, nothing is published (409 on `digest`)."""
     snapshot.check_month(month, _today(request))
     rev = store.publish_month(month, actor=user.name, today=_today(request), digest=body.digest)
     return Published.of(rev)
 
 
-@router.post("/months/{month}/withdraw", response_model=Published, tags=["publication"])
+@router.post(
+    "/months/{month}/withdraw",
+    response_model=Published,
+    tags=["publication"],
+    responses={409: {"model": ErrorOut, "description": "Withdrawn already"}},
+)
 def withdraw(month: MonthPath, body: WithdrawIn, user: AnalystDep, store: StoreDep) -> Published:
-    """Withdraw a published month: its public views show a withdrawal notice (410)."""
+    """Withdraw a published month: its public views show a withdrawal notice (410). 404
+    if it was never published, 409 if it is withdrawn already."""
     return Published.of(store.withdraw_month(month, actor=user.name, reason=body.reason))
 
 

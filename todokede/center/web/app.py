@@ -3,7 +3,9 @@
 
 Every error reaches the client as JSON with a status below 500 and, when it concerns one
 field, that field's path: ``{"error": "...", "field": "reporter.email"}``. Bodies over
-``max_body`` bytes are refused with 413 before anything parses them.
+``max_body`` bytes are refused with 413 before anything parses them. Every API answer,
+error or not, carries the pages' security headers, ``Cache-Control: no-store`` (reports
+hold personal data) and ``X-Content-Type-Options: nosniff``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from todokede.center.web import api
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import (
     AccessDenied,
+    Conflict,
     InputError,
     NotFound,
     StoreError,
@@ -55,14 +58,14 @@ def create_app(
             "publish. Authenticate with `Authorization: Bearer TOKEN`."
         ),
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by the pages, from the package (see pages.api_docs)
         redoc_url=None,
     )
     app.state.store = store
     app.state.today = today or (lambda: datetime.now(UTC).date())
-    app.state.token_cache = {}
     app.state.writer = BatchWriter(store)
     app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so it sees every answer
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(TodokedeError, _todokede_error)
@@ -121,7 +124,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         return error(400, f"malformed JSON: {detail}{at}", None)
     items = [{"field": field_path(e.get("loc", ())), "error": _message(e)} for e in errors[:50]]
     first = items[0] if items else {"field": None, "error": "invalid request"}
-    return error(422, str(first["error"]), first["field"], errors=items)
+    # A path that names no possible record (/api/reports/None, an id past the largest)
+    # names nothing that exists: 404, with the part of the path at fault.
+    status = 404 if errors and all(e.get("loc", ("",))[0] == "path" for e in errors) else 422
+    return error(status, str(first["error"]), first["field"], errors=items)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -164,6 +170,8 @@ async def _todokede_error(request: Request, exc: Exception) -> Response:
         return error(404, str(exc))
     if isinstance(exc, AccessDenied):
         return error(403, str(exc))
+    if isinstance(exc, Conflict):
+        return error(409, exc.message, exc.field)
     if isinstance(exc, InputError):
         return error(422, exc.message, exc.field)
     if isinstance(exc, StoreError):
@@ -194,6 +202,38 @@ async def _page_error(
 def _is_api(request: Request) -> bool:
     path = request.url.path
     return path.startswith("/api") or path == "/openapi.json"
+
+
+# -- headers ------------------------------------------------------------------------------
+
+
+class SecurityHeaders:
+    """Give every API answer (``/api``, ``/openapi.json``) the pages' security headers,
+    and every other answer at least ``nosniff``; a header a handler set is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        from todokede.center.web.site import SECURITY_HEADERS
+
+        self.app = app
+        self.api = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        self.other = [(b"x-content-type-options", b"nosniff")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        extra = self.api if path.startswith("/api") or path == "/openapi.json" else self.other
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 # -- body limit --------------------------------------------------------------------------

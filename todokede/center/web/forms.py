@@ -108,6 +108,16 @@ def _opt(value: Any) -> str | None:
     return value or None
 
 
+def _whole(value: Any) -> int | str | None:
+    """A typed whole number as an int; anything else as typed, for the model to refuse
+    with its own message (a number too large is refused by its bound, not by a crash)."""
+    text = _opt(value)
+    if text is None:
+        return None
+    digits = text.replace(",", "").lstrip("#")
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) < 40 else text
+
+
 def _lines(value: Any) -> list[str]:
     if not isinstance(value, str):
         return []
@@ -189,7 +199,7 @@ def to_report(
         else None,
         "sources": _lines(values.get("sources")),
         "targets": _commas(values.get("targets")),
-        "attempts": _opt(values.get("attempts")),
+        "attempts": _whole(values.get("attempts")),
         "narrative": _opt(values.get("narrative")),
         "countermeasures": _opt(values.get("countermeasures")),
         "evidence": [e.model_dump() for e in evidence],
@@ -200,6 +210,19 @@ def to_report(
         return Report.model_validate(data), {}
     except ValidationError as exc:
         return None, errors_of(exc)
+
+
+# What a report must tell, at least one of them, to be a report: the incident, not only
+# who reports it.
+CONTENT = (
+    "title", "narrative", "methods", "damage", "sources", "targets", "evidence", "systems",
+    "discovered", "period", "discovery", "network", "attempts", "countermeasures",
+)  # fmt: skip
+
+
+def is_empty(report: Report) -> bool:
+    """Whether the form said nothing about what happened (an empty form is no report)."""
+    return not any(getattr(report, name) for name in CONTENT)
 
 
 def to_values(report: Report) -> Values:
@@ -353,8 +376,8 @@ def to_triage(
         # the boxes come in taxonomy order, the reporter's list in any: compare as sets
         return None if set(chosen) == set(reported) else chosen
 
-    def number(name: str) -> str | None:
-        return _opt(form.get(name))
+    def number(name: str) -> int | str | None:
+        return _whole(form.get(name))
 
     # Unknown ("") leaves the reporter's answer: it never becomes "no".
     actual = form.get("actual_damage")
@@ -381,7 +404,7 @@ def to_triage(
         "public_draft_approved": form.get("public_draft_approved") == "on",
         "note": _opt(form.get("note")),
     }
-    if data["duplicate_of"] is not None and data["duplicate_of"] == str(stored.id):
+    if data["duplicate_of"] == stored.id:
         return None, {"duplicate_of": "a report cannot duplicate itself"}
     try:
         return Triage.model_validate(data), {}

@@ -301,6 +301,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The form has expired or was sent from another site. Reload the page and try again.",
     ),
     "bad_input": ("入力に誤りがあります。", "Some input is not valid."),
+    "empty_report": (
+        "何が起きたかが書かれていません。少なくとも件名か被害の状況を記入してください。",
+        "Nothing says what happened: fill in at least the title or what happened.",
+    ),
     "error": ("エラー", "Error"),
     "back": ("戻る", "Back"),
     "not_available": (

@@ -2,33 +2,36 @@
 
 ``install(app, store)`` adds them to the center's app: the public pages (home, published
 monthly reports, statistics), sign-in, the reporter's form and list (``reporting.py``) and
-the analyst's inbox, report page, classification and dashboard (``analysis.py``) and
-publishing a month (``publishing.py``). The JSON
-API stays the app's own; the pages share only the store with it.
+the analyst's inbox, report page, classification and dashboard (``analysis.py``),
+publishing a month (``publishing.py``) and the API's documentation page (Swagger UI,
+served from the package). The JSON API stays the app's own; the pages share only the
+store with it.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from todokede.center.store import Store
 from todokede.center.web import analysis, i18n, public, publishing, reporting
-from todokede.center.web.session import sign_in, sign_out
 from todokede.center.web.site import Ctx, PageError, Site, local_path, page
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
-    """Add the HTML pages to ``app``. ``secret`` signs session cookies (default:
-    ``TODOKEDE_SECRET``, else a random one, so sessions end when the process does)."""
+    """Add the HTML pages to ``app``. ``secret`` keys the CSRF tokens of visitors not
+    signed in (default: ``TODOKEDE_SECRET``, else a random one per process)."""
     from todokede.center.web.session import Sessions
 
-    site = Site(store, sessions=Sessions(secret))
+    site = Site(store, sessions=Sessions(store, secret))
     on = page(site)
 
     @on
@@ -55,13 +58,13 @@ def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
                 "login.html", status=401, next=target, error="login_failed", username=name
             )
         site.limiter.succeeded(name, addr)
-        sign_in(ctx.session, user.name, user.role)
+        site.sessions.sign_in(ctx.session, user.name)
         return ctx.redirect(target or _start(ctx))
 
     @on
     def sign_out_post(ctx: Ctx) -> Response:
         ctx.form()
-        sign_out(ctx.session)
+        site.sessions.sign_out(ctx.session)
         return ctx.redirect("/")
 
     @on
@@ -83,13 +86,39 @@ def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
     app.add_route("/login", sign_in_form, methods=["GET"], include_in_schema=False)
     app.add_route("/login", sign_in_post, methods=["POST"], include_in_schema=False)
     app.add_route("/logout", sign_out_post, methods=["POST"], include_in_schema=False)
+
+    @on
+    def api_docs(ctx: Ctx) -> Response:
+        """Swagger UI over /openapi.json, from the package's own copy (no CDN), under the
+        pages' CSP: its start-up is a script file, not an inline one."""
+        return ctx.render("api_docs.html")
+
     app.add_route("/lang/{code}", language, methods=["GET"], include_in_schema=False)
+    app.add_route("/api/docs", api_docs, methods=["GET"], include_in_schema=False)
+    app.add_route("/static/swagger/{name}", swagger_file, methods=["GET"], include_in_schema=False)
     public.install(app, site)
     reporting.install(app, site)
     analysis.install(app, site)
     publishing.install(app, site)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return site
+
+
+# Swagger UI's files, as the fastapi-offline package ships them (only these two are served).
+SWAGGER_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+}
+
+
+async def swagger_file(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in SWAGGER_FILES:
+        raise HTTPException(404)
+    folder = Path(importlib.resources.files("fastapi_offline") / "static")  # type: ignore[arg-type]
+    response = FileResponse(folder / name, media_type=SWAGGER_FILES[name])
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def _start(ctx: Ctx) -> str:

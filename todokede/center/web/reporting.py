@@ -17,7 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from todokede.center.auth import User
-from todokede.center.schema import Addition, Evidence, Report, StoredReport, Triage
+from todokede.center.schema import ID_MAX, Addition, Evidence, Report, StoredReport, Triage
 from todokede.center.web import analysis, forms, i18n
 from todokede.center.web.site import Ctx, PageError, Site, page
 from todokede.errors import InputError, ReportError
@@ -143,6 +143,9 @@ def install(app: Starlette, site: Site) -> None:
         report, errors = forms.to_report(values, evidence, stored.report if stored else None)
         if report is None:
             return _form_page(ctx, values, evidence, errors, stored, status=400)
+        if forms.is_empty(report):
+            empty = {"title": ctx.t("empty_report"), "narrative": ctx.t("empty_report")}
+            return _form_page(ctx, values, evidence, empty, stored, status=400)
         sending = action == "send"
         if sending:
             report = report.model_copy(update={"received": datetime.now(UTC).date()})
@@ -260,6 +263,6 @@ def finding_rows(report: Report, lang: i18n.Lang) -> list[dict[str, str]]:
 
 def _int(value: str | None, default: int) -> int:
     try:
-        return max(0, int(value or default))
+        return min(max(0, int(value or default)), ID_MAX)
     except ValueError:
         return default

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from todokede.center.publications import Revision
-from todokede.center.schema import Status, StoredReport
+from todokede.center.schema import Id, Status, StoredReport
 from todokede.center.snapshot import PublicReport
 
 
@@ -91,11 +91,11 @@ class StatusIn(_Out):
 
 
 class DuplicateIn(_Out):
-    of: int | None = Field(description="The report this one duplicates; null unlinks.")
+    of: Id | None = Field(description="The report this one duplicates; null unlinks.")
 
 
 class IncidentLinkIn(_Out):
-    incident_id: int | None = Field(description="The incident; null unlinks.")
+    incident_id: Id | None = Field(description="The incident; null unlinks.")
 
 
 class IncidentIn(_Out):

@@ -33,7 +33,8 @@ from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
 HERE = Path(__file__).parent
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -64,7 +65,7 @@ class Site:
     """The pages' shared state: one per app."""
 
     store: Store
-    sessions: Sessions = field(default_factory=Sessions)
+    sessions: Sessions
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     env: Environment = field(init=False)
 
@@ -100,9 +101,8 @@ class Ctx:
 
     @property
     def user(self) -> User | None:
-        if self.session.user and self.session.role:
-            return User(self.session.user, self.session.role)
-        return None
+        """The signed-in user, as the store says now (role, enabled)."""
+        return self.session.user
 
     @property
     def store(self) -> Store:
@@ -201,26 +201,17 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
     def decorate(func: Callable[..., Response]) -> Handler:
         @functools.wraps(func)
         async def route(request: Request) -> Response:
-            session = site.sessions.load(request)
+            session = await run_in_threadpool(site.sessions.load, request)
             ctx = Ctx(site, request, session, i18n.negotiate(request))
             try:
                 if request.method == "POST":
-                    await ctx.read_form()
-                return await run_in_threadpool(func, ctx, **request.path_params)
-            except LoginRequired:
-                return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
-            except PageError as exc:
-                return error_page(ctx, exc.status, exc.key, exc.detail)
-            except NotDraft:
-                return error_page(ctx, 409, "not_draft")
-            except NotFound as exc:
-                return error_page(ctx, 404, "not_found", str(exc))
-            except AccessDenied as exc:
-                return error_page(ctx, 403, "forbidden", str(exc))
-            except InputError as exc:
-                return error_page(ctx, 400, "bad_input", str(exc))
-            except TodokedeError as exc:
-                return error_page(ctx, 503, "error", str(exc))
+                    try:
+                        await ctx.read_form()
+                    except PageError as exc:
+                        return await run_in_threadpool(
+                            error_page, ctx, exc.status, exc.key, exc.detail
+                        )
+                return await run_in_threadpool(_answer, ctx, func, request.path_params)
             finally:
                 for form in ctx.forms:
                     await form.close()
@@ -228,6 +219,26 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
         return route
 
     return decorate
+
+
+def _answer(ctx: Ctx, func: Callable[..., Response], params: dict[str, Any]) -> Response:
+    """Run a page handler (in a worker thread) and turn its errors into pages."""
+    try:
+        return func(ctx, **params)
+    except LoginRequired:
+        return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
+    except PageError as exc:
+        return error_page(ctx, exc.status, exc.key, exc.detail)
+    except NotDraft:
+        return error_page(ctx, 409, "not_draft")
+    except NotFound as exc:
+        return error_page(ctx, 404, "not_found", str(exc))
+    except AccessDenied as exc:
+        return error_page(ctx, 403, "forbidden", str(exc))
+    except InputError as exc:
+        return error_page(ctx, 400, "bad_input", str(exc))
+    except TodokedeError as exc:
+        return error_page(ctx, 503, "error", str(exc))
 
 
 def error_page(
