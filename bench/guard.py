@@ -10,11 +10,14 @@ installed, else polling).
   latency     a new address writes maxretry failing lines at once; the time until it
               appears in the deny file (the ban has taken effect for libwrap and wrap)
   throughput  N failure lines from N/2 addresses (two each: below maxretry, no bans), then
-              one address that is banned; lines / time from the first write to that ban
+              one address that is banned; lines / time from the first write to that ban;
+              with --noise K, K other lines of an auth.log after each failure line (most
+              lines of a real log are not failures)
   memory      resident memory with 100,000 banned addresses (maxretry = 1: one line each);
               fail2ban without an action for this part (a shell per ban would take hours)
 
-    .venv/bin/python bench/guard.py [--latency 20] [--lines 50000] [--bans 100000] [--builtin]
+    .venv/bin/python bench/guard.py [--latency 20] [--lines 50000] [--bans 100000]
+                                    [--noise 0] [--builtin]
 
 Goals: guard's latency at most 1/10 of fail2ban's; at least 10 times its lines per second.
 """
@@ -37,15 +40,30 @@ from pathlib import Path
 FILTER_DIR = Path("/etc/fail2ban/filter.d")
 ACTION_DIR = Path("/etc/fail2ban/action.d")
 LINE = "{ts} bench sshd[4242]: Failed password for root from {addr} port 22 ssh2\n"
+# the other lines of an auth.log, for --noise (two of them begin as sshd failures may)
+NOISE = "".join(
+    "{ts} bench " + line + "\n"
+    for line in (
+        "sshd[4243]: Accepted publickey for taro from 192.0.2.1 port 50000 ssh2: ED25519 SHA256:x",
+        "sshd[4243]: pam_unix(sshd:session): session opened for user taro(uid=1000) by (uid=0)",
+        "CRON[4244]: pam_unix(cron:session): session closed for user root",
+        "sshd[4245]: Received disconnect from 192.0.2.2 port 50001:11: disconnected by user",
+        "systemd-logind[1]: New session 7 of user taro.",
+        "sshd[4246]: User child is on pid 4247",
+    )
+)
 
 
 def addr_of(i: int, net: int = 1) -> str:
     return f"{net}.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
 
 
-def lines(addrs: list[str], times: int = 1) -> str:
+def lines(addrs: list[str], times: int = 1, noise: int = 0) -> str:
+    """``times`` failure lines of each address, each followed by ``noise`` other lines."""
     ts = time.strftime("%b %e %H:%M:%S")  # fail2ban skips lines older than findtime
-    return "".join(LINE.format(ts=ts, addr=a) for a in addrs for _ in range(times))
+    other = NOISE.format(ts=ts).splitlines(keepends=True)
+    after = "".join(other[i % len(other)] for i in range(noise))
+    return "".join(LINE.format(ts=ts, addr=a) + after for a in addrs for _ in range(times))
 
 
 def rss_kib(pid: int) -> int:
@@ -221,15 +239,16 @@ def latency(target: Target, trials: int, net: int) -> list[float]:
     return out
 
 
-def throughput(target: Target, count: int, net: int) -> float:
+def throughput(target: Target, count: int, net: int, noise: int = 0) -> float:
+    """Lines (failures and the others) per second."""
     addrs = [addr_of(i, net) for i in range(1, count // 2 + 1)]
-    bulk = lines(addrs, 2)
+    bulk = lines(addrs, 2, noise)
     last = addr_of(count // 2 + 1, net)
     start = time.perf_counter()
     target.write(bulk + lines([last], target.maxretry))
     if not wait_for(lambda: target.banned(last), 1800, 0.01):
         raise RuntimeError(f"{target.name}: the closing ban never came")
-    return count / (time.perf_counter() - start)
+    return count * (1 + noise) / (time.perf_counter() - start)
 
 
 def memory(target: Target, count: int) -> tuple[int, int, float]:
@@ -248,6 +267,7 @@ def main() -> None:
     ap.add_argument("--latency", type=int, default=20, help="ban-latency trials per target")
     ap.add_argument("--lines", type=int, default=50_000, help="failure lines for the rate")
     ap.add_argument("--bans", type=int, default=100_000, help="banned addresses for memory")
+    ap.add_argument("--noise", type=int, default=0, help="other lines after each failure")
     ap.add_argument("--builtin", action="store_true", help="also guard's own sshd detector")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = ap.parse_args()
@@ -268,7 +288,7 @@ def main() -> None:
             root.mkdir()
             with running(make(_fresh(root, "a"), 3, True)) as t:
                 lat = latency(t, args.latency, 100 + n)
-                rate = throughput(t, args.lines, 150 + n)
+                rate = throughput(t, args.lines, 150 + n, args.noise)
             with running(make(_fresh(root, "m"), 1, key != "f2b")) as t:
                 before, after, took = memory(t, args.bans)
             results[t.name] = {
@@ -298,7 +318,9 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     names = list(results)
     f2b = results[names[0]]
     print(
-        f"ban latency ({args.latency} trials), lines per second ({args.lines} lines), "
+        f"ban latency ({args.latency} trials), lines per second ({args.lines} failure lines"
+        + (f", {args.noise} other lines after each" if args.noise else "")
+        + f"), "
         f"memory with {args.bans} bans; noisy if the machine is loaded"
     )
     print(

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from todokede.logs import auth, imap, parse_frame
+from todokede.logs import auth, imap, parse_frame, tcpd
 from todokede.logs.events import Event
 from todokede.logs.fail2ban import Filter
 from todokede.logs.syslog import Frame, Framer, YearRule
@@ -42,14 +42,22 @@ Hit = tuple[str, int, str]
 _DOVECOT = frozenset({b"dovecot", b"imap-login", b"pop3-login", b"imap", b"pop3"})
 _POSTFIX = b"postfix/"
 _SENDMAIL = frozenset({b"sendmail", b"sm-mta"})
-# The lines each detector may care about, found in a whole block at once (one regex scan in
-# C instead of a framing and a parser call per line); only those go to the parsers.
-_CANDIDATES = {
-    "sshd": rb"\bsshd(?:-session|-auth)?(?:\[\d+\])?: ",
-    "dovecot": rb"auth failed|assword mismatch|unknown user|pam_authenticate|invalid credent",
-    "postfix": rb"SASL \S+ authentication failed",
-    "sendmail": rb"AUTH failure",
-    "tcpd": rb"refused connect from",
+# Literals that every line a detector can hit contains, wherever the framing puts the
+# message (so RFC 5424 lines too): one regex scan of a whole block in C finds them, and only
+# those lines are framed and parsed. Each list is a superset of what its parsers read:
+# sshd's message starts (SSHD_STARTS; Solaris's "[ID ...]" and "message repeated" wrap one
+# of them), Dovecot's and UW imapd's failures (a process named "imap" may log either),
+# Postfix's and sendmail's markers in parse_frame, and the fields of what imap.parse reads
+# as an exploit (UW's user= field, Dovecot's over-long commands).
+_IMAP_FAILED = (b"auth failed, ", *auth.DOVECOT_VERDICTS, b"Login failed ", b"Login excessive ")
+_MARKERS: dict[str, tuple[bytes, ...]] = {
+    "sshd": auth.SSHD_STARTS,
+    "dovecot": _IMAP_FAILED,
+    "imapd": _IMAP_FAILED,
+    "postfix": (b"authentication failed",),
+    "sendmail": (b"AUTH failure",),
+    "tcpd": (tcpd.REFUSED,),
+    "exploit": (b"user=", *imap.OVERLONG),
 }
 
 
@@ -125,25 +133,46 @@ class Detector:
         self.builtin = [BUILTIN[n] for n in names if n in BUILTIN]
         self.filters = [_fail2ban(Filter.load(Path(n))) for n in names if n not in BUILTIN]
         self.framer = Framer(YearRule.newest(date.today()))
+        markers = sorted({m for n in names for m in _MARKERS.get(n, (b"",))}, key=len)
+        # a fail2ban filter may match any line: no prefilter then
         self.candidates = (
-            re.compile(
-                rb"^[^\n]*(?:" + b"|".join(_CANDIDATES[n] for n in names) + rb")[^\n]*", re.M
-            )
-            if all(n in _CANDIDATES for n in names)
+            re.compile(b"|".join(re.escape(m) for m in reversed(markers)))
+            if markers and all(n in _MARKERS for n in names)
             else None
         )
 
-    def block(self, data: bytes) -> list[tuple[Hit, bytes]] | None:
-        """(hit, line) for each failing line of ``data``; None: use :meth:`line` instead."""
+    def block(self, data: bytes) -> list[tuple[Hit, bytes]]:
+        """(hit, line) for each failing line of ``data``, as :meth:`plain` finds them, but
+        only the lines holding a marker are framed and parsed."""
         if self.candidates is None:
-            return None
+            return self.plain(data)
         out = []
-        for m in self.candidates.finditer(data):
-            line = m[0]
-            hit = self.line(line)
+        search, frame, detect = self.candidates.search, self.framer.frame, self.frame
+        pos, size = 0, len(data)
+        while pos < size:
+            m = search(data, pos)
+            if m is None:
+                break
+            start = data.rfind(b"\n", 0, m.start()) + 1
+            end = data.find(b"\n", m.end())
+            if end < 0:
+                end = size
+            line = data[start:end].rstrip(b"\r")
+            f = frame(line)
+            hit = None if f is None else detect(f)
             if hit is not None:
-                out.append((hit, line.rstrip(b"\r")))
+                out.append((hit, line))
+            pos = end + 1
         return out
+
+    def plain(self, data: bytes) -> list[tuple[Hit, bytes]]:
+        """(hit, line) for each failing line of ``data``: every line framed and parsed."""
+        line_of = self.line
+        return [
+            (hit, line.rstrip(b"\r"))
+            for line in data.split(b"\n")
+            if (hit := line_of(line)) is not None
+        ]
 
     def frame(self, f: Frame) -> Hit | None:
         if self.builtin:

@@ -218,9 +218,6 @@ class Guard:
 
     def data(self, r: Running, data: bytes) -> None:
         found = r.detector.block(data)
-        if found is None:
-            line_of = r.detector.line
-            found = [(hit, line) for line in data.splitlines() if (hit := line_of(line))]
         self.lines += data.count(b"\n")
         # one arrival time for the whole block: each address is counted once, with its sums
         # of tries and of lines without one

@@ -104,7 +104,7 @@ _DOVECOT_AUTH = re.compile(
     rb"\b(?:passwd-file|pam|sql|ldap|passwd|shadow|checkpassword|bsdauth)"
     rb"\(([^,)]*),([0-9a-fA-F.:]+)[,)]"
 )
-_DOVECOT_VERDICTS = (
+DOVECOT_VERDICTS = (
     b"unknown user",
     b"assword mismatch",
     b"pam_authenticate() failed",
@@ -190,7 +190,7 @@ def dovecot(ts: int, service: str, msg: bytes) -> Event | None:
     if msg[:4] != b"auth":
         return None
     # the lookup is searched before the last verdict only: one pass, however long the line
-    verdict = max(msg.rfind(v) for v in _DOVECOT_VERDICTS)
+    verdict = max(msg.rfind(v) for v in DOVECOT_VERDICTS)
     a = _DOVECOT_AUTH.search(msg, 0, verdict) if verdict > 0 else None
     if a is not None:
         return Event("failure", "dovecot", ts, addr=field(a.group(2)), user=field(a.group(1)))

@@ -27,6 +27,8 @@ _UW_USER = re.compile(rb"user=(.*?) (?:auth=.*? )?host=(\S*)(?: \[([^\]]*)\])?")
 # UW cuts each field at 80 characters: a real line is far shorter, and the pattern above
 # would take time growing with the square of a long line's length
 _UW_MAX = 2048
+# what Dovecot logs of a command over its input buffer
+OVERLONG = (b"Input buffer full", b"Too long", b"too long")
 _RIP = re.compile(rb"rip=([0-9a-fA-F.:]+)")
 _DOVECOT_USER = re.compile(rb"user=<([^>]*)>")
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f-\xff]{4,}")
@@ -76,7 +78,7 @@ def _dovecot(ts: int, service: str, msg: bytes) -> Event | None:
             return failed
     rip = _RIP.search(msg)
     addr = field(rip.group(1)) if rip else ""
-    if b"Input buffer full" in msg or b"Too long" in msg or b"too long" in msg:
+    if any(m in msg for m in OVERLONG):
         return Event(
             "exploit", service, ts, addr=addr, detail="over-long command (input buffer full)"
         )
