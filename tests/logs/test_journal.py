@@ -11,9 +11,7 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from hypothesis import strategies as st
 import todokede
 from tests.conftest import need
 from tests.journals import entry, syslog_entries, write_journal
+from tests.zones import machine_zone
 from todokede.detect import DetectConfig, Finding, Scanner, scan_paths
 from todokede.detect.findings import iso
 from todokede.errors import LogError
@@ -48,13 +47,10 @@ SITES = ["site-imap/messages", "site-relay/maillog", "site-bomb/maillog"]
 
 
 @pytest.fixture
-def tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def tokyo() -> Iterator[None]:
     """The machine's zone is Japan's (the seed's sites are there): journal times are UTC."""
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+    with machine_zone("Asia/Tokyo"):
+        yield
 
 
 def _parse(data: bytes, cuts: list[int] | None = None) -> list[Fields]:
@@ -367,22 +363,6 @@ def test_not_a_journalctl_match(tmp_path: Path, match: str) -> None:
         list(journal_entries(files=[path], matches=[match]))
 
 
-@contextmanager
-def _zone(name: str) -> Iterator[None]:
-    """The machine's zone is ``name`` for a while."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
-
-
 ZONES = ["UTC", "Asia/Tokyo", "America/New_York", "Australia/Lord_Howe"]
 NEW_YEAR_2027 = 1_798_761_600  # 2027-01-01 00:00 UTC
 FIELD_VALUES = {
@@ -437,7 +417,7 @@ def _flatten(items: list[Lines | Entry]) -> list[tuple[Frame, int, bytes] | Entr
 def test_texts_read_back_as_the_entries(zone: str, batch: list[Fields]) -> None:
     """Every entry turned into a line frames back to exactly the entry, in the entry's
     year; the others stay entries, in their place; those with no time or message go."""
-    with _zone(zone):
+    with machine_zone(zone):
         want = [e for e in map(to_entry, batch) if e is not None]
         got = _flatten(Texts().convert(batch))
     assert len(got) == len(want)
@@ -458,7 +438,7 @@ def test_texts_of_every_kind_of_entry_twice(zone: str) -> None:
         for second in (0, 30):
             stamp = (NEW_YEAR_2027 + (n % 3) * 60 + second) * 1_000_000
             batch.append({b"__REALTIME_TIMESTAMP": str(stamp).encode(), **fields})
-    with _zone(zone):
+    with machine_zone(zone):
         want = [e for e in map(to_entry, batch) if e is not None]
         got = _flatten(Texts().convert(batch))
     assert len(got) == len(want)
@@ -487,7 +467,7 @@ def test_texts_across_a_change_of_offset(zone: str, around: int) -> None:
     ]
     for fields, s in zip(batch, range(around - 7200, around + 7200, 97), strict=True):
         fields[b"__REALTIME_TIMESTAMP"] = str(s * 1_000_000).encode()
-    with _zone(zone):
+    with machine_zone(zone):
         want = [to_entry(f) for f in batch]
         got = _flatten(Texts().convert(batch))
     assert [g[0] for g in got] == [w.frame() for w in want if w is not None]  # type: ignore[index]

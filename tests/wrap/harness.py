@@ -264,9 +264,9 @@ def closing_all(socks: list[socket.socket]) -> Iterator[list[socket.socket]]:
 
 
 @contextlib.contextmanager
-def greeter(greeting: bytes = GREETING) -> Iterator[int]:
-    """A backend that sends ``greeting`` and closes at once (reads nothing); a thread with
-    an accept loop that waits at most 0.2 s at a time. Yields its port."""
+def backend(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A backend on 127.0.0.1 that calls ``handle`` on each connection, then closes it; a
+    thread with an accept loop that waits at most 0.2 s at a time. Yields its port."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -280,7 +280,7 @@ def greeter(greeting: bytes = GREETING) -> Iterator[int]:
             except TimeoutError:
                 continue
             with conn:
-                conn.sendall(greeting)
+                handle(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -290,6 +290,14 @@ def greeter(greeting: bytes = GREETING) -> Iterator[int]:
         done.set()
         thread.join(10)
         sock.close()
+
+
+@contextlib.contextmanager
+def greeter(greeting: bytes = GREETING) -> Iterator[int]:
+    """A backend that sends ``greeting`` and closes at once (reads nothing). Yields its
+    port."""
+    with backend(lambda conn: conn.sendall(greeting)) as port:
+        yield port
 
 
 @contextlib.contextmanager

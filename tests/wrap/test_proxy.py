@@ -9,7 +9,6 @@ import contextlib
 import ipaddress
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.realservers import dovecot
-from tests.wrap.harness import Running, connect, read_until, rules, wait_until
+from tests.wrap.harness import Running, backend, connect, read_until, rules, wait_until
 from todokede.wrap.listener import WrapConfig
 from todokede.wrap.proxy import SIGNATURE, header
 
@@ -62,33 +61,16 @@ def parse(conn: socket.socket) -> Seen:
 @contextlib.contextmanager
 def proxied_echo() -> Iterator[tuple[int, list[Seen]]]:
     """A backend that parses the header, then echoes; yields its port and what it parsed."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.2)
     seen: list[Seen] = []
-    done = threading.Event()
 
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(10)
-                seen.append(parse(conn))
-                while data := conn.recv(4096):
-                    conn.sendall(data)
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        seen.append(parse(conn))
+        while data := conn.recv(4096):
+            conn.sendall(data)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1], seen
-    finally:
-        done.set()
-        thread.join(10)
-        sock.close()
+    with backend(handle) as port:
+        yield port, seen
 
 
 def _has_ipv6_loopback() -> bool:
