@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 FIRST_MONTH = "1996-08"  # the reporting scheme started in August 1996
 PUBLIC_STATUSES = ("triaged", "published", "closed")  # reviewed by an analyst
 LANGS: tuple[Lang, ...] = ("ja", "en")
-DOCUMENTS = ("html", "md", "pdf")
 CHART_KINDS = ("monthly", "methods")
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from todokede.errors import ConfigError
+from todokede.wrap.proxy import VERSIONS
 
 if TYPE_CHECKING:
     from todokede.wrap import WrapConfig
@@ -105,7 +106,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--proxy-protocol",
-    type=click.Choice(["v1", "v2"]),
+    type=click.Choice(VERSIONS),
     help="Send the backend a PROXY protocol header (HAProxy's v1 text or v2 binary) naming "
     "the client, so that it logs and limits the client's address, not wrap's.",
 )
