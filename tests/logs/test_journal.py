@@ -473,6 +473,77 @@ def test_texts_across_a_change_of_offset(zone: str, around: int) -> None:
     assert [g[0] for g in got] == [w.frame() for w in want if w is not None]  # type: ignore[index]
 
 
+def _made_in_c(data: bytes, cuts: list[int]) -> list[Lines | Entry]:
+    """The items the scanner reads of an export stream fed in pieces, as
+    :meth:`Reader.poll_lines` makes them (the C pass, then :meth:`Texts.take`)."""
+    parser, texts = ExportParser("test"), Texts()
+    out: list[Lines | Entry] = []
+    prev = 0
+    for cut in [*sorted(cuts), len(data)]:
+        out += texts.take(parser.feed_lines(data[prev:cut], texts))
+        prev = cut
+    return out + texts.take(parser.end(texts))
+
+
+def _stream(entries: list[list[tuple[bytes, bytes]]]) -> bytes:
+    """An export stream whose entries may give a field twice (journald allows it)."""
+    return b"".join(
+        b"".join(export([dict([pair])])[:-1] for pair in pairs) + b"\n"
+        for pairs in entries
+        if pairs
+    )
+
+
+REPEATED = st.lists(
+    st.tuples(FIELD_ENTRY, st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=2)).map(
+        lambda e: [*e[0].items(), *((n, b"again") for n in e[1])]
+    ),
+    max_size=30,
+)
+
+
+def test_the_c_pass_is_built_where_it_is_required() -> None:
+    if os.environ.get("TODOKEDE_REQUIRE_NATIVE") == "1":
+        from todokede.logs import _export  # noqa: F401
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@given(REPEATED, st.lists(st.integers(0, 3000), max_size=4))
+@settings(max_examples=150, deadline=None)
+def test_lines_made_in_c_are_those_texts_makes(
+    zone: str, entries: list[list[tuple[bytes, bytes]]], cuts: list[int]
+) -> None:
+    """Every kind of entry, a field given twice (the last counts), the stream cut anywhere:
+    what the scanner reads is what Texts.convert makes of the parsed entries."""
+    data = _stream(entries)
+    batch = [dict(pairs) for pairs in entries if pairs]
+    with machine_zone(zone):
+        want = _flatten(Texts().convert(batch))
+        got = _flatten(_made_in_c(data, [c for c in cuts if c <= len(data)]))
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"A=1\n\nB=2\n\n\n\nC=3\n\n", None),  # blank lines between entries
+        (b"A=1\n\nbad=2\n\n", "entry 2: bad field name 'bad'"),
+        (b"A=1\n\nNOEQUALS\nB=2\n\n", "entry 2"),
+        (b"A=1\n", "ends inside entry 1"),
+    ],
+)
+def test_the_c_pass_leaves_odd_streams_to_the_parser(data: bytes, message: str | None) -> None:
+    if message is None:
+        assert _made_in_c(data, []) == [] and _parse(data) == [
+            {b"A": b"1"},
+            {b"B": b"2"},
+            {b"C": b"3"},
+        ]
+    else:
+        with pytest.raises(LogError, match=message):
+            _made_in_c(data, [])
+
+
 def test_odd_entries_in_a_journal_keep_their_place(tmp_path: Path, tokyo: None) -> None:
     """Entries with no syslog line of their own (no host, a message of two lines) are read
     one by one between the blocks: the findings are those of reading every entry alone."""

@@ -65,6 +65,13 @@ _MATCH = re.compile(r"[A-Z0-9_]+=.*|\+", re.S)  # journalctl's FIELD=value, or +
 _SPLIT = operator.methodcaller("split", b"=", 1)
 
 Fields = dict[bytes, bytes]
+# a run of syslog lines of one year made in C: (year, lines, count) (see _text_lines)
+Run = tuple[int, bytes, int]
+
+try:
+    from todokede.logs import _export
+except ImportError:  # built without a C compiler: Texts.convert makes every line
+    _export = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +152,14 @@ class Texts:
 
     def __init__(self) -> None:
         self._heads: dict[tuple[bytes, bytes], bytes | None] = {}  # " host prog"
-        self._zone: dict[int, int | None] = {}  # quarter hour -> the zone's offset then
+        self.zones: dict[int, int | None] = {}  # quarter hour -> the zone's offset then
         self._minutes: dict[int, tuple[bytes, int]] = {}  # "Sep  1 10:00:", the year
 
     def convert(self, batch: Sequence[Fields]) -> list[Lines | Entry]:
         out: list[Lines | Entry] = []
         lines: list[bytes] = []
         year = 0
-        heads, zone, minutes = self._heads, self._zone, self._minutes
+        heads, zone, minutes = self._heads, self.zones, self._minutes
         for fields in batch:
             # the common entry in a few lookups, each raising KeyError when it is not one
             # (missing fields, a program or PID found elsewhere, a time not seen yet)
@@ -193,6 +200,23 @@ class Texts:
             out.append(Lines(year, b"\n".join(lines) + b"\n", len(lines)))
         return out
 
+    def take(self, items: Sequence[Fields | Run]) -> list[Lines | Entry]:
+        """As :meth:`convert`, for what :meth:`ExportParser.feed_lines` gives: runs of lines
+        made already, and entries still to convert."""
+        out: list[Lines | Entry] = []
+        todo: list[Fields] = []
+        for item in items:
+            if type(item) is tuple:
+                if todo:
+                    out += self.convert(todo)
+                    todo = []
+                out.append(Lines(*item))
+            else:
+                todo.append(item)  # type: ignore[arg-type]  # Fields
+        if todo:
+            out += self.convert(todo)
+        return out
+
     def _slow(self, fields: Fields) -> tuple[bytes | Entry | None, int]:
         """An entry's line and year; else the entry (no line reads back as it), or None
         (no time or no message: :func:`entry`)."""
@@ -231,22 +255,31 @@ class Texts:
         self._heads[key] = head
         return head
 
+    def zone(self, span: int) -> int | None:
+        """The zone's offset in a quarter hour (``seconds // ZONE_SPAN``), looked up once; None
+        when it changes inside (then each second is asked) or cannot be known."""
+        try:
+            return self.zones[span]
+        except KeyError:
+            pass
+        start = span * ZONE_SPAN
+        try:
+            off: int | None = time.localtime(start).tm_gmtoff
+            if time.localtime(start + ZONE_SPAN - 1).tm_gmtoff != off:
+                off = None  # a change of offset inside: ask for each second
+        except (OverflowError, OSError, ValueError):
+            off = None
+        if len(self.zones) > 100_000:
+            self.zones.clear()
+        self.zones[span] = off
+        return off
+
     def _wall(self, usec: bytes | None) -> int | None:
         """:func:`wall_clock` of a timestamp field, the zone's offset looked up once a
         quarter hour; None when it is missing or out of range (:func:`entry` decides)."""
         try:
             sec = int(usec) // 1_000_000  # type: ignore[arg-type]
-            span = sec // ZONE_SPAN
-            if span in self._zone:
-                off = self._zone[span]
-            else:
-                start = span * ZONE_SPAN
-                off = time.localtime(start).tm_gmtoff
-                if time.localtime(start + ZONE_SPAN - 1).tm_gmtoff != off:
-                    off = None  # a change of offset inside: ask for each second
-                if len(self._zone) > 100_000:
-                    self._zone.clear()
-                self._zone[span] = off
+            off = self.zone(sec // ZONE_SPAN)
             ts = sec + (time.localtime(sec).tm_gmtoff if off is None else off)
         except (TypeError, OverflowError, OSError, ValueError):
             return None
@@ -308,8 +341,19 @@ class ExportParser:
         # doubled: reading it stays linear in its length
         self._parts: list[bytes] = []
         self._have = self._wait = 0
+        self.cursor: bytes | None = None  # the last entry's __CURSOR (feed_lines)
 
     def feed(self, data: bytes) -> list[Fields]:
+        """The whole entries in what was fed so far, each the dict of its fields."""
+        return self._feed(data, None)  # type: ignore[return-value]  # Fields only
+
+    def feed_lines(self, data: bytes, texts: Texts) -> list[Fields | Run]:
+        """As :meth:`feed`, but the common entries come as runs of syslog lines made in C
+        (``texts`` knows the zone's offsets): :meth:`Texts.take` reads both. Without the C
+        extension, every entry comes as its fields."""
+        return self._feed(data, texts if _export is not None else None)
+
+    def _feed(self, data: bytes, texts: Texts | None) -> list[Fields | Run]:
         if self._wait:
             self._parts.append(data)
             self._have += len(data)
@@ -319,13 +363,17 @@ class ExportParser:
             self._parts, self._have, self._wait = [], 0, 0
         else:
             buf = self._buf + data if self._buf else data
-        out: list[Fields] = []
+        out: list[Fields | Run] = []
         pos, n = 0, len(buf)
         bulk = True
         while pos < n:
             if bulk:
-                got, pos, bulk = self._text_entries(buf, pos)
-                out += got
+                if texts is None:
+                    entries, pos, bulk = self._text_entries(buf, pos)
+                    out += entries
+                else:
+                    items, pos, bulk = self._text_lines(buf, pos, texts)
+                    out += items
                 if pos >= n:
                     break
             if buf[pos] == 10:  # blank lines between entries
@@ -344,6 +392,7 @@ class ExportParser:
                 self._check(fields)
                 out.append(fields)
                 self.entries += 1
+                self.cursor = fields.get(b"__CURSOR")
                 pos = end + 2
                 continue
             got1 = self._binary(buf, pos)
@@ -352,6 +401,7 @@ class ExportParser:
             fields, pos = got1
             out.append(fields)
             self.entries += 1
+            self.cursor = fields.get(b"__CURSOR")
         rest = buf[pos:]
         if len(rest) > LONG_ENTRY:
             self._parts, self._have, self._wait = [rest], len(rest), 2 * len(rest)
@@ -359,11 +409,24 @@ class ExportParser:
         self._buf = rest
         return out
 
-    def _text_entries(self, buf: bytes, pos: int) -> tuple[list[Fields], int, bool]:
-        """The whole entries from ``pos`` up to the first with a binary field, split by a
-        few C-level calls (a split, then per entry a dict of its lines split at "="), and
-        where they end; false when something is not as journalctl writes it, which
-        :meth:`feed` then reads one field at a time, to say what is wrong.
+    def _text_lines(
+        self, buf: bytes, pos: int, texts: Texts
+    ) -> tuple[list[Fields | Run], int, bool]:
+        """As :meth:`_text_entries`, the common entries made into lines in C (one pass, no
+        dict per entry: ``_export.c``); where the C pass stops at an entry not as journalctl
+        writes it, :meth:`feed` goes on one entry at a time from there."""
+        stop = self._text_stop(buf, pos)
+        if stop <= pos:
+            return [], pos, True
+        items, end, count, cursor = _export.text_lines(buf, pos, stop, texts.zones, texts.zone)
+        self.entries += count
+        if count:
+            self.cursor = cursor
+        return items, (stop + 2 if end == stop else end), end == stop
+
+    @staticmethod
+    def _text_stop(buf: bytes, pos: int) -> int:
+        """Where the entries of text fields only from ``pos`` end (before a blank line).
 
         A binary field's length is 8 bytes, the last a NUL for any length there can be,
         and a text field has no NUL: the entries before the first NUL are all text.
@@ -373,6 +436,15 @@ class ExportParser:
             nul = buf.find(b"\0", pos, stop)
             if nul >= 0:
                 stop = buf.rfind(b"\n\n", pos, nul)
+        return stop
+
+    def _text_entries(self, buf: bytes, pos: int) -> tuple[list[Fields], int, bool]:
+        """The whole entries from ``pos`` up to the first with a binary field, split by a
+        few C-level calls (a split, then per entry a dict of its lines split at "="), and
+        where they end; false when something is not as journalctl writes it, which
+        :meth:`feed` then reads one field at a time, to say what is wrong.
+        """
+        stop = self._text_stop(buf, pos)
         if stop <= pos:
             return [], pos, True
         try:
@@ -390,13 +462,14 @@ class ExportParser:
         self.entries += len(out)
         return out, stop + 2, True
 
-    def end(self) -> list[Fields]:
-        """The stream is over: the entries still held; an entry cut short is an error."""
-        out: list[Fields] = []
+    def end(self, texts: Texts | None = None) -> list[Fields | Run]:
+        """The stream is over: the entries still held (as :meth:`feed_lines` gives them
+        when ``texts`` is given); an entry cut short is an error."""
+        out: list[Fields | Run] = []
         if self._parts:
             held = b"".join(self._parts)
             self._parts, self._have, self._wait = [], 0, 0
-            out = self.feed(held)
+            out = self._feed(held, texts if _export is not None else None)
             if self._parts:  # still cut short
                 self._buf = b"".join(self._parts)
         if self._buf.strip(b"\n"):
@@ -560,8 +633,8 @@ class Reader:
 
     def poll(self, timeout: float | None = None) -> list[Entry]:
         out = []
-        for fields in self._read(timeout):
-            e = entry(fields)
+        for fields in self._read(timeout, None):
+            e = entry(fields)  # type: ignore[arg-type]  # Fields only without texts
             if e is not None:
                 out.append(e)
         if out and out[-1].cursor:
@@ -570,21 +643,25 @@ class Reader:
 
     def poll_lines(self, timeout: float | None = None) -> list[Lines | Entry]:
         """As :meth:`poll`, the entries turned into syslog lines in bulk (:class:`Texts`)."""
-        batch = self._read(timeout)
-        if batch and b"__CURSOR" in batch[-1]:
-            self.cursor = batch[-1][b"__CURSOR"]
-        return self._texts.convert(batch)
+        batch = self._read(timeout, self._texts)
+        if batch and self._parser.cursor is not None:
+            self.cursor = self._parser.cursor
+        return self._texts.take(batch)
 
-    def _read(self, timeout: float | None) -> list[Fields]:
+    def _read(self, timeout: float | None, texts: Texts | None) -> list[Fields | Run]:
         if self.done:
             return []
         ready, _, _ = select.select([self._fd], [], [], timeout)
         if not ready:
             return []
         data = os.read(self._fd, READ_SIZE)
-        return self._parser.feed(data) if data else self._finish()
+        if not data:
+            return self._finish(texts)
+        if texts is None:
+            return self._parser.feed(data)  # type: ignore[return-value]  # invariance
+        return self._parser.feed_lines(data, texts)
 
-    def _finish(self) -> list[Fields]:
+    def _finish(self, texts: Texts | None) -> list[Fields | Run]:
         self.done = True
         proc = self._proc
         proc.wait(timeout=10)
@@ -597,7 +674,7 @@ class Reader:
             )
         # journalctl skips what it cannot read (a truncated file) and says so
         self.warnings += [f"{self.source.name}: journalctl: {line}" for line in err.splitlines()]
-        return self._parser.end()
+        return self._parser.end(texts)
 
     def close(self) -> None:
         proc = self._proc
