@@ -142,6 +142,10 @@ _SSHD_SERVICE = {p: field(p) for p in auth.SSHD}
 _RFC5424 = rb"^<[0-9]{1,3}>1 "
 
 
+def _no_match(data: bytes, pos: int) -> None:
+    return None
+
+
 def _fail2ban_text(line: bytes, f: Frame) -> bytes:
     """What a fail2ban filter reads of a framed line: the line after its date, as fail2ban
     cuts it (``host prog[pid]: message``); an RFC 5424 line's fields in that shape."""
@@ -171,7 +175,8 @@ class Detector:
         self.builtin = [BUILTIN[n] for n in names if n in BUILTIN]
         self.filters = [Filter.load(Path(n)) for n in names if n not in BUILTIN]
         self.framer = Framer(YearRule.newest(date.today()))
-        self._sshd = _SSHD_FAILED.match if "sshd" in names else None
+        # a fail2ban filter reads every line that may fail, these too
+        self._sshd = _SSHD_FAILED.match if "sshd" in names and not self.filters else None
         self._when: tuple[float, datetime] | None = None
         self.candidates = _candidates(names, self.filters)
 
@@ -184,14 +189,20 @@ class Detector:
         self._when = None  # one time for the block
         out = []
         search, frame, detect = self.candidates.search, self.framer.frame, self._detect
-        sshd, stamps, valid = self._sshd, self.framer.bsd_cache, self.framer.bsd_time
+        sshd, stamps, valid = self._sshd or _no_match, self.framer.bsd_cache, self.framer.bsd_time
         pos, size = 0, len(data)
+        s = None
         while pos < size:
-            m = search(data, pos)
-            if m is None:
-                break
-            start = data.rfind(b"\n", 0, m.start()) + 1
-            s = sshd(data, start) if sshd is not None else None
+            if s is not None:  # failures come in runs: the next line is tried as one first
+                s = sshd(data, pos)
+            if s is not None:
+                start = pos
+            else:
+                m = search(data, pos)
+                if m is None:
+                    break
+                start = data.rfind(b"\n", 0, m.start()) + 1
+                s = sshd(data, start)
             if s is not None and (s[1] in stamps or valid(s[1]) is not None):
                 pos = s.end() + 1
                 how = s[3]
@@ -203,7 +214,8 @@ class Detector:
                     who = who[7:]
                 out.append(((who, 0 if how == b"none" else 1, _SSHD_SERVICE[s[2]]), s[0]))
                 continue
-            end = data.find(b"\n", m.end())
+            s = None
+            end = data.find(b"\n", start)
             if end < 0:
                 end = size
             pos = end + 1

@@ -208,8 +208,8 @@ class Guard:
                 else:
                     data = s.poll()
                     if data:
-                        got = True
                         self.data(r, data, str(s.path))
+                    got = got or bool(data) or s.pending
         now = self.clock()
         if now >= self._next_tick:
             self._next_tick = now + TICK
