@@ -74,10 +74,7 @@ class Ignore:
 
     def _covers(self, packed: bytes) -> bool:
         value = int.from_bytes(packed, "big")
-        for net, mask in self.nets[len(packed)]:
-            if value & mask == net:
-                return True
-        return False
+        return any(value & mask == net for net, mask in self.nets[len(packed)])
 
     def banable(self, logged: str) -> str | None:
         """The canonical form of an address as logged, unless it is none (a host name)
