@@ -53,8 +53,12 @@ class Ignore:
 
     def __init__(self, networks: Iterable[str]) -> None:
         self.nets: dict[int, list[tuple[int, int]]] = {4: [], 16: []}
+        self.hosts: set[bytes] = set()  # single addresses: one lookup
         for n in networks:
             net = ipaddress.ip_network(n, strict=False)
+            if net.num_addresses == 1:
+                self.hosts.add(net.network_address.packed)
+                continue
             size = 4 if net.version == 4 else 16
             self.nets[size].append((int(net.network_address), int(net.netmask)))
         self._memo: dict[str, bool] = {}
@@ -73,8 +77,18 @@ class Ignore:
         return known
 
     def _covers(self, packed: bytes) -> bool:
+        if packed in self.hosts:
+            return True
+        nets = self.nets[len(packed)]
+        if not nets:
+            return False
         value = int.from_bytes(packed, "big")
-        return any(value & mask == net for net, mask in self.nets[len(packed)])
+        covered = False
+        for net, mask in nets:
+            if value & mask == net:
+                covered = True
+                break
+        return covered
 
     def banable(self, logged: str) -> str | None:
         """The canonical form of an address as logged, unless it is none (a host name)

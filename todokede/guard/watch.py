@@ -11,6 +11,7 @@ line never disagree for longer than a poll.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -217,6 +218,17 @@ class Guard:
         return got
 
     def data(self, r: Running, data: bytes, source: str = "") -> None:
+        # A block makes many small objects and no reference cycles: the cycle collector,
+        # which would walk the counters' tables again and again, waits until it is done.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            self._data(r, data, source)
+        finally:
+            if collect:
+                gc.enable()
+
+    def _data(self, r: Running, data: bytes, source: str) -> None:
         found = r.detector.block(data, source)
         self.lines += data.count(b"\n")
         # one arrival time for the whole block: each address is counted once, with its sums
