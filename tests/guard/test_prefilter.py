@@ -172,3 +172,21 @@ def test_sshd_failed_lines_skip_the_framer(monkeypatch: pytest.MonkeyPatch) -> N
         (("192.0.2.1", 1, "sshd"), lines[0]),
         (("192.0.2.2", 0, "sshd"), lines[1]),
     ]
+
+
+def test_a_fail2ban_filter_reads_only_lines_with_its_needles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not SSHD_CONF.exists():
+        pytest.skip(f"fail2ban is not installed ({SSHD_CONF})")
+    d = Detector((str(SSHD_CONF),))
+    flt = d.filters[0]
+    fed: list[str] = []
+    feed = flt.feed
+    monkeypatch.setattr(flt, "feed", lambda s, text, when: fed.append(text) or feed(s, text, when))
+    other = b"Sep  1 10:00:00 gw CRON[2]: pam_unix(cron:session): session closed for user root"
+    failed = b"Sep  1 10:00:01 gw sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"
+    assert d.block(b"\n".join([other] * 50 + [failed] + [other] * 50)) == [
+        (("192.0.2.1", 1, "sshd"), failed)
+    ]
+    assert fed == ["gw sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"]
