@@ -179,6 +179,11 @@ class Detector:
         self._sshd = _SSHD_FAILED.match if "sshd" in names and not self.filters else None
         self._when: tuple[float, datetime] | None = None
         self.candidates = _candidates(names, self.filters)
+        # the same without RFC 5424 lines, for a block that has none: a "^" among the
+        # literals makes the search try every position (twice the time)
+        self._plain_candidates = self.candidates
+        if self.candidates is not None and self.filters:
+            self._plain_candidates = _candidates(names, self.filters, rfc5424=False)
 
     def block(self, data: bytes, source: str = "") -> list[tuple[Hit, bytes]]:
         """(hit, line) for each failing line of ``data``, as :meth:`plain` finds them, but
@@ -188,7 +193,11 @@ class Detector:
             return self.plain(data, source)
         self._when = None  # one time for the block
         out = []
-        search, frame, detect = self.candidates.search, self.framer.frame, self._detect
+        candidates: re.Pattern[bytes] | None = self.candidates
+        if data[:1] != b"<" and b"\n<" not in data:
+            candidates = self._plain_candidates
+        assert candidates is not None
+        search, frame, detect = candidates.search, self.framer.frame, self._detect
         sshd, stamps, valid = self._sshd or _no_match, self.framer.bsd_cache, self.framer.bsd_time
         pos, size = 0, len(data)
         s = None
@@ -274,7 +283,9 @@ class Detector:
         return found
 
 
-def _candidates(names: tuple[str, ...], filters: list[Filter]) -> re.Pattern[bytes] | None:
+def _candidates(
+    names: tuple[str, ...], filters: list[Filter], rfc5424: bool = True
+) -> re.Pattern[bytes] | None:
     """One regex finding the lines that may fail (None: any line may): the detectors'
     markers, the filters' needles (ASCII: the same bytes in each encoding a line is decoded
     from; an ISO-2022-JP escape could part them, so a line with one is taken), and RFC 5424
@@ -287,6 +298,6 @@ def _candidates(names: tuple[str, ...], filters: list[Filter]) -> re.Pattern[byt
             if not needles or not all(n.isascii() for n in needles):
                 return None
             markers.update(re.escape(n.encode()) for n in needles)
-        extra += [b"\x1b", _RFC5424]
+        extra += [b"\x1b", _RFC5424] if rfc5424 else [b"\x1b"]
     ordered = sorted(markers, key=len, reverse=True)
     return re.compile(b"|".join([*extra, *ordered]), re.M)
