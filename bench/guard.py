@@ -10,7 +10,8 @@ installed, else polling).
   latency     a new address writes maxretry failing lines at once; the time until it
               appears in the deny file (the ban has taken effect for libwrap and wrap)
   throughput  N failure lines from N/2 addresses (two each: below maxretry, no bans), then
-              one address that is banned; lines / time from the first write to that ban;
+              one address that is banned; lines / time from the first write to that ban,
+              and lines / the CPU time the target used meanwhile;
               with --noise K, K other lines of an auth.log after each failure line (most
               lines of a real log are not failures)
   memory      resident memory with 100,000 banned addresses (maxretry = 1: one line each);
@@ -239,16 +240,27 @@ def latency(target: Target, trials: int, net: int) -> list[float]:
     return out
 
 
-def throughput(target: Target, count: int, net: int, noise: int = 0) -> float:
-    """Lines (failures and the others) per second."""
+def cpu_seconds(pid: int) -> float:
+    """User and system time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(target: Target, count: int, net: int, noise: int = 0) -> tuple[float, float]:
+    """Lines (failures and the others) per second of wall time, and per second of the
+    target's CPU time (steadier on a loaded machine)."""
     addrs = [addr_of(i, net) for i in range(1, count // 2 + 1)]
     bulk = lines(addrs, 2, noise)
     last = addr_of(count // 2 + 1, net)
+    cpu = cpu_seconds(target.pid)
     start = time.perf_counter()
     target.write(bulk + lines([last], target.maxretry))
     if not wait_for(lambda: target.banned(last), 1800, 0.01):
         raise RuntimeError(f"{target.name}: the closing ban never came")
-    return count * (1 + noise) / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    cpu = cpu_seconds(target.pid) - cpu
+    total = count * (1 + noise)
+    return total / wall, total / max(cpu, 0.01)
 
 
 def memory(target: Target, count: int) -> tuple[int, int, float]:
@@ -288,13 +300,14 @@ def main() -> None:
             root.mkdir()
             with running(make(_fresh(root, "a"), 3, True)) as t:
                 lat = latency(t, args.latency, 100 + n)
-                rate = throughput(t, args.lines, 150 + n, args.noise)
+                rate, cpu_rate = throughput(t, args.lines, 150 + n, args.noise)
             with running(make(_fresh(root, "m"), 1, key != "f2b")) as t:
                 before, after, took = memory(t, args.bans)
             results[t.name] = {
                 "p50": statistics.median(lat),
                 "p90": sorted(lat)[int(len(lat) * 0.9) - 1] if len(lat) >= 10 else max(lat),
                 "rate": rate,
+                "cpu_rate": cpu_rate,
                 "rss_before": before,
                 "rss_after": after,
                 "ban_time": took,
@@ -324,20 +337,21 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
         f"memory with {args.bans} bans; noisy if the machine is loaded"
     )
     print(
-        f"{'target':34} {'p50 ms':>9} {'p90 ms':>9} {'lines/s':>10} "
+        f"{'target':34} {'p50 ms':>9} {'p90 ms':>9} {'lines/s':>10} {'lines/cpu-s':>12} "
         f"{'RSS MiB':>9} {'+MiB':>7} {'bans s':>8}"
     )
     for name, r in results.items():
         print(
             f"{name:34} {r['p50'] * 1000:9.1f} {r['p90'] * 1000:9.1f} {r['rate']:10.0f} "
-            f"{r['rss_after'] / 1024:9.1f} {(r['rss_after'] - r['rss_before']) / 1024:7.1f} "
-            f"{r['ban_time']:8.1f}"
+            f"{r['cpu_rate']:12.0f} {r['rss_after'] / 1024:9.1f} "
+            f"{(r['rss_after'] - r['rss_before']) / 1024:7.1f} {r['ban_time']:8.1f}"
         )
     for name in names[1:]:
         r = results[name]
         print(
             f"{name}: latency {r['p50'] / f2b['p50']:.3f} x fail2ban's (goal <= 0.1), "
             f"rate {r['rate'] / f2b['rate']:.1f} x (goal >= 10), "
+            f"per CPU second {r['cpu_rate'] / f2b['cpu_rate']:.1f} x, "
             f"memory {r['rss_after'] / max(1, f2b['rss_after']):.2f} x"
         )
 

@@ -125,3 +125,28 @@ def test_detectors_survive_garbage(data: bytes) -> None:
     hit = d.line(b"Sep  1 10:00:00 h sshd[1]: " + data)
     assert hit is None or isinstance(hit[0], str)
     d.line(data)
+
+
+@pytest.mark.parametrize(
+    ("nets", "logged", "banable"),
+    [
+        (("127.0.0.1",), "192.0.2.1", "192.0.2.1"),
+        (("127.0.0.1",), "127.0.0.1", None),
+        (("127.0.0.1",), "::ffff:127.0.0.1", None),  # mapped: the IPv4 address counts
+        (("127.0.0.1",), "127.0.0.2", "127.0.0.2"),
+        (DEFAULT_IGNORE, "[2001:DB8::1]", "2001:db8::1"),
+        (DEFAULT_IGNORE, "fc00::5", None),
+        (DEFAULT_IGNORE, "172.31.255.255", None),
+        (DEFAULT_IGNORE, "172.32.0.1", "172.32.0.1"),
+        (("192.0.2.7/32", "2001:db8::7/128"), "2001:db8::7", None),
+        ((), "host.example", None),
+    ],
+)
+def test_banable(nets: tuple[str, ...], logged: str, banable: str | None) -> None:
+    """An address as logged: its canonical form unless it is none or ignored (asked twice:
+    the second answer comes from the memo)."""
+    ignore = Ignore(nets)
+    assert ignore.banable(logged) == banable
+    assert ignore.banable(logged) == banable
+    normal = normalize(logged)
+    assert banable == (None if normal is None or normal in ignore else normal)

@@ -89,3 +89,104 @@ def test_fuzzed_mixes(lines: list[tuple[bytes, object, int, bytes]], names: set[
         text = form(line)  # type: ignore[operator]
         parts.append(text[:at] + junk + text[at:] if at < len(text) else text + junk)
     _same(tuple(sorted(names)), b"\n".join(parts))
+
+
+SSHD_CONF = Path("/etc/fail2ban/filter.d/sshd.conf")
+
+
+def _same_fresh(names: tuple[str, ...], data: bytes) -> int:
+    """:func:`_same` for fail2ban filters, which keep state: each way with its own."""
+    d = Detector(names)
+    assert d.candidates is not None
+    got = d.block(data, "log")
+    assert got == Detector(names).plain(data, "log")
+    return len(got)
+
+
+@pytest.mark.parametrize(
+    "names", [(str(SSHD_CONF),), ("sshd", str(SSHD_CONF)), ("tcpd", str(SSHD_CONF))]
+)
+def test_fail2ban_filter_needles(names: tuple[str, ...]) -> None:
+    """A fail2ban filter is fed only the lines with one of its needles (and RFC 5424 lines,
+    whose text it reads is made from the fields): it finds what it finds in every line."""
+    if not SSHD_CONF.exists() or not (SAMPLES / "sshd").exists():
+        pytest.skip(f"fail2ban is not installed ({SSHD_CONF})")
+    data = re.sub(rb"(?m)^@[0-9a-f]{24} ", b"", (SAMPLES / "sshd").read_bytes())
+    assert _same_fresh(names, data) > 50
+    mixed = b"\n".join(REAL + [_rfc5424(x) for x in REAL] + [_rfc3339(x) for x in REAL])
+    assert _same_fresh(names, mixed) > len(FAILED)
+
+
+@given(st.lists(st.tuples(st.sampled_from(REAL), st.sampled_from([bytes, _rfc5424])), max_size=20))
+@settings(max_examples=50, deadline=None)
+def test_fail2ban_filter_needles_fuzzed(lines: list[tuple[bytes, object]]) -> None:
+    if not SSHD_CONF.exists():
+        pytest.skip(f"fail2ban is not installed ({SSHD_CONF})")
+    _same_fresh((str(SSHD_CONF),), b"\n".join(form(x) for x, form in lines))  # type: ignore[operator]
+
+
+_FAILED_PARTS = st.tuples(
+    st.sampled_from([b"Sep  1 10:00:00", b"Feb 30 10:00:00", b"Sep  0 10:00:00",
+                     b"Xyz  1 10:00:00", b"Sep  1 25:00:00", b"<38>Sep  1 10:00:00"]),
+    st.sampled_from([b"gw", b"gw:", b"[gw]", b"g\tw", b"\xff"]),
+    st.sampled_from([b"sshd[1]", b"sshd-session[22]", b"in.sshd[3]", b"sshd", b"sshdx[1]",
+                     b"sshd[x]"]),
+    st.sampled_from([b"password", b"publickey", b"none", b"keyboard-interactive/pam", b""]),
+    st.sampled_from([b"root", b"invalid user admin", b"illegal user ", b"a from 192.0.2.9 port 1",
+                     b"\xe3\x81\x82", b"x\ry", b"x: y"]),
+    st.sampled_from([b"192.0.2.1", b"::ffff:192.0.2.2", b"::ffff:dead:beef", b"host.example",
+                     b"2001:db8::1", b"[192.0.2.3]"]),
+    st.sampled_from([b" port 22 ssh2", b" port 22", b" port 22 ssh2: RSA SHA256:x", b"",
+                     b" port 22 ssh2\r", b" port x ssh2", b" port 22 ssh2: x\ry", b" port 22 ssh",
+                     b" port 22 ssh2: x\r"]),
+)  # fmt: skip
+
+
+@given(st.lists(_FAILED_PARTS, max_size=20), st.sampled_from([("sshd",), ("sshd", "tcpd")]))
+@settings(max_examples=300, deadline=None)
+def test_sshd_failed_lines_read_whole(
+    parts: list[tuple[bytes, ...]], names: tuple[str, ...]
+) -> None:
+    """sshd's ``Failed`` lines read where they are found are read as the parser reads them,
+    odd stamps, hosts, programs, users, addresses and endings included."""
+    lines = [
+        b"%s %s %s: Failed %s for %s from %s%s" % (stamp, host, prog, how, user, addr, end)
+        for stamp, host, prog, how, user, addr, end in parts
+    ]
+    _same(names, b"\n".join(lines))
+
+
+def test_sshd_failed_lines_skip_the_framer(monkeypatch: pytest.MonkeyPatch) -> None:
+    d = Detector(("sshd",))
+
+    def framed(line: bytes) -> None:
+        raise AssertionError(f"framed: {line!r}")
+
+    lines = [
+        b"Sep  1 10:00:00 gw sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2",
+        b"Sep  1 10:00:01 gw sshd[1]: Failed none for invalid user a from ::ffff:192.0.2.2 port 2",
+        b"Sep  1 10:00:02 gw sshd[1]: Failed publickey for git from 192.0.2.3 port 5 ssh2: RSA x",
+    ]
+    monkeypatch.setattr(d.framer, "frame", framed)
+    assert d.block(b"\n".join(lines) + b"\n") == [
+        (("192.0.2.1", 1, "sshd"), lines[0]),
+        (("192.0.2.2", 0, "sshd"), lines[1]),
+    ]
+
+
+def test_a_fail2ban_filter_reads_only_lines_with_its_needles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not SSHD_CONF.exists():
+        pytest.skip(f"fail2ban is not installed ({SSHD_CONF})")
+    d = Detector((str(SSHD_CONF),))
+    flt = d.filters[0]
+    fed: list[str] = []
+    feed = flt.feed
+    monkeypatch.setattr(flt, "feed", lambda s, text, when: fed.append(text) or feed(s, text, when))
+    other = b"Sep  1 10:00:00 gw CRON[2]: pam_unix(cron:session): session closed for user root"
+    failed = b"Sep  1 10:00:01 gw sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"
+    assert d.block(b"\n".join([other] * 50 + [failed] + [other] * 50)) == [
+        (("192.0.2.1", 1, "sshd"), failed)
+    ]
+    assert fed == ["gw sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"]

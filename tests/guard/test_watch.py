@@ -134,3 +134,62 @@ def test_a_spoofed_flood_stays_within_max_tracked(tmp_path: Path) -> None:
         assert g.state.count() == 0  # nobody reached maxretry
     finally:
         g.close()
+
+
+class Interrupt:
+    """The guard's log: a signal arrives as the ``after``-th ban is logged."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.bans = 0
+
+    def __call__(self, message: str) -> None:
+        if " ban " in message:
+            self.bans += 1
+            if self.bans == self.after:
+                raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("after", [1, 3, 40])
+def test_a_block_that_is_cut_short_keeps_its_bans(tmp_path: Path, after: int) -> None:
+    """Many bans from one block share a transaction; a signal in the middle of the block
+    leaves the state and the host list agreeing on every ban made, after a restart too."""
+    log = tmp_path / "auth.log"
+    log.touch()
+    conf = config(tmp_path, f'[jail.sshd]\nlogpath = "{log}"\nfilters = ["sshd"]\nmaxretry = 2')
+    g = Guard(load(conf), clock=Clock(), log=Interrupt(after))
+    g.start()
+    addrs = [f"192.0.2.{i}" for i in range(1, 51)]
+    with log.open("a") as fh:
+        fh.write("".join(LINE.format(a) * 2 for a in addrs))
+    if after <= len(addrs):
+        with pytest.raises(KeyboardInterrupt):
+            g.poll()
+    g.close()
+    made = set(addrs[:after])
+    assert deny(tmp_path) == made
+    again = Guard(load(conf), clock=Clock(), log=lambda m: None)
+    again.start()  # the host list is rewritten from the state
+    try:
+        assert {b.addr for b in again.state.active()} == made
+        assert deny(tmp_path) == made
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("chunk", [50, 333, 4096])
+def test_failures_add_up_across_pieces_of_a_burst(tmp_path: Path, chunk: int) -> None:
+    """A burst read a piece at a time (lines cut between pieces) counts as read at once:
+    the addresses with maxretry failures are banned, the others not."""
+    g, log, _clock = started(tmp_path, "maxretry = 3")
+    source = g.running["sshd"].sources[0]
+    source.follower.limit = chunk  # type: ignore[union-attr]
+    lines = [LINE.format(f"192.0.2.{i % 40 + 1}") for i in range(100)]  # 1-20: 3 times
+    with log.open("a") as fh:
+        fh.write("".join(lines))
+    polls = 0
+    while g.poll():
+        polls += 1
+    g.close()
+    assert polls >= len("".join(lines)) // chunk
+    assert deny(tmp_path) == {f"192.0.2.{i}" for i in range(1, 21)}

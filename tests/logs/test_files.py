@@ -83,3 +83,49 @@ def test_follower_survives_rotation(tmp_path: Path) -> None:
         fh.write(b"six\n")
     assert f.poll() == b"six\n"
     f.close()
+
+
+def _drain(f: files.Follower, polls: int = 100_000) -> list[bytes]:
+    out = []
+    for _ in range(polls):
+        data = f.poll()
+        if data:
+            out.append(data)
+        elif not f.pending:
+            break
+    return out
+
+
+@pytest.mark.parametrize("limit", [1, 7, 16, 1000])
+def test_follower_reads_a_piece_at_a_time(tmp_path: Path, limit: int) -> None:
+    """With a limit, each poll gives whole lines from at most ``limit`` bytes (and the rest
+    of a longer line), lines cut between reads come whole, and a rotation is taken once
+    the old file is read to its end."""
+    p = tmp_path / "auth.log"
+    p.write_bytes(b"")
+    f = files.Follower(p, limit=limit)
+    assert f.poll() == b""
+    with open(p, "ab") as fh:
+        fh.write(LINES[:500] + b"partial")
+    got = _drain(f)
+    assert all(part.endswith(b"\n") for part in got)
+    assert all(len(part) <= limit + 60 for part in got)  # a line is under 60 bytes
+    with open(p, "ab") as fh:
+        fh.write(b" line\n" + LINES[500:])
+    p.rename(tmp_path / "auth.log.1")  # rotated with more than a piece left unread
+    p.write_bytes(b"after 1\nafter 2\n")
+    got += _drain(f)
+    assert b"".join(got) == LINES[:500] + b"partial line\n" + LINES[500:] + b"after 1\nafter 2\n"
+    f.close()
+
+
+def test_follower_finishes_a_rotated_file_without_its_last_newline(tmp_path: Path) -> None:
+    p = tmp_path / "auth.log"
+    p.write_bytes(b"")
+    f = files.Follower(p, limit=4)
+    f.poll()
+    p.write_bytes(b"first line\nno newline")
+    p.rename(tmp_path / "auth.log.1")
+    p.write_bytes(b"new\n")
+    assert b"".join(_drain(f)) == b"first line\nno newline\nnew\n"
+    f.close()

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from todokede.logs.files import Follower
+from todokede.logs.files import BLOCK, Follower
 from todokede.logs.journal import journal_entries
 from todokede.logs.syslog import Frame
 
@@ -24,17 +24,24 @@ _QUEUE_MAX = 100_000  # frames waiting for the guard; the reader blocks beyond t
 
 
 class FileSource:
-    """New complete lines of one log file, as blocks of bytes."""
+    """New complete lines of one log file, as blocks of bytes of at most ``chunk`` (and
+    the end of a line that is longer): a burst is counted, and its bans made, a block at a
+    time in bounded memory, not after all of it has been read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, chunk: int = BLOCK) -> None:
         # an existing log is followed from its end; one that appears later from its start
-        self.follower = Follower(path, from_start=not path.exists())
+        self.follower = Follower(path, from_start=not path.exists(), limit=chunk)
         self.path = path
         self.follower.poll()  # opens it and moves to its end now, not at the first poll
 
     def poll(self) -> bytes:
         """New complete lines (b"": nothing new)."""
         return self.follower.poll()
+
+    @property
+    def pending(self) -> bool:
+        """More is there to read now (the last poll stopped at ``chunk``)."""
+        return self.follower.pending
 
     def close(self) -> None:
         self.follower.close()

@@ -85,7 +85,9 @@ class State:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """The bans made inside share one transaction (begun at the first of them): a
-        block of failing lines that bans many addresses commits once."""
+        block of failing lines that bans many addresses commits once. Each ban's actions
+        have run when it is made, so an error or a signal that ends the block still
+        commits the bans made before it: the state never forgets a ban in force."""
         if self._batch != "off":
             yield
             return
@@ -95,7 +97,7 @@ class State:
         except BaseException:
             if self._batch == "open":
                 with contextlib.suppress(sqlite3.Error):
-                    self.db.execute("ROLLBACK")
+                    self.db.execute("COMMIT")
             raise
         else:
             if self._batch == "open":

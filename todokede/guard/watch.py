@@ -11,6 +11,7 @@ line never disagree for longer than a poll.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -208,16 +209,27 @@ class Guard:
                 else:
                     data = s.poll()
                     if data:
-                        got = True
-                        self.data(r, data)
+                        self.data(r, data, str(s.path))
+                    got = got or bool(data) or s.pending
         now = self.clock()
         if now >= self._next_tick:
             self._next_tick = now + TICK
             self.tick(now)
         return got
 
-    def data(self, r: Running, data: bytes) -> None:
-        found = r.detector.block(data)
+    def data(self, r: Running, data: bytes, source: str = "") -> None:
+        # A block makes many small objects and no reference cycles: the cycle collector,
+        # which would walk the counters' tables again and again, waits until it is done.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            self._data(r, data, source)
+        finally:
+            if collect:
+                gc.enable()
+
+    def _data(self, r: Running, data: bytes, source: str) -> None:
+        found = r.detector.block(data, source)
         self.lines += data.count(b"\n")
         # one arrival time for the whole block: each address is counted once, with its sums
         # of tries and of lines without one
@@ -237,13 +249,13 @@ class Guard:
 
     def line(self, r: Running, line: bytes) -> None:
         self.lines += 1
-        hit = r.detector.line(line)
+        hit = r.detector.line(line, "lines")
         if hit is not None:
             self.failure(r, hit[0], hit[1], hit[2], line)
 
     def frame(self, r: Running, f: Frame) -> None:
         self.lines += 1
-        hit = r.detector.frame(f)
+        hit = r.detector.frame(f, "journal")
         if hit is not None:
             self.failure(r, hit[0], hit[1], hit[2], f[2] + b": " + f[4])
 
@@ -253,8 +265,8 @@ class Guard:
     ) -> None:  # fmt: skip
         """``count`` tries of ``logged``, and ``noted`` lines without a try (by default: the
         line, if it is one)."""
-        addr = normalize(logged)
-        if addr is None or addr in r.ignore:
+        addr = r.ignore.banable(logged)
+        if addr is None:
             return
         if now is None:
             now = self.clock()

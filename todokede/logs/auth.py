@@ -65,8 +65,8 @@ _SOLARIS = re.compile(rb"\[ID \d+ [a-z0-9.]+\] ")
 _REPEATED = re.compile(rb"message repeated (\d+) times: \[ ?(.*?)\]?$", re.S)
 # with the port (OpenSSH since 3.x), else without; only a key's or ruser's text may
 # follow, so the client is the first "from ADDR port N" the end of the line or ": " follows
-# (as fail2ban reads it)
-_FAILED = re.compile(
+# (as fail2ban reads it); guard reads whole lines with it (todokede.guard.detectors)
+FAILED = re.compile(
     rb"Failed (\S+) for (?:(?:invalid|illegal) user )?(.*?) from (\S+) port \d+"
     rb"(?: ssh\d?)?(?:: .*)?$",
     re.S,
@@ -147,7 +147,7 @@ def sshd(ts: int, prog: bytes, msg: bytes) -> Event | None:
         return None
     service = field(prog)
     if msg[:7] == b"Failed ":
-        m = _FAILED.match(msg) or _FAILED_BARE.match(msg)
+        m = FAILED.match(msg) or _FAILED_BARE.match(msg)
         if m is None or m.group(1) == b"publickey":
             return None  # a client offers each of its keys in turn: not guessing
         host, addr = _client(m.group(3))

@@ -162,14 +162,20 @@ def time_order(paths: list[Path]) -> list[Path]:
 class Follower:
     """``tail -F`` for one path: reads what is there, then new lines as they come; when the
     file is rotated (a new inode, or the file shrank) it finishes the old one and reopens.
+
+    ``limit``: read at most that many bytes a poll (the rest at the next polls, and a
+    rotation once the old file is read to its end), so that a burst is handled a piece at
+    a time in bounded memory; -1: everything there is.
     """
 
-    def __init__(self, path: Path, *, from_start: bool = True) -> None:
+    def __init__(self, path: Path, *, from_start: bool = True, limit: int = -1) -> None:
         self.path = path
+        self.limit = limit
         self._fh: BinaryIO | None = None
         self._ino: int | None = None
         self._carry = b""
         self._from_start = from_start
+        self._more = False  # the last read stopped at the limit
 
     def _open(self) -> bool:
         try:
@@ -185,7 +191,8 @@ class Follower:
 
     def _drain(self) -> bytes:
         assert self._fh is not None
-        data = self._fh.read()
+        data = self._fh.read(self.limit)
+        self._more = 0 < self.limit == len(data)
         if not data:
             return b""
         data = self._carry + data
@@ -196,11 +203,18 @@ class Follower:
         self._carry = data[cut + 1 :]
         return data[: cut + 1]
 
+    @property
+    def pending(self) -> bool:
+        """Whether the last poll stopped at the limit: more is there to read now."""
+        return self._more
+
     def poll(self) -> bytes:
         """New complete lines since the last poll (b"" when nothing new)."""
         if self._fh is None and not self._open():
             return b""
         out = self._drain()
+        if self._more:
+            return out
         try:
             st = os.stat(self.path)
         except OSError:
@@ -208,6 +222,8 @@ class Follower:
         assert self._fh is not None
         if st.st_ino != self._ino or st.st_size < self._fh.tell():
             out += self._drain()
+            if self._more:
+                return out  # the rest of the old file first
             if self._carry:
                 out += self._carry + b"\n"
                 self._carry = b""
