@@ -35,6 +35,40 @@ def needles(pattern: str, flags: int = 0) -> frozenset[str] | None:
     return max(clauses, key=_score) if clauses else None
 
 
+def prefix(pattern: str, flags: int = 0) -> str:
+    """The text every match of ``pattern`` begins with at the start of the text, when it
+    can match only there (it begins with ``^`` and reads one line: no MULTILINE), else "".
+    A text that does not begin so cannot match: ``str.startswith`` says so at once."""
+    if flags & (re.MULTILINE | re.IGNORECASE):
+        return ""
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError):
+        return ""
+    if parsed.state.flags & (re.MULTILINE | re.IGNORECASE):
+        return ""
+    items = list(parsed)
+    if not items or items[0] != (C.AT, C.AT_BEGINNING):
+        return ""
+    out: list[str] = []
+    _lead(items[1:], out)
+    return "".join(out)
+
+
+def _lead(items: list[tuple[object, Any]], out: list[str]) -> bool:
+    """Adds the literals ``items`` begin with to ``out``, into groups; True when the items
+    are all literal (what follows them is then part of the prefix too)."""
+    for op, av in items:
+        if op is C.LITERAL:
+            out.append(chr(av))
+        elif op is C.SUBPATTERN and not int(av[1]) & re.IGNORECASE:
+            if not _lead(list(av[3]), out):
+                return False
+        else:
+            return False
+    return True
+
+
 def _score(clause: Clause) -> tuple[int, int]:
     # spaces are in most lines: " user " finds more lines than "nvalid" does
     return min(len(s.strip()) for s in clause), -len(clause)
