@@ -168,41 +168,87 @@ class State:
     def _feed_needles(
         self, block: bytes, framer: Framer, source: str, lineno: int, needles: re.Pattern[bytes]
     ) -> int:
-        n = pos = 0
-        size = len(block)
-        first: int | None = None  # where the lines with a needle not yet read start
-        while True:
-            m = needles.search(block, pos)
-            start = size if m is None else block.rfind(b"\n", 0, m.start()) + 1
-            if start > pos:
-                if first is not None:
-                    n += self._feed(block[first:pos], framer, source, lineno + n)
-                    first = None
-                n += self._passed(block[pos:start], framer, source, lineno + n)
-            if m is None:
-                break
-            if first is None:
-                first = start
-            end = block.find(b"\n", m.end())
-            pos = size if end < 0 else end + 1
-        if first is not None:
-            n += self._feed(block[first:pos], framer, source, lineno + n)
+        """The built-in parsers read the whole block as without filters (the C loop); the
+        filters then read its lines in order: those with a needle one by one, the runs
+        between in bulk where they can. A line with a needle that is not syslog (which a
+        filter may still match, and is then not unparsed) has the block read as one, the
+        lines with needles through the general path and the filters together."""
+        runs = _runs(block, needles)
+        framed: list[list[tuple[Frame, bytes]]] = []
+        for start, end, hit in runs:
+            frames = []
+            if hit:
+                for line in _lines(block[start:end]):
+                    f = framer.frame(line)
+                    if f is None:
+                        return self._feed_mixed(block, framer, source, lineno, runs)
+                    frames.append((f, line))
+            framed.append(frames)
+        filters = self.filters
+        self.filters = []
+        try:
+            n = self._feed(block, framer, source, lineno)
+        finally:
+            self.filters = filters
+        for (start, end, hit), frames in zip(runs, framed, strict=True):
+            if hit:
+                for f, line in frames:
+                    self._filters(f, line, source)
+            else:
+                self._pass(block[start:end], framer, source)
+        return n
+
+    def _pass(self, run: bytes, framer: Framer, source: str) -> None:
+        """Lines no failregex can match, for the filters alone: passed over in bulk by
+        each filter that can (:meth:`Filter.skip`), else read one by one."""
+        filters = self.filters
+        todo = self._unskipped(run, source)
+        if not todo:
+            return
+        self.filters = todo
+        try:
+            for line in _lines(run):
+                self._filters(framer.frame(line), line, source)
+        finally:
+            self.filters = filters
+
+    def _feed_mixed(
+        self,
+        block: bytes,
+        framer: Framer,
+        source: str,
+        lineno: int,
+        runs: list[tuple[int, int, bool]],
+    ) -> int:
+        """:meth:`_feed_needles` for a block with a needle on a line that is not syslog:
+        the runs with needles through the general path with the filters, the runs between
+        as without them once every filter has passed over them."""
+        n = 0
+        for start, end, hit in runs:
+            if hit:
+                n += self._feed(block[start:end], framer, source, lineno + n)
+            else:
+                n += self._passed(block[start:end], framer, source, lineno + n)
         return n
 
     def _passed(self, run: bytes, framer: Framer, source: str, lineno: int) -> int:
         """Lines no failregex can match: read without the filters (the fast path) once
         every filter has passed over them."""
         filters = self.filters
-        body = run[:-1] if run.endswith(b"\n") else run
-        todo = filters
-        if body.isascii() and b"\r" not in body and not _ODD_LINE.search(body):
-            text, count = body.decode("ascii"), body.count(b"\n") + 1
-            todo = [f for f in filters if not f.skip(source, text, count)]
-        self.filters = todo
+        self.filters = self._unskipped(run, source)
         try:
             return self._feed(run, framer, source, lineno)
         finally:
             self.filters = filters
+
+    def _unskipped(self, run: bytes, source: str) -> list[Filter]:
+        """The filters that could not pass over ``run`` in bulk (:meth:`Filter.skip`); the
+        others have."""
+        body = run[:-1] if run.endswith(b"\n") else run
+        if body.isascii() and b"\r" not in body and not _ODD_LINE.search(body):
+            text, count = body.decode("ascii"), body.count(b"\n") + 1
+            return [f for f in self.filters if not f.skip(source, text, count)]
+        return self.filters
 
     def _feed(self, block: bytes, framer: Framer, source: str, lineno: int) -> int:
         """:meth:`feed` without the needles.
@@ -645,6 +691,42 @@ class State:
         else:
             for m in msgs:  # type: ignore[attr-defined]
                 self.msgs.put(m)
+
+
+def _runs(block: bytes, needles: re.Pattern[bytes]) -> list[tuple[int, int, bool]]:
+    """The block cut into runs of whole lines: (start, end, whether its lines have a
+    needle), in order, alternating."""
+    out: list[tuple[int, int, bool]] = []
+    pos = 0
+    size = len(block)
+    first: int | None = None  # where the lines with a needle not yet cut off start
+    while True:
+        m = needles.search(block, pos)
+        start = size if m is None else block.rfind(b"\n", 0, m.start()) + 1
+        if start > pos:
+            if first is not None:
+                out.append((first, pos, True))
+                first = None
+            out.append((pos, start, False))
+        if m is None:
+            break
+        if first is None:
+            first = start
+        end = block.find(b"\n", m.end())
+        pos = size if end < 0 else end + 1
+    if first is not None:
+        out.append((first, pos, True))
+    return out
+
+
+def _lines(run: bytes) -> Iterable[bytes]:
+    """The lines of a run as the block loop reads them: a carriage return at the end
+    dropped, empty lines passed over."""
+    for line in run.split(b"\n"):
+        if line and line[-1] == 13:
+            line = line[:-1]
+        if line:
+            yield line
 
 
 def _needles(filters: list[Filter]) -> re.Pattern[bytes] | None:
