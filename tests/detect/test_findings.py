@@ -401,6 +401,17 @@ def test_filters_pass_over_lines_without_needles_as_one_by_one(
         one.unparsed,
         one.unparsed_examples,
     )
+    # and the Python path (no C loop) reads the blocks alike
+    monkeypatch.undo()
+    python = Scanner(cfg, year=2024, native=False)
+    python.scan(log)
+    py = python.result()
+    assert [strip(f) for f in py.findings] == [strip(f) for f in one.findings]
+    assert (py.lines, py.unparsed, py.unparsed_examples) == (
+        one.lines,
+        one.unparsed,
+        one.unparsed_examples,
+    )
 
 
 @pytest.mark.parametrize("since", [None, "2024-03-01 00:00:03", "2024-03-01 00:00:06"])

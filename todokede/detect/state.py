@@ -147,6 +147,7 @@ class State:
         self.logins: set[str] = set()
         self._last_ts: dict[str, int] = {}  # per log: the time of its last filter match
         self._needles = _needles(self.filters)
+        self._taken: set[int] = set()  # line numbers of a block's lines a filter took
         # the same filters for journal entries (logtype journal), set when a journal is read
         self.journal_filters: list[Filter] = []
 
@@ -168,35 +169,33 @@ class State:
     def _feed_needles(
         self, block: bytes, framer: Framer, source: str, lineno: int, needles: re.Pattern[bytes]
     ) -> int:
-        """The built-in parsers read the whole block as without filters (the C loop); the
-        filters then read its lines in order: those with a needle one by one, the runs
-        between in bulk where they can. A line with a needle that is not syslog (which a
-        filter may still match, and is then not unparsed) has the block read as one, the
-        lines with needles through the general path and the filters together."""
-        runs = _runs(block, needles)
-        framed: list[list[tuple[Frame, bytes]]] = []
-        for start, end, hit in runs:
-            frames = []
-            if hit:
-                for line in _lines(block[start:end]):
-                    f = framer.frame(line)
-                    if f is None:
-                        return self._feed_mixed(block, framer, source, lineno, runs)
-                    frames.append((f, line))
-            framed.append(frames)
-        filters = self.filters
-        self.filters = []
-        try:
-            n = self._feed(block, framer, source, lineno)
-        finally:
-            self.filters = filters
-        for (start, end, hit), frames in zip(runs, framed, strict=True):
-            if hit:
-                for f, line in frames:
-                    self._filters(f, line, source)
-            else:
+        """The filters read the block's lines in order: those with a needle one by one, the
+        runs between in bulk where they can; then the built-in parsers read the whole
+        block as without filters (the C loop). A line that is not syslog but that a
+        filter matched is no unparsed line: the second pass is told which they are."""
+        taken = self._taken
+        at, pos = lineno, 0  # the line number at byte pos
+        for start, end, hit in _runs(block, needles):
+            at += block.count(b"\n", pos, start)
+            pos = start
+            if not hit:
                 self._pass(block[start:end], framer, source)
-        return n
+                continue
+            # numbered as the block loop numbers them
+            for k, line in enumerate(block[start:end].split(b"\n"), at):
+                if line and line[-1] == 13:
+                    line = line[:-1]
+                if line and self._filters(None, line, source, framer):
+                    taken.add(k)
+        filters, fast = self.filters, self.fast
+        self.filters = []
+        if taken and not self.native:
+            self.fast = False  # the bulk pass of the Python path loses line numbers
+        try:
+            return self._feed(block, framer, source, lineno)
+        finally:
+            self.filters, self.fast = filters, fast
+            taken.clear()
 
     def _pass(self, run: bytes, framer: Framer, source: str) -> None:
         """Lines no failregex can match, for the filters alone: passed over in bulk by
@@ -209,35 +208,6 @@ class State:
         try:
             for line in _lines(run):
                 self._filters(framer.frame(line), line, source)
-        finally:
-            self.filters = filters
-
-    def _feed_mixed(
-        self,
-        block: bytes,
-        framer: Framer,
-        source: str,
-        lineno: int,
-        runs: list[tuple[int, int, bool]],
-    ) -> int:
-        """:meth:`_feed_needles` for a block with a needle on a line that is not syslog:
-        the runs with needles through the general path with the filters, the runs between
-        as without them once every filter has passed over them."""
-        n = 0
-        for start, end, hit in runs:
-            if hit:
-                n += self._feed(block[start:end], framer, source, lineno + n)
-            else:
-                n += self._passed(block[start:end], framer, source, lineno + n)
-        return n
-
-    def _passed(self, run: bytes, framer: Framer, source: str, lineno: int) -> int:
-        """Lines no failregex can match: read without the filters (the fast path) once
-        every filter has passed over them."""
-        filters = self.filters
-        self.filters = self._unskipped(run, source)
-        try:
-            return self._feed(run, framer, source, lineno)
         finally:
             self.filters = filters
 
@@ -408,7 +378,7 @@ class State:
         if f is None:
             # a line that is not syslog (exim's own log, a web server's...) may still be
             # one a fail2ban filter reads
-            if self.filters and self._filters(None, line, source):
+            if (self.filters and self._filters(None, line, source)) or at in self._taken:
                 return
             self.unparsed += 1
             if len(self.unparsed_examples) < UNPARSED_EXAMPLES:
@@ -575,23 +545,29 @@ class State:
         agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
         self.tries[key] += ev.size
 
-    def _filters(self, f: Frame | None, raw: bytes, source: str) -> bool:
+    def _filters(
+        self, f: Frame | None, raw: bytes, source: str, framer: Framer | None = None
+    ) -> bool:
         """Each filter over the whole line, as fail2ban reads it (its own date detection
         decides what is cut out). The time is the syslog stamp when the line has one
-        (it knows the year), else the date the filter found. True if a filter matched
-        (the line was read, even when its time is outside the window)."""
+        (it knows the year), else the date the filter found. True if a filter matched a
+        line that is not syslog (``f`` None: it is read, not unparsed, even when its time
+        is outside the window). With ``framer`` the line is framed only if a filter
+        matches it."""
         text = decode(raw)
-        host = f[1].decode("ascii", "replace") if f is not None else ""
         found = False
         for flt in self.filters:
             for hit in flt.feed(source, text):
+                if framer is not None:
+                    f, framer = framer.frame(raw), None
                 ts = f[0] if f is not None else hit.ts
                 if ts is None:
                     ts = self._last_ts.get(source, 0)
                 self._last_ts[source] = ts
+                host = f[1].decode("ascii", "replace") if f is not None else ""
                 self._failure(flt.name, hit, ts, raw, host)
                 found = True
-        return found
+        return found and f is None
 
     def _journal_filters(self, e: Entry, raw: bytes, source: str) -> None:
         """Each journal filter whose ``journalmatch`` takes the entry, over the line

@@ -62,6 +62,7 @@ class Failure:
         return bool(self.fields.get("nofail"))
 
 
+@functools.lru_cache(maxsize=4096)  # an attacker's address comes back line after line
 def canonical_host(text: str, cidr: int | None = None, family: int | None = None) -> str:
     """An address as fail2ban prints it (text that is no address comes back as is)."""
     families = [family] if family else [socket.AF_INET, socket.AF_INET6]
