@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import need
 from todokede.logs import f2b
-from todokede.logs.f2b.literals import needles, prefix
+from todokede.logs.f2b.literals import firsts, needles, prefix
 
 
 @pytest.mark.parametrize(
@@ -84,25 +84,50 @@ def test_prefix(pattern: str, flags: int, want: str) -> None:
     assert prefix(pattern, flags) == want
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.parametrize(
+    ("pattern", "want"),
+    [
+        (r"^[aA]uthentication", "aA"),
+        (r"^(?P<n>(?P<f>(Connection (?:closed|reset)|Disconnected)))", "CD"),
+        (r"^[a-c]x", "abc"),
+        (r"^Failed", "F"),
+        (r"^(?:x)?y", None),  # the first item may match nothing
+        (r"^[^a]", None),
+        (r"^\d", None),
+        (r"^(?:a|)b", None),
+        (r"^(?i:a)", None),
+        (r"a", None),  # not anchored
+        (r"^$", None),
+    ],
+)
+def test_firsts(pattern: str, want: str | None) -> None:
+    assert firsts(pattern) == (frozenset(want) if want is not None else None)
+
+
+@settings(max_examples=500, deadline=None)
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from([*ATOMS, "^", "$", "(?P<g>ab)", "(?:ab|ac)"]),
+            st.sampled_from(
+                [*ATOMS, "^", "$", "(?P<g>ab)", "(?:ab|ac)", "[a-c]", "(?:a|kb)", "()", "(?:a|)"]
+            ),
             st.sampled_from(["", "?", "*", "+", "{2}", "{0,2}"]),
         ),
         min_size=1,
         max_size=6,
     ),
-    st.text(alphabet="abkK\u212a \n", max_size=12),
+    st.text(alphabet="abckK\u212a \n", max_size=12),
 )
-def test_a_match_begins_with_the_prefix(parts: list[tuple[str, str]], text: str) -> None:
-    # a text not beginning with a regex's prefix is one it cannot match
+def test_a_match_begins_with_the_prefix_and_one_of_the_firsts(
+    parts: list[tuple[str, str]], text: str
+) -> None:
+    # a text not beginning so is one the regex cannot match
     pattern = "^" + "".join(atom + rep for atom, rep in parts)
     try:
         compiled = re.compile(pattern)
     except re.error:
         return
-    m = compiled.search(text)
-    if m is not None:
+    if compiled.search(text) is not None:
         assert text.startswith(prefix(pattern)), (pattern, text)
+        found = firsts(pattern)
+        assert found is None or text[:1] in found, (pattern, text, found)

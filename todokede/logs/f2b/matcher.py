@@ -134,17 +134,18 @@ class Compiled:
 
     @functools.cached_property
     def _leads(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-        free = tuple(i for i, rx in enumerate(self.failregex) if not rx.prefix)
-        firsts = {rx.prefix[0] for rx in self.failregex if rx.prefix}
+        rxs = self.failregex
+        free = tuple(i for i, rx in enumerate(rxs) if rx.firsts is None)
+        chars = set().union(*(rx.firsts for rx in rxs if rx.firsts is not None))
         return {
-            c: tuple(i for i, rx in enumerate(self.failregex) if rx.prefix[:1] in ("", c))
-            for c in firsts
+            c: tuple(i for i, rx in enumerate(rxs) if rx.firsts is None or c in rx.firsts)
+            for c in chars
         }, free
 
     def candidates(self, text: str) -> tuple[int, ...]:
-        """The failregexes (their indexes, in order) that may match ``text``: those that do
-        not begin with a literal text (:attr:`Regex.prefix`) and those whose literal begins
-        with the text's first character."""
+        """The failregexes (their indexes, in order) that may match ``text``: those that may
+        begin with any character and those that may begin with its first
+        (:attr:`Regex.firsts`)."""
         by_first, free = self._leads
         return by_first.get(text[:1], free)
 
