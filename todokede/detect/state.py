@@ -301,6 +301,23 @@ class State:
             n += self.feed(item.block, framer, key, self.lines + 1)
         return n
 
+    def feed_journal_apart(
+        self, items: Iterable[Lines | Entry], entries: Iterable[Entry], source: str
+    ) -> int:
+        """Journal entries with filters: the built-in parsers read ``items`` as without
+        filters (:meth:`feed_journal`, in bulk), then the journal filters read ``entries``
+        (those their journalmatch may take, in order) one by one, as :meth:`feed_entries`
+        would. Returns the number of entries read."""
+        filters, journal = self.filters, self.journal_filters
+        self.filters, self.journal_filters = [], []
+        try:
+            n = self.feed_journal(items, source)
+        finally:
+            self.filters, self.journal_filters = filters, journal
+        for e in entries:
+            self._journal_filters(e, e.line(), source)
+        return n
+
     def _loop(self, block: bytes, framer: Framer, source: str, lineno: int | None) -> None:
         bsd_cache = framer.bsd_cache
         bsd_time = framer.bsd_time

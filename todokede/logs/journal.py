@@ -575,6 +575,17 @@ class Reader:
             self.cursor = batch[-1][b"__CURSOR"]
         return self._texts.convert(batch)
 
+    def poll_both(
+        self, take: Callable[[Fields], bool], timeout: float | None = None
+    ) -> tuple[list[Lines | Entry], list[Entry]]:
+        """As :meth:`poll_lines`, and the entries (as :meth:`poll` gives them) whose fields
+        ``take`` takes: a filter's, whose journalmatch reads few of them."""
+        batch = self._read(timeout)
+        if batch and b"__CURSOR" in batch[-1]:
+            self.cursor = batch[-1][b"__CURSOR"]
+        taken = [e for e in map(entry, filter(take, batch)) if e is not None]
+        return self._texts.convert(batch), taken
+
     def _read(self, timeout: float | None) -> list[Fields]:
         if self.done:
             return []
