@@ -374,15 +374,21 @@ AUTH_LINES = [
 ]
 
 
+@pytest.mark.parametrize("framed", [False, True])
 @pytest.mark.parametrize("seed", range(6))
 def test_filters_pass_over_lines_without_needles_as_one_by_one(
-    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int, framed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # lines no failregex can match are passed over in bulk: the findings are those of
-    # reading every line through the filter, whatever lines come between (odd ones too)
+    # reading every line through the filter, whatever lines come between (odd ones too).
+    # framed: every line with a needle is syslog, so that the built-in parsers read the
+    # blocks as without filters; else some are not (and the filter matches them)
     need(str(f2b.FILTER_DIR / "sshd.conf"))
     rnd = random.Random(seed)
-    lines = [rnd.choice(AUTH_LINES) for _ in range(3000)]
+    pool = [ln for ln in AUTH_LINES if not framed or ln[:1] not in ("n", "[")]
+    lines = [rnd.choice(pool) for _ in range(3000)]
+    if framed:
+        lines[rnd.randrange(3000)] = "garbage without a needle"
     log = tmp_path / "auth.log"
     log.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
     cfg = DetectConfig(filters=("sshd",), jobs=1)
@@ -390,7 +396,22 @@ def test_filters_pass_over_lines_without_needles_as_one_by_one(
     monkeypatch.setattr(state, "_needles", lambda filters: None)
     one = scan_paths([log], year=2024, config=cfg)
     assert bulk.findings and [strip(f) for f in bulk.findings] == [strip(f) for f in one.findings]
-    assert (bulk.lines, bulk.unparsed) == (one.lines, one.unparsed)
+    assert (bulk.lines, bulk.unparsed, bulk.unparsed_examples) == (
+        one.lines,
+        one.unparsed,
+        one.unparsed_examples,
+    )
+    # and the Python path (no C loop) reads the blocks alike
+    monkeypatch.undo()
+    python = Scanner(cfg, year=2024, native=False)
+    python.scan(log)
+    py = python.result()
+    assert [strip(f) for f in py.findings] == [strip(f) for f in one.findings]
+    assert (py.lines, py.unparsed, py.unparsed_examples) == (
+        one.lines,
+        one.unparsed,
+        one.unparsed_examples,
+    )
 
 
 @pytest.mark.parametrize("since", [None, "2024-03-01 00:00:03", "2024-03-01 00:00:06"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import select
 import signal
 import struct
@@ -615,3 +616,43 @@ def test_filters_read_journal_entries_as_fail2ban_systemd_backend(
     builtin = [f[1] for f in found if f[0] is None]
     assert ["198.51.100.9"] in builtin
     assert (["192.0.2.44"] in builtin) is (since is None or since <= T0 + 1)
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("seed", range(3))
+def test_filters_on_a_journal_read_in_bulk_as_entry_by_entry(
+    tmp_path: Path, tokyo: None, seed: int
+) -> None:
+    """With filters the built-in parsers read the journal's lines in bulk and the filters
+    the entries their journalmatch takes: the findings are those of reading every entry
+    alone through both."""
+    need(str(SSHD_FILTER))
+    rnd = random.Random(seed)
+    shapes = [
+        (b"sshd", b"Failed password for root from 192.0.2.%d port 2222 ssh2", b"sshd.service"),
+        (b"sshd", b"Invalid user admin from 192.0.2.%d port 4022", b"sshd.service"),
+        (b"sshd", b"Connection closed by invalid user admin 192.0.2.%d port 4022 [preauth]", b""),
+        (b"sshd", b"Failed password for root from 198.51.100.%d port 22 ssh2", b""),
+        (b"CRON", b"pam_unix(cron:session): session opened for user root (%d)", b"cron.service"),
+        (b"sshd", b"Accepted publickey for taro from 192.0.2.%d port 1 ssh2", b"sshd.service"),
+    ]
+    entries = []
+    for n in range(400):
+        prog, msg, unit = rnd.choice(shapes)
+        fields = entry(
+            T0 + n // 3, b"srv", prog, b"%d" % rnd.randrange(50, 60), msg % (n % 7), n + 1
+        )
+        if unit:
+            fields[b"_SYSTEMD_UNIT"] = unit
+        if n % 37 == 0:
+            del fields[b"_HOSTNAME"]  # an odd entry, read on its own in the bulk path
+        entries.append(fields)
+    path = write_journal(tmp_path / "auth.journal", entries)
+    cfg = DetectConfig(filters=("sshd",), jobs=1)
+    bulk = scan_paths([], config=cfg, journal=Source(files=(path,)))
+    one = Scanner(cfg)
+    one.feed_entries(list(journal_entries(files=[path])), str(path))
+    alone = one.result()
+    assert bulk.lines == alone.lines == len(entries)
+    assert any(f.details.get("filter") for f in bulk.findings)
+    assert [f.to_dict() for f in bulk.findings] == [f.to_dict() for f in alone.findings]

@@ -169,11 +169,16 @@ class Scanner:
         with _gc_paused():
             reader = Reader(source)
             try:
+                journal = self.state.journal_filters
                 while not reader.done:
                     if self.filters:
                         # fail2ban filters read entries as its systemd backend gives them,
-                        # not the syslog lines the bulk path makes of them
-                        self.state.feed_entries(reader.poll(None), source.name)
+                        # not the syslog lines the bulk path makes of them; the built-in
+                        # parsers read those lines
+                        items, taken = reader.poll_both(
+                            lambda f: any(flt.reads(f) for flt in journal), None
+                        )
+                        self.state.feed_journal_apart(items, taken, source.name)
                     else:
                         self.state.feed_journal(reader.poll_lines(None), source.name)
             finally:

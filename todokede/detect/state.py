@@ -147,6 +147,7 @@ class State:
         self.logins: set[str] = set()
         self._last_ts: dict[str, int] = {}  # per log: the time of its last filter match
         self._needles = _needles(self.filters)
+        self._taken: set[int] = set()  # line numbers of a block's lines a filter took
         # the same filters for journal entries (logtype journal), set when a journal is read
         self.journal_filters: list[Filter] = []
 
@@ -168,41 +169,56 @@ class State:
     def _feed_needles(
         self, block: bytes, framer: Framer, source: str, lineno: int, needles: re.Pattern[bytes]
     ) -> int:
-        n = pos = 0
-        size = len(block)
-        first: int | None = None  # where the lines with a needle not yet read start
-        while True:
-            m = needles.search(block, pos)
-            start = size if m is None else block.rfind(b"\n", 0, m.start()) + 1
-            if start > pos:
-                if first is not None:
-                    n += self._feed(block[first:pos], framer, source, lineno + n)
-                    first = None
-                n += self._passed(block[pos:start], framer, source, lineno + n)
-            if m is None:
-                break
-            if first is None:
-                first = start
-            end = block.find(b"\n", m.end())
-            pos = size if end < 0 else end + 1
-        if first is not None:
-            n += self._feed(block[first:pos], framer, source, lineno + n)
-        return n
+        """The filters read the block's lines in order: those with a needle one by one, the
+        runs between in bulk where they can; then the built-in parsers read the whole
+        block as without filters (the C loop). A line that is not syslog but that a
+        filter matched is no unparsed line: the second pass is told which they are."""
+        taken = self._taken
+        at, pos = lineno, 0  # the line number at byte pos
+        for start, end, hit in _runs(block, needles):
+            at += block.count(b"\n", pos, start)
+            pos = start
+            if not hit:
+                self._pass(block[start:end], framer, source)
+                continue
+            # numbered as the block loop numbers them
+            for k, line in enumerate(block[start:end].split(b"\n"), at):
+                if line and line[-1] == 13:
+                    line = line[:-1]
+                if line and self._filters(None, line, source, framer):
+                    taken.add(k)
+        filters, fast = self.filters, self.fast
+        self.filters = []
+        if taken and not self.native:
+            self.fast = False  # the bulk pass of the Python path loses line numbers
+        try:
+            return self._feed(block, framer, source, lineno)
+        finally:
+            self.filters, self.fast = filters, fast
+            taken.clear()
 
-    def _passed(self, run: bytes, framer: Framer, source: str, lineno: int) -> int:
-        """Lines no failregex can match: read without the filters (the fast path) once
-        every filter has passed over them."""
+    def _pass(self, run: bytes, framer: Framer, source: str) -> None:
+        """Lines no failregex can match, for the filters alone: passed over in bulk by
+        each filter that can (:meth:`Filter.skip`), else read one by one."""
         filters = self.filters
-        body = run[:-1] if run.endswith(b"\n") else run
-        todo = filters
-        if body.isascii() and b"\r" not in body and not _ODD_LINE.search(body):
-            text, count = body.decode("ascii"), body.count(b"\n") + 1
-            todo = [f for f in filters if not f.skip(source, text, count)]
+        todo = self._unskipped(run, source)
+        if not todo:
+            return
         self.filters = todo
         try:
-            return self._feed(run, framer, source, lineno)
+            for line in _lines(run):
+                self._filters(framer.frame(line), line, source)
         finally:
             self.filters = filters
+
+    def _unskipped(self, run: bytes, source: str) -> list[Filter]:
+        """The filters that could not pass over ``run`` in bulk (:meth:`Filter.skip`); the
+        others have."""
+        body = run[:-1] if run.endswith(b"\n") else run
+        if body.isascii() and b"\r" not in body and not _ODD_LINE.search(body):
+            text, count = body.decode("ascii"), body.count(b"\n") + 1
+            return [f for f in self.filters if not f.skip(source, text, count)]
+        return self.filters
 
     def _feed(self, block: bytes, framer: Framer, source: str, lineno: int) -> int:
         """:meth:`feed` without the needles.
@@ -285,6 +301,23 @@ class State:
             n += self.feed(item.block, framer, key, self.lines + 1)
         return n
 
+    def feed_journal_apart(
+        self, items: Iterable[Lines | Entry], entries: Iterable[Entry], source: str
+    ) -> int:
+        """Journal entries with filters: the built-in parsers read ``items`` as without
+        filters (:meth:`feed_journal`, in bulk), then the journal filters read ``entries``
+        (those their journalmatch may take, in order) one by one, as :meth:`feed_entries`
+        would. Returns the number of entries read."""
+        filters, journal = self.filters, self.journal_filters
+        self.filters, self.journal_filters = [], []
+        try:
+            n = self.feed_journal(items, source)
+        finally:
+            self.filters, self.journal_filters = filters, journal
+        for e in entries:
+            self._journal_filters(e, e.line(), source)
+        return n
+
     def _loop(self, block: bytes, framer: Framer, source: str, lineno: int | None) -> None:
         bsd_cache = framer.bsd_cache
         bsd_time = framer.bsd_time
@@ -362,7 +395,7 @@ class State:
         if f is None:
             # a line that is not syslog (exim's own log, a web server's...) may still be
             # one a fail2ban filter reads
-            if self.filters and self._filters(None, line, source):
+            if (self.filters and self._filters(None, line, source)) or at in self._taken:
                 return
             self.unparsed += 1
             if len(self.unparsed_examples) < UNPARSED_EXAMPLES:
@@ -529,23 +562,29 @@ class State:
         agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
         self.tries[key] += ev.size
 
-    def _filters(self, f: Frame | None, raw: bytes, source: str) -> bool:
+    def _filters(
+        self, f: Frame | None, raw: bytes, source: str, framer: Framer | None = None
+    ) -> bool:
         """Each filter over the whole line, as fail2ban reads it (its own date detection
         decides what is cut out). The time is the syslog stamp when the line has one
-        (it knows the year), else the date the filter found. True if a filter matched
-        (the line was read, even when its time is outside the window)."""
+        (it knows the year), else the date the filter found. True if a filter matched a
+        line that is not syslog (``f`` None: it is read, not unparsed, even when its time
+        is outside the window). With ``framer`` the line is framed only if a filter
+        matches it."""
         text = decode(raw)
-        host = f[1].decode("ascii", "replace") if f is not None else ""
         found = False
         for flt in self.filters:
             for hit in flt.feed(source, text):
+                if framer is not None:
+                    f, framer = framer.frame(raw), None
                 ts = f[0] if f is not None else hit.ts
                 if ts is None:
                     ts = self._last_ts.get(source, 0)
                 self._last_ts[source] = ts
+                host = f[1].decode("ascii", "replace") if f is not None else ""
                 self._failure(flt.name, hit, ts, raw, host)
                 found = True
-        return found
+        return found and f is None
 
     def _journal_filters(self, e: Entry, raw: bytes, source: str) -> None:
         """Each journal filter whose ``journalmatch`` takes the entry, over the line
@@ -645,6 +684,42 @@ class State:
         else:
             for m in msgs:  # type: ignore[attr-defined]
                 self.msgs.put(m)
+
+
+def _runs(block: bytes, needles: re.Pattern[bytes]) -> list[tuple[int, int, bool]]:
+    """The block cut into runs of whole lines: (start, end, whether its lines have a
+    needle), in order, alternating."""
+    out: list[tuple[int, int, bool]] = []
+    pos = 0
+    size = len(block)
+    first: int | None = None  # where the lines with a needle not yet cut off start
+    while True:
+        m = needles.search(block, pos)
+        start = size if m is None else block.rfind(b"\n", 0, m.start()) + 1
+        if start > pos:
+            if first is not None:
+                out.append((first, pos, True))
+                first = None
+            out.append((pos, start, False))
+        if m is None:
+            break
+        if first is None:
+            first = start
+        end = block.find(b"\n", m.end())
+        pos = size if end < 0 else end + 1
+    if first is not None:
+        out.append((first, pos, True))
+    return out
+
+
+def _lines(run: bytes) -> Iterable[bytes]:
+    """The lines of a run as the block loop reads them: a carriage return at the end
+    dropped, empty lines passed over."""
+    for line in run.split(b"\n"):
+        if line and line[-1] == 13:
+            line = line[:-1]
+        if line:
+            yield line
 
 
 def _needles(filters: list[Filter]) -> re.Pattern[bytes] | None:

@@ -105,11 +105,17 @@ class Filter:
         if not self.journalmatch:
             return True
         have = fields or {}
-        return any(
-            all(have.get(name) in values for name, values in group.items())
-            for line in self.journalmatch
-            for group in _groups(line)
-        )
+        for group in self._journal_groups:
+            for name, values in group.items():
+                if have.get(name) not in values:
+                    break
+            else:
+                return True
+        return False
+
+    @functools.cached_property
+    def _journal_groups(self) -> list[dict[bytes, frozenset[bytes]]]:
+        return [group for line in self.journalmatch for group in _groups(line)]
 
     def feed(
         self, source: str, line: str, when: tuple[float, datetime.datetime] | None = None

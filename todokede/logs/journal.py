@@ -648,6 +648,17 @@ class Reader:
             self.cursor = self._parser.cursor
         return self._texts.take(batch)
 
+    def poll_both(
+        self, take: Callable[[Fields], bool], timeout: float | None = None
+    ) -> tuple[list[Lines | Entry], list[Entry]]:
+        """As :meth:`poll_lines`, and the entries (as :meth:`poll` gives them) whose fields
+        ``take`` takes: a filter's, whose journalmatch reads few of them."""
+        batch: list[Fields] = self._read(timeout, None)  # type: ignore[assignment]  # Fields only
+        if batch and b"__CURSOR" in batch[-1]:
+            self.cursor = batch[-1][b"__CURSOR"]
+        taken = [e for e in map(entry, filter(take, batch)) if e is not None]
+        return self._texts.convert(batch), taken
+
     def _read(self, timeout: float | None, texts: Texts | None) -> list[Fields | Run]:
         if self.done:
             return []

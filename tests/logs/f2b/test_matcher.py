@@ -4,11 +4,14 @@ use every tag: for each line both must find the same failures with the same fiel
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.logs.f2b.oracle import fail2ban
 from todokede.logs import f2b
@@ -176,3 +179,92 @@ def test_same_failures_as_fail2ban(
 def test_tags_left_alone() -> None:
     # closing tags never opened, unknown tags and lower-case fields stay as written
     assert resolve_tags("a</F-USER><f-user><X>") == "a</F-USER><f-user><X>"
+
+
+# -- the shortcuts against the straightforward path ---------------------------------------
+
+SAMPLES = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+SHORTCUT_FILTERS = [
+    "sshd",
+    "sshd[mode=aggressive]",
+    "sshd[mode=extra]",
+    "postfix[mode=aggressive]",
+    "dovecot",
+]
+PIECES = [
+    "Failed ",
+    "User ",
+    "Received disconnect from ",
+    "pam_",
+    " from ",
+    "192.0.2.7",
+    " port 22",
+    "[preauth]",
+    ": ",
+    "Connection closed by ",
+    "Accepted ",
+    "  ",
+    "\u00e9",
+]
+
+
+def _sample_lines() -> list[str]:
+    out: list[str] = []
+    for name in ("sshd", "sshd-journal", "postfix", "dovecot", "exim"):
+        path = SAMPLES / name
+        if path.exists():
+            out += [
+                ln for ln in path.read_text("utf-8", "replace").splitlines() if ln and ln[0] != "#"
+            ]
+    return out
+
+
+def _mutated(draw: Any, lines: list[str]) -> str:
+    line = draw(st.sampled_from(lines))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(line)))
+        cut = draw(st.integers(0, 6))
+        piece = draw(st.one_of(st.sampled_from(PIECES), st.text(max_size=3)))
+        line = line[:at] + piece + line[at + cut :]
+    return line
+
+
+def _reference(flt: f2b.Compiled) -> f2b.Compiled:
+    # every failregex tried on every text, as fail2ban does: no literal starts, no candidates
+    ref = copy.deepcopy(flt)
+    for rx in ref.failregex:
+        rx.prefix = ""
+    ref.__dict__["_leads"] = ({}, tuple(range(len(ref.failregex))))
+    return ref
+
+
+@pytest.mark.parametrize("spec", SHORTCUT_FILTERS)
+def test_shortcuts_find_what_trying_every_failregex_finds(spec: str) -> None:
+    # real lines of fail2ban's samples, and the same lines cut and spliced, through one
+    # matcher with the shortcuts (literal starts, candidates by first character) and one
+    # without: the same failures, fields and all, in the same order
+    lines = _sample_lines()
+    if not lines or not (f2b.FILTER_DIR / "sshd.conf").exists():
+        pytest.skip("fail2ban's filters and sample logs are not installed")
+    flt = f2b.load(spec)
+    assert any(rx.prefix for rx in flt.failregex)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        batch = [_mutated(data.draw, lines) for _ in range(data.draw(st.integers(1, 12)))]
+        fast = f2b.Matcher(flt, now=NOW + 86400 * 365 * 20)
+        slow = f2b.Matcher(_reference(flt), now=NOW + 86400 * 365 * 20)
+        for line in batch:
+            assert fast.process(line) == slow.process(line), line
+
+    check()
+    # and every real line in order, as a log
+    fast = f2b.Matcher(flt, now=NOW)
+    slow = f2b.Matcher(_reference(flt), now=NOW)
+    found = 0
+    for line in lines:
+        got = fast.process(line)
+        assert got == slow.process(line), line
+        found += len(got)
+    assert found

@@ -124,7 +124,7 @@ class Template:
         line start."""
         if self._lines is None:
             self._lines = re.compile(self.regex, re.MULTILINE)
-        return sum(1 for _ in self._lines.finditer(text))
+        return len(self._lines.findall(text))
 
     def search(self, line: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
         rx = self._compiled or self.compile()

@@ -35,6 +35,83 @@ def needles(pattern: str, flags: int = 0) -> frozenset[str] | None:
     return max(clauses, key=_score) if clauses else None
 
 
+def prefix(pattern: str, flags: int = 0) -> str:
+    """The text every match of ``pattern`` begins with at the start of the text, when it
+    can match only there (it begins with ``^`` and reads one line: no MULTILINE), else "".
+    A text that does not begin so cannot match: ``str.startswith`` says so at once."""
+    if flags & (re.MULTILINE | re.IGNORECASE):
+        return ""
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError):
+        return ""
+    if parsed.state.flags & (re.MULTILINE | re.IGNORECASE):
+        return ""
+    items = list(parsed)
+    if not items or items[0] != (C.AT, C.AT_BEGINNING):
+        return ""
+    out: list[str] = []
+    _lead(items[1:], out)
+    return "".join(out)
+
+
+def firsts(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """The characters a text must begin with for ``pattern`` to match it, when it can
+    match only at the start (as for :func:`prefix`) and its first item says (a literal, a
+    set of literals and ranges, a group or alternatives of such); else None."""
+    if flags & (re.MULTILINE | re.IGNORECASE):
+        return None
+    try:
+        parsed = _parser.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError):
+        return None
+    if parsed.state.flags & (re.MULTILINE | re.IGNORECASE):
+        return None
+    items = list(parsed)
+    if not items or items[0] != (C.AT, C.AT_BEGINNING):
+        return None
+    return _first(items[1:])
+
+
+def _first(items: list[tuple[object, Any]]) -> frozenset[str] | None:
+    if not items:
+        return None
+    op, av = items[0]
+    if op is C.LITERAL:
+        return frozenset(chr(av))
+    if op is C.IN:
+        out: set[str] = set()
+        for kind, value in av:
+            if kind is C.LITERAL:
+                out.add(chr(value))
+            elif kind is C.RANGE and value[1] - value[0] < 256:
+                out.update(chr(c) for c in range(value[0], value[1] + 1))
+            else:  # a negated set, a category (\d, \w): too many to list
+                return None
+        return frozenset(out)
+    if op is C.SUBPATTERN and not int(av[1]) & re.IGNORECASE:
+        return _first(list(av[3]))
+    if op is C.BRANCH:
+        found = [_first(list(alt)) for alt in av[1]]
+        if all(f is not None for f in found):
+            return frozenset().union(*found)  # type: ignore[arg-type]
+    return None
+
+
+def _lead(items: list[tuple[object, Any]], out: list[str]) -> bool:
+    """Adds the literals ``items`` begin with to ``out``, into groups; True when the items
+    are all literal (what follows them is then part of the prefix too)."""
+    for op, av in items:
+        if op is C.LITERAL:
+            out.append(chr(av))
+        elif op is C.SUBPATTERN and not int(av[1]) & re.IGNORECASE:
+            if not _lead(list(av[3]), out):
+                return False
+        else:
+            return False
+    return True
+
+
 def _score(clause: Clause) -> tuple[int, int]:
     # spaces are in most lines: " user " finds more lines than "nvalid" does
     return min(len(s.strip()) for s in clause), -len(clause)

@@ -15,6 +15,7 @@ else the host name or the ``<F-ID>`` as written.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import socket
 import struct
@@ -61,6 +62,7 @@ class Failure:
         return bool(self.fields.get("nofail"))
 
 
+@functools.lru_cache(maxsize=4096)  # an attacker's address comes back line after line
 def canonical_host(text: str, cidr: int | None = None, family: int | None = None) -> str:
     """An address as fail2ban prints it (text that is no address comes back as is)."""
     families = [family] if family else [socket.AF_INET, socket.AF_INET6]
@@ -130,6 +132,23 @@ class Compiled:
     datepattern: list[str] | None
     journalmatch: list[str]
 
+    @functools.cached_property
+    def _leads(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        rxs = self.failregex
+        free = tuple(i for i, rx in enumerate(rxs) if rx.firsts is None)
+        chars = set().union(*(rx.firsts for rx in rxs if rx.firsts is not None))
+        return {
+            c: tuple(i for i, rx in enumerate(rxs) if rx.firsts is None or c in rx.firsts)
+            for c in chars
+        }, free
+
+    def candidates(self, text: str) -> tuple[int, ...]:
+        """The failregexes (their indexes, in order) that may match ``text``: those that may
+        begin with any character and those that may begin with its first
+        (:attr:`Regex.firsts`)."""
+        by_first, free = self._leads
+        return by_first.get(text[:1], free)
+
     def detector(self) -> DateDetector:
         d = DateDetector()
         d.extend(self.datepattern or [])
@@ -196,10 +215,11 @@ class Matcher:
         """The time of a date found, kept for the second it is asked in: lines of one
         second share their date, and the result depends on the current time only by the
         whole second (it is compared with dates in whole seconds)."""
-        now = self.now()
+        now = time.time() if self.fixed_now is None else self.fixed_now
         key = (template, int(now), *m.groups())
-        if key in self._dates:
-            return self._dates[key]
+        found = self._dates.get(key, self)
+        if found is not self:
+            return found  # type: ignore[return-value]
         if len(self._dates) > 4096:
             self._dates.clear()
         # an error (a date fail2ban drops) is raised each time, never kept
@@ -250,9 +270,10 @@ class Matcher:
         if flt.maxlines > 1:
             self.buffer.append(tline)
             lines = self.buffer = self.buffer[-flt.maxlines :]
+            buf = join_lines(lines)
         else:
             lines = self.buffer = [tline]
-        buf = join_lines(lines)
+            buf = tline[0] + tline[2] + "\n"  # join_lines of one line
         # with few ignoreregexes fail2ban tries them first, on the whole buffer
         few = len(flt.ignoreregex) < len(flt.failregex) - 2
         if flt.ignoreregex and few and self._ignored(buf, lines):
@@ -265,7 +286,8 @@ class Matcher:
             content = pre.pop("content", None)
             if content:
                 self.buffer = [("", "", str(content))]
-        return self._failregexes(lines, None if self.buffer is not lines else buf, pre, date)
+                buf = f"{content}\n"
+        return self._failregexes(lines, buf, pre, date)
 
     def _failregexes(
         self,
@@ -275,31 +297,44 @@ class Matcher:
         date: tuple[float, datetime.datetime] | None,
     ) -> list[Failure]:
         out: list[Failure] = []
-        for index, rx in enumerate(self.flt.failregex):
+        failregex = self.flt.failregex
+        last = -1  # the regexes up to this one are done
+        while True:
             if buf is None:
                 buf = join_lines(self.buffer)
-            if not rx.search(buf, lines):
-                continue
-            fail = rx.groups()
-            if self.flt.ignoreregex and self._ignored(buf, lines, rx):
-                buf = None
-                if not self.check_all:
+            again = False
+            for index in self.flt.candidates(buf):
+                if index <= last:
+                    continue
+                if buf is None:
+                    # the text changed: the candidates for the new one
+                    again = True
                     break
-                continue
-            if not self.check_all or self.flt.maxlines > 1:
-                self.buffer, buf = rx.unmatched, None
-            try:
-                found = self._failure(index, rx, pre, fail, date)
-            except _NoId:
-                continue
-            if found is None:
+                last = index
+                rx = failregex[index]
+                if not rx.search(buf, lines):
+                    continue
+                fail = rx.groups()
+                if self.flt.ignoreregex and self._ignored(buf, lines, rx):
+                    buf = None
+                    if not self.check_all:
+                        return out
+                    continue
+                if not self.check_all or self.flt.maxlines > 1:
+                    self.buffer, buf = rx.unmatched, None
+                try:
+                    found = self._failure(index, rx, pre, fail, date)
+                except _NoId:
+                    continue
+                if found is None:
+                    if not self.check_all:
+                        return out
+                    continue
+                out.append(found)
                 if not self.check_all:
                     return out
-                continue
-            out.append(found)
-            if not self.check_all:
-                break
-        return out
+            if not again:
+                return out
 
     def _failure(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from todokede.errors import ConfigError
-from todokede.logs.f2b.literals import needles
+from todokede.logs.f2b.literals import firsts, needles, prefix
 
 IP4 = r"(?:\d{1,3}\.){3}\d{1,3}"
 IP6 = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|(?<=:):)"
@@ -105,6 +105,10 @@ class Regex:
         # a text without any of these cannot match (None: no such strings are known)
         found = needles(regex, self.compiled.flags)
         self.needles = None if found is None else tuple(sorted(found))
+        # a regex that matches only at the start: the literal text it starts with
+        self.prefix = prefix(regex, self.compiled.flags)
+        # and the characters it may start with (None: any)
+        self.firsts = firsts(regex, self.compiled.flags)
         self.alt: list[tuple[str, str]] = []
         self.tuples: list[tuple[str, str]] = []
         for group in self.compiled.groupindex:
@@ -124,6 +128,9 @@ class Regex:
         return {**self.__dict__, "match": None, "matched": [], "unmatched": []}
 
     def search(self, buf: str, lines: list[Line]) -> bool:
+        if self.prefix and not buf.startswith(self.prefix):
+            self.match = None
+            return False
         if self.needles is not None:
             for needle in self.needles:
                 if needle in buf:
