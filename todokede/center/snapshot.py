@@ -1,9 +1,10 @@
 """A published month stays as it was published.
 
-Publishing a month freezes a snapshot of it: its public rows (the public API's
-``PublicReport``), the cases as the public page shows them (heading and summary in
-Japanese and English), its statistics, and the publication's documents (HTML and Markdown
-in both languages, the HTML the PDF is made from, the two charts). Every public view of the
+Publishing a month freezes a snapshot of it: its public rows (``published.contents``,
+the one definition of what a published month lists), the cases as the public page shows
+them (heading and summary in Japanese and English), its statistics, and the publication's
+documents (HTML and Markdown in both languages, the HTML the PDF is made from, the two
+charts). Every public view of the
 month serves that snapshot, so late triage, new reports and backdating leave it unchanged
 until an analyst publishes the month again: revision 2, 3, ... Withdrawing a month keeps
 its record and shows a withdrawal notice instead.
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from todokede.center.draft import public_narrative, public_title
 from todokede.center.publications import Revision
+from todokede.center.published import PublicReport, month_reports, public_report
 from todokede.center.schema import StoredReport
 from todokede.center.stats import CHARTS, MonthStats, month_stats, parse_month
 from todokede.center.taxonomy import Lang
@@ -35,28 +37,8 @@ if TYPE_CHECKING:
     from todokede.center.store import Store
 
 FIRST_MONTH = "1996-08"  # the reporting scheme started in August 1996
-PUBLIC_STATUSES = ("triaged", "published", "closed")  # reviewed by an analyst
 LANGS: tuple[Lang, ...] = ("ja", "en")
 CHART_KINDS = ("monthly", "methods")
-
-
-class PublicReport(BaseModel):
-    """A published case: taxonomy codes, dates and the public text (the analyst's, else
-    drafted from the codes): nothing the reporter wrote."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: int
-    received: date | None
-    title: str
-    title_en: str
-    methods: list[str]
-    damage: list[str]
-    causes: list[str]
-    actual_damage: bool | None = Field(description="実被害: true, false, or null (unknown)")
-    targets: list[str] = Field(description="Target services as target codes (imap, smtp...)")
-    narrative: str | None
-    narrative_en: str | None
 
 
 class PageCase(BaseModel):
@@ -135,23 +117,6 @@ def check_month(month: str, today: date | None = None) -> str:
     return month
 
 
-def public_report(sr: StoredReport) -> PublicReport:
-    """The anonymised, public view of a report: the same public text as the pages."""
-    return PublicReport(
-        id=sr.id,
-        received=sr.report.received,
-        title=public_title(sr, "ja"),
-        title_en=public_title(sr, "en"),
-        methods=sr.effective_methods(),
-        damage=sr.effective_damage(),
-        causes=sr.effective_causes(),
-        actual_damage=sr.effective_actual_damage(),
-        targets=sr.effective_targets(),
-        narrative=public_narrative(sr, "ja"),
-        narrative_en=public_narrative(sr, "en"),
-    )
-
-
 def page_case(sr: StoredReport) -> PageCase:
     return PageCase(
         received=sr.report.received,
@@ -165,24 +130,12 @@ def page_case(sr: StoredReport) -> PageCase:
     )
 
 
-def public_reports(store: Store, month: str) -> list[StoredReport]:
-    """The reports a month's public views list: counted and reviewed, by id."""
-    out: list[StoredReport] = []
-    offset = 0
-    while True:
-        page, _ = store.list_reports(month=month, limit=1000, offset=offset)
-        out += [sr for sr in page if sr.counted and sr.triage.status in PUBLIC_STATUSES]
-        if len(page) < 1000:
-            return out
-        offset += 1000
-
-
 def take(store: Store, month: str) -> Taken:
     """The snapshot of ``month`` as it would be published now, with its documents."""
     from todokede.center import monthly  # WeasyPrint and matplotlib stay lazy
 
     parse_month(month)
-    reports = public_reports(store, month)
+    reports = month_reports(store, month)
     files: dict[str, bytes] = {}
     with CHARTS:  # matplotlib's settings are process-global: one drawing at a time
         stats = month_stats(store, month)

@@ -11,12 +11,16 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from todokede import settings
 from todokede.errors import ConfigError, InputError, StoreError
+
+if TYPE_CHECKING:
+    from todokede.center.schema import StoredReport
+    from todokede.center.store import Store
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA defers and retries
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -52,6 +56,14 @@ def _month_range(month: str) -> tuple[date, date]:
         "audit log. Without it the export is for partner centers (TLP:AMBER)."
     ),
 )
+@click.option(
+    "--published",
+    is_flag=True,
+    help=(
+        "Only the reports the month's publication lists (its current revision; needs "
+        "--month): what the public page, the public API and the publication list."
+    ),
+)
 @click.option("--actor", default="admin", show_default=True, help="Who exports (for the audit).")
 @click.option("--lang", type=click.Choice(["ja", "en"]), help="CSV: headings and labels.")
 @click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 BOM (for Excel).")
@@ -67,6 +79,7 @@ def export(
     month: str | None,
     db: str | None,
     personal: bool,
+    published: bool,
     actor: str,
     lang: str | None,
     bom: bool,
@@ -84,15 +97,22 @@ def export(
     Example:
       todokede export --format iodef --month 1997-09 -o 1997-09.xml
       todokede export --format csv --lang ja --bom --month 1997-09 -o 1997-09.csv
+      todokede export --format csv --published --month 1997-09 -o published.csv
       todokede export --format stix --db center.db > bundle.json
     """
     from todokede.center.store import Store
 
+    if published and not month:
+        raise InputError("--published needs --month YYYY-MM", field="--published")
     start, end = _month_range(month) if month else (None, None)
     with Store.open(settings.database_url(db)) as store:
         if personal:
             store.audit("export-personal", actor=actor, detail=f"{fmt} {month or 'all'}")
-        reports = store.iter_reports(received_from=start, received_before=end)
+        reports: Iterable[StoredReport] = store.iter_reports(
+            received_from=start, received_before=end
+        )
+        if published:
+            reports = _published(store, month, reports)
         if fmt == "csv":
             from todokede.center.csvout import iter_csv
 
@@ -112,6 +132,18 @@ def export(
 
             chunks = [to_stix(list(reports), personal=personal, domain=domain)]
         _write(chunks, output)
+
+
+def _published(
+    store: Store, month: str | None, reports: Iterable[StoredReport]
+) -> list[StoredReport]:
+    """The reports the current revision of ``month`` lists, in its order (NotFound if the
+    month is not published)."""
+    from todokede.center import snapshot
+
+    listed = [r.id for r in snapshot.published(store, str(month)).snapshot.reports]
+    by_id = {sr.id: sr for sr in reports if sr.id in set(listed)}
+    return [by_id[id] for id in listed if id in by_id]
 
 
 def _write(chunks: Iterable[bytes], output: Path | None) -> None:

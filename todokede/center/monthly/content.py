@@ -6,6 +6,7 @@ import re
 from datetime import date
 from typing import TYPE_CHECKING
 
+from todokede.center import published as published_month
 from todokede.center import taxonomy
 from todokede.center.advisories import advisory_for
 from todokede.center.draft import public_narrative, public_title
@@ -19,7 +20,6 @@ from todokede.center.stats import (
     month_stats,
     monthly_chart_svg,
     parse_month,
-    shift,
 )
 from todokede.center.taxonomy import Lang
 from todokede.errors import InputError
@@ -165,17 +165,6 @@ def _actual_lines(stats: MonthStats, lang: Lang) -> list[tuple[str, list[str]]]:
     ]
 
 
-def _month_reports(store: Store, month: str) -> list[StoredReport]:
-    year, mon = parse_month(month)
-    nyear, nmon = parse_month(shift(month, 1))
-    found = store.iter_reports(
-        received_from=date(year, mon, 1), received_before=date(nyear, nmon, 1)
-    )
-    return sorted(
-        (r for r in found if r.counted), key=lambda r: (r.report.received or date.min, r.id)
-    )
-
-
 MAX_ROWS = 500  # the attachment lists at most this many reports, the new types first
 
 
@@ -195,7 +184,7 @@ def build(
     year, mon = parse_month(month)
     publisher = publisher or Publisher()
     ja = lang == "ja"
-    month_reports = _month_reports(store, month)
+    month_reports = published_month.month_reports(store, month)
     novelty = month_novelty(store, month, month_reports)
     used: dict[str, int] = {}
     cases: list[Case] = []
@@ -295,7 +284,7 @@ def build(
         title=title,
         period=period,
         publisher=publisher,
-        count=len(month_reports),
+        count=stats.this.reports.n,  # every counted report; the rows list the accepted
         cases=cases,
         rows=rows,
         stats=stats,

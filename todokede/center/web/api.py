@@ -63,7 +63,6 @@ from todokede.center.web.writer import BatchWriter
 from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-PUBLIC_STATUSES = snapshot.PUBLIC_STATUSES
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `todokede user add`.")
 

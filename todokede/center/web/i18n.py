@@ -296,6 +296,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "discovery": ("発見", "Discovery"),
     "not_found": ("見つかりません。", "Not found."),
     "forbidden": ("この操作は許可されていません。", "You are not allowed to do this."),
+    "login_required": ("ログインしてください。", "Sign in first."),
     "csrf_failed": (
         "フォームの有効期限が切れたか、別のサイトから送られました。ページを読み直してください。",
         "The form has expired or was sent from another site. Reload the page and try again.",

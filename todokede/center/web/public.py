@@ -76,9 +76,9 @@ def install(app: Starlette, site: Site) -> None:
             return error_page(ctx, 410, "withdrawn_text", detail, heading="withdrawn_heading")
         except NotFound as exc:
             raise PageError(404, "not_found") from exc
-        return ctx.render(
+        return ctx.answer(
             "published_month.html",
-            **month_page(frozen.snapshot, ctx.lang),
+            month_data(frozen, ctx.lang),
             formats=available_formats(),
             revision=frozen.revision,
         )
@@ -117,6 +117,9 @@ def install(app: Starlette, site: Site) -> None:
 
     app.add_route("/", home, methods=["GET"], include_in_schema=False)
     app.add_route("/published", published_list, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        "/published/{month}.json", published_month, methods=["GET"], include_in_schema=False
+    )
     app.add_route("/published/{month}", published_month, methods=["GET"], include_in_schema=False)
     app.add_route(
         "/published/{month}/report.{fmt}", published_file, methods=["GET"], include_in_schema=False
@@ -138,6 +141,17 @@ def month_page(snap: snapshot.Snapshot, lang: Lang) -> dict[str, Any]:
         cases.append({"received": c.received, "title": title, "narrative": narrative,
                       "methods": c.methods, "damage": c.damage, "actual": c.actual})  # fmt: skip
     return {"month": snap.month, "cases": cases, "stats": snap.stats}
+
+
+def month_data(frozen: snapshot.Frozen, lang: Lang) -> dict[str, Any]:
+    """The public month page's data: the month as published, its revision and the
+    reports it lists (``published.contents``, frozen with the revision)."""
+    return {
+        **month_page(frozen.snapshot, lang),
+        "revision_number": frozen.revision.revision,
+        "published_at": frozen.revision.published_at,
+        "reports": frozen.snapshot.reports,
+    }
 
 
 def document_response(body: bytes, fmt: str, name: str, *, cache: str) -> Response:

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from todokede.center.publications import Revision
+from todokede.center.published import PublicReport
 from todokede.center.schema import Id, Status, StoredReport
-from todokede.center.snapshot import PublicReport
 
 
 class ErrorOut(BaseModel):

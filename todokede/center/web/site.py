@@ -9,6 +9,7 @@ a missed escape could not run code.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic_core import to_jsonable_python
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -98,6 +100,7 @@ class Ctx:
     session: Session
     lang: i18n.Lang
     forms: list[FormData] = field(default_factory=list)  # closed when the request ends
+    as_json: bool = False  # the page's JSON twin was asked for (``.json`` or Accept)
 
     @property
     def user(self) -> User | None:
@@ -172,6 +175,19 @@ class Ctx:
         self.finish(response)
         return response
 
+    def answer(self, template: str, data: dict[str, Any], **extra: Any) -> Response:
+        """The page: ``data`` (plain values) rendered by ``template`` with ``extra`` (the
+        page's own furniture), or ``data`` alone as JSON for the page's JSON twin."""
+        if self.as_json:
+            return self.json(data)
+        return self.render(template, **data, **extra)
+
+    def json(self, data: Any, status: int = 200) -> Response:
+        body = json.dumps(to_jsonable_python(data), ensure_ascii=False, separators=(",", ":"))
+        response = Response(body, status_code=status, media_type="application/json")
+        self.finish(response)
+        return response
+
     def here(self) -> str:
         query = self.request.url.query
         return self.request.url.path + (f"?{query}" if query else "")
@@ -202,7 +218,7 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
         @functools.wraps(func)
         async def route(request: Request) -> Response:
             session = await run_in_threadpool(site.sessions.load, request)
-            ctx = Ctx(site, request, session, i18n.negotiate(request))
+            ctx = Ctx(site, request, session, i18n.negotiate(request), as_json=wants_json(request))
             try:
                 if request.method == "POST":
                     try:
@@ -221,11 +237,22 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
     return decorate
 
 
+def wants_json(request: Request) -> bool:
+    """Whether a page's JSON twin is asked for: ``/reports/7.json``, or an ``Accept``
+    header whose first choice is ``application/json``."""
+    if request.url.path.endswith(".json"):
+        return True
+    accept = request.headers.get("accept", "")
+    return accept.split(",")[0].split(";")[0].strip().lower() == "application/json"
+
+
 def _answer(ctx: Ctx, func: Callable[..., Response], params: dict[str, Any]) -> Response:
     """Run a page handler (in a worker thread) and turn its errors into pages."""
     try:
         return func(ctx, **params)
     except LoginRequired:
+        if ctx.as_json:  # a JSON client cannot follow a sign-in form
+            return error_page(ctx, 401, "login_required")
         return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
     except PageError as exc:
         return error_page(ctx, exc.status, exc.key, exc.detail)
@@ -243,7 +270,9 @@ def _answer(ctx: Ctx, func: Callable[..., Response], params: dict[str, Any]) -> 
 
 def error_page(
     ctx: Ctx, status: int, key: str, detail: str | None = None, heading: str | None = None
-) -> HTMLResponse:
+) -> Response:
+    if ctx.as_json:
+        return ctx.json({"error": ctx.t(key), "detail": detail}, status)
     return ctx.render(
         "error.html",
         status=status,
