@@ -12,8 +12,8 @@ from sqlalchemy import select
 from todokede.center import tables as t
 from todokede.center.auth import User
 from todokede.center.schema import Addition, Report, Triage
-from todokede.center.store import NotDraft, Store
-from todokede.errors import InputError, NotFound, StoreError, TodokedeError
+from todokede.center.store import Store
+from todokede.errors import InputError, NotDraft, NotFound, StoreError, TodokedeError
 
 
 def imap_report(**extra: object) -> Report:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from todokede.center.draft import public_narrative, public_title
+from todokede.center.months import Month
 from todokede.center.schema import StoredReport
-from todokede.center.stats import parse_month, shift
 
 if TYPE_CHECKING:
     from todokede.center.store import Store
@@ -61,11 +61,8 @@ def accepted(sr: StoredReport) -> bool:
 
 def month_reports(store: Store, month: str) -> list[StoredReport]:
     """The reports the publication of ``month`` lists, by day received, then id."""
-    year, mon = parse_month(month)
-    nyear, nmon = parse_month(shift(month, 1))
-    found = store.iter_reports(
-        received_from=date(year, mon, 1), received_before=date(nyear, nmon, 1)
-    )
+    first, after = Month.parse(month).days()
+    found = store.iter_reports(received_from=first, received_before=after)
     return sorted(
         (sr for sr in found if accepted(sr)), key=lambda sr: (sr.report.received or date.min, sr.id)
     )

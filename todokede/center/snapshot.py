@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from todokede.center.draft import public_narrative, public_title
+from todokede.center.months import parse_month
 from todokede.center.publications import Revision
 from todokede.center.published import PublicReport, month_reports, public_report
 from todokede.center.schema import StoredReport
-from todokede.center.stats import CHARTS, MonthStats, month_stats, parse_month
+from todokede.center.stats import CHARTS, MonthStats, month_stats
 from todokede.center.taxonomy import Lang
 from todokede.errors import Conflict, NotFound, Withdrawn
 

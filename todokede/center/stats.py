@@ -25,38 +25,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, case, func, select, true
 
 from todokede.center import taxonomy
+from todokede.center.months import months_between, parse_month, shift
 from todokede.center.tables import report_terms, reports
 from todokede.center.taxonomy import Lang
-from todokede.errors import InputError
 
 if TYPE_CHECKING:
     from todokede.center.store import Store
 
 VOCABULARIES = ("method", "damage", "cause", "reporter_type", "target")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-def parse_month(month: str) -> tuple[int, int]:
-    """``"1997-09"`` -> ``(1997, 9)``; InputError for anything else."""
-    m = _MONTH.match(month)
-    if not m:
-        raise InputError(f"not a month (YYYY-MM): {month!r}", field="month")
-    return int(m.group(1)), int(m.group(2))
-
-
-def shift(month: str, months: int) -> str:
-    """The month ``months`` after (negative: before) ``month``."""
-    year, mon = parse_month(month)
-    index = year * 12 + (mon - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def months_between(first: str, last: str) -> list[str]:
-    out, current = [], first
-    while current <= last:
-        out.append(current)
-        current = shift(current, 1)
-    return out
 
 
 @dataclass(frozen=True)

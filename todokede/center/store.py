@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from todokede.center import months
 from todokede.center import tables as t
 from todokede.center.audit import INSERT_AUDIT, AuditEntry, AuditLog
 from todokede.center.audit import record as _audit
@@ -42,7 +42,7 @@ from todokede.center.rows import stored as _stored
 from todokede.center.rows import term_rows as _term_rows
 from todokede.center.schema import Addition, Report, StoredReport, Triage
 from todokede.center.users import Users
-from todokede.errors import Conflict, InputError, NotFound, StoreError, TodokedeError
+from todokede.errors import Conflict, InputError, NotDraft, NotFound, StoreError
 
 # ``_columns`` and ``_term_rows`` stay importable from here: bench/center.py fills a
 # database with them.
@@ -50,19 +50,12 @@ __all__ = [
     "AuditEntry",
     "Incident",
     "NewReport",
-    "NotDraft",
     "Revision",
     "Store",
     "User",
     "_columns",
     "_term_rows",
 ]
-
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-class NotDraft(TodokedeError):
-    """The report has been sent: its content can no longer be changed (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +72,6 @@ def _idem(owner: str | None, key: str | None) -> str | None:
     if key is None:
         return None
     return hashlib.sha256(f"{owner or ''}\n{key}".encode()).hexdigest()
-
-
-def _check_month(month: str) -> str:
-    if not _MONTH.match(month):
-        raise InputError(f"month must be YYYY-MM, not {month!r}", field="month")
-    return month
 
 
 # Statements built once: parameters are bound per call, so SQLAlchemy's compiled cache hits.
@@ -241,7 +228,7 @@ class Store(Users, Logins, Incidents, Publications, AuditLog):
         callers that show a report's reporter or evidence record that with ``audit()``."""
         where = filters.conditions() if filters is not None else []
         if month is not None:
-            where.append(t.reports.c.month == _check_month(month))
+            where.append(t.reports.c.month == months.check(month))
         if status is not None:
             where.append(t.reports.c.status == status)
         elif not drafts:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import calendar
 import json
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from todokede import settings
+from todokede.cli.options import db_option
 from todokede.errors import ConfigError, InputError, StoreError
 
 if TYPE_CHECKING:
@@ -23,19 +22,12 @@ if TYPE_CHECKING:
     from todokede.center.store import Store
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA defers and retries
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def _month_range(month: str) -> tuple[date, date]:
-    m = _MONTH.match(month)
-    if not m:
-        raise InputError(f"not a month (YYYY-MM): {month!r}", field="--month")
-    year, mon = int(m.group(1)), int(m.group(2))
-    last = calendar.monthrange(year, mon)[1]
-    start = date(year, mon, 1)
-    end = date(year + (mon == 12), mon % 12 + 1, 1)
-    assert (end - start).days == last
-    return start, end
+    from todokede.center.months import Month
+
+    return Month.parse(month, field="--month").days()
 
 
 @click.command()
@@ -47,7 +39,7 @@ def _month_range(month: str) -> tuple[date, date]:
     help="IODEF v2 (RFC 7970) XML, a STIX 2.1 bundle, or CSV.",
 )
 @click.option("--month", metavar="YYYY-MM", help="Only reports received in this month.")
-@click.option("--db", metavar="URL", help="Database URL or SQLite file (default: TODOKEDE_DB).")
+@db_option
 @click.option(
     "--personal",
     is_flag=True,
@@ -177,7 +169,7 @@ def center() -> None:
 @click.option(
     "--smtp", "listen", metavar="HOST:PORT", help="Listen for SMTP (loopback if no host)."
 )
-@click.option("--db", metavar="URL", help="Database URL or SQLite file (default: TODOKEDE_DB).")
+@db_option
 @click.option("--hostname", default="todokede.invalid", show_default=True, help="SMTP: our name.")
 @click.option("--max-size", type=click.IntRange(1024), help="SMTP: largest message in bytes.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message read.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from todokede import settings
 from todokede.center.schema import Report
 from todokede.center.submit import submit_report
 from todokede.errors import ConfigError, ReportError
@@ -133,7 +133,7 @@ def submit(file: str, center: str, idempotency_key: str | None) -> None:
     Example:
       TODOKEDE_TOKEN=... todokede report submit report.json --center http://127.0.0.1:8000
     """
-    token = os.environ.get("TODOKEDE_TOKEN", "").strip()
+    token = settings.api_token()
     if not token:
         raise ConfigError("set TODOKEDE_TOKEN to your API token (from `todokede user add`)")
     for n, one in enumerate(load_reports(file), 1):

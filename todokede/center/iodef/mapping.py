@@ -22,18 +22,19 @@ Mapping (both ways):
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
+from todokede import settings
+
 NS = "urn:ietf:params:xml:ns:iodef-2.0"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 LANG = f"{{{XML_NS}}}lang"
 SCHEMA_DIR = Path(__file__).parent.parent / "schemas"
-DEFAULT_DOMAIN = "todokede.invalid"
+DEFAULT_DOMAIN = settings.DEFAULT_DOMAIN
 
 # The schema imports three documents by their published URL; they are bundled.
 _LOCAL_SCHEMAS = {
@@ -93,7 +94,7 @@ STATUS = {
 
 def center_domain(flag: str | None = None) -> str:
     """The center's domain, the name of its IncidentIDs: flag > TODOKEDE_DOMAIN > default."""
-    return flag or os.environ.get("TODOKEDE_DOMAIN") or DEFAULT_DOMAIN
+    return settings.domain(flag)
 
 
 class _LocalSchemas(etree.Resolver):

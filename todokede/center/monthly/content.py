@@ -12,6 +12,7 @@ from todokede.center.advisories import advisory_for
 from todokede.center.draft import public_narrative, public_title
 from todokede.center.figures import figure_for
 from todokede.center.monthly.model import LABELS, LANGS, Case, Publication, Publisher, Row, Segment
+from todokede.center.months import parse_month
 from todokede.center.novelty import month_novelty
 from todokede.center.schema import StoredReport
 from todokede.center.stats import (
@@ -19,7 +20,6 @@ from todokede.center.stats import (
     methods_chart_svg,
     month_stats,
     monthly_chart_svg,
-    parse_month,
 )
 from todokede.center.taxonomy import Lang
 from todokede.errors import InputError

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, select
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import draft, novelty, stats, tables
+from todokede.center import draft, months, novelty, stats, tables
 from todokede.center import rows as rows_
 from todokede.center.audit import AUDIT_SHOWN
 from todokede.center.filters import ReportFilter, actual_of
@@ -24,7 +24,7 @@ from todokede.center.schema import ID_MAX, STATUSES, StoredReport
 from todokede.center.taxonomy import Lang
 from todokede.center.web import forms
 from todokede.center.web.public import chart_response
-from todokede.center.web.site import Ctx, PageError, Site, page
+from todokede.center.web.site import Ctx, Site, page
 from todokede.errors import InputError
 
 PAGE = 50
@@ -49,7 +49,7 @@ def install(app: Starlette, site: Site) -> None:
         with store.engine.connect() as conn:
             if filters["new"] in ("yes", "no"):
                 if not filters["month"]:
-                    raise PageError(400, "bad_input", "choose a month to filter by new type")
+                    raise InputError("choose a month to filter by new type")
                 rows = conn.execute(
                     select(*rows_.REPORT_COLS)
                     .where(*where)
@@ -112,7 +112,7 @@ def install(app: Starlette, site: Site) -> None:
 
         return ctx.render(
             "report.html",
-            status=400,
+            status=422,
             sr=stored,
             findings=finding_rows(stored.report, ctx.lang),
             mine=False,
@@ -155,7 +155,7 @@ def install(app: Starlette, site: Site) -> None:
     @on
     def dashboard_chart(ctx: Ctx, month: str, kind: str) -> Response:
         ctx.need_analyst()
-        stats.parse_month(month)
+        months.check(month)
         return chart_response(ctx, month, kind)
 
     app.add_route("/inbox", inbox, methods=["GET"], include_in_schema=False)
@@ -177,7 +177,7 @@ def install(app: Starlette, site: Site) -> None:
 def _filter(f: dict[str, str]) -> ReportFilter:
     """The inbox's query string as a filter: an unknown status or yes/no is "any"."""
     if f["month"]:
-        stats.parse_month(f["month"])
+        months.check(f["month"])
     incident = None
     if f["incident"]:
         incident = _int(f["incident"])

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from todokede.center import snapshot
+from todokede.center import months, snapshot
 from todokede.center.audit import AUDIT_SHOWN
 from todokede.center.auth import User, parse_bearer
 from todokede.center.filters import Actual, ReportFilter
@@ -60,19 +60,17 @@ from todokede.center.web.shapes import (
     WithdrawIn,
 )
 from todokede.center.web.writer import BatchWriter
-from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
+from todokede.errors import (
+    AccessDenied,
+    InputError,
+    NotFound,
+    Unauthenticated,
+    UnsupportedMedia,
+)
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = months.PATTERN
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `todokede user add`.")
-
-
-class Unauthenticated(TodokedeError):
-    """No valid bearer token (HTTP 401)."""
-
-
-class UnsupportedMedia(TodokedeError):
-    """The body is not JSON (HTTP 415)."""
 
 
 IDEMPOTENCY_KEY_MAX = 200

@@ -297,6 +297,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "not_found": ("見つかりません。", "Not found."),
     "forbidden": ("この操作は許可されていません。", "You are not allowed to do this."),
     "login_required": ("ログインしてください。", "Sign in first."),
+    "conflict": (
+        "記録されている内容と矛盾するため受け付けられません。",
+        "This contradicts what is on record and cannot be accepted.",
+    ),
+    "unavailable": (
+        "一時的に利用できません。しばらくしてからもう一度お試しください。",
+        "Temporarily unavailable: try again later.",
+    ),
     "csrf_failed": (
         "フォームの有効期限が切れたか、別のサイトから送られました。ページを読み直してください。",
         "The form has expired or was sent from another site. Reload the page and try again.",

@@ -21,7 +21,8 @@ from starlette.staticfiles import StaticFiles
 
 from todokede.center.store import Store
 from todokede.center.web import analysis, i18n, public, publishing, reporting
-from todokede.center.web.site import Ctx, PageError, Site, local_path, page
+from todokede.center.web.site import Ctx, Site, local_path, page
+from todokede.errors import PageError
 
 STATIC = Path(__file__).parent / "static"
 

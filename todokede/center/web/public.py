@@ -16,11 +16,11 @@ from typing import Any, Literal
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import snapshot, stats
+from todokede.center import months, snapshot, stats
 from todokede.center.taxonomy import Lang
 from todokede.center.web import i18n
-from todokede.center.web.site import SECURITY_HEADERS, Ctx, PageError, Site, error_page, page
-from todokede.errors import NotFound, Withdrawn
+from todokede.center.web.site import SECURITY_HEADERS, Ctx, Site, error_page, page
+from todokede.errors import NotFound, PageError, Withdrawn
 
 _FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
 FORMATS = {
@@ -43,7 +43,7 @@ def install(app: Starlette, site: Site) -> None:
     def published_or_gone(ctx: Ctx, month: str) -> snapshot.Frozen:
         """The month as published (its current revision's snapshot); 404 if never
         published, 410 with the withdrawal notice if withdrawn."""
-        stats.parse_month(month)
+        months.check(month)
         try:
             return snapshot.published(store, month)
         except Withdrawn as exc:
@@ -68,7 +68,7 @@ def install(app: Starlette, site: Site) -> None:
     @on
     def published_month(ctx: Ctx, month: str) -> Response:
         try:
-            stats.parse_month(month)
+            months.check(month)
             frozen = snapshot.published(store, month)
         except Withdrawn as exc:
             # What a bulletin does: the notice stays where the month was.

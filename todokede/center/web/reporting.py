@@ -19,8 +19,8 @@ from starlette.responses import Response
 from todokede.center.auth import User
 from todokede.center.schema import ID_MAX, Addition, Evidence, Report, StoredReport, Triage
 from todokede.center.web import analysis, forms, i18n
-from todokede.center.web.site import Ctx, PageError, Site, page
-from todokede.errors import InputError, ReportError
+from todokede.center.web.site import Ctx, Site, page
+from todokede.errors import AccessDenied, InputError, NotDraft, PageError, ReportError
 
 MAX_FILE = 1_000_000  # bytes of one attached log file
 
@@ -72,9 +72,9 @@ def install(app: Starlette, site: Site) -> None:
         form = ctx.form()
         stored = owned(ctx, report_id, user)
         if stored.owner != user.name:
-            raise PageError(403, "forbidden")
+            raise AccessDenied("only the report's owner may change it")
         if stored.triage.status != "draft":
-            raise PageError(409, "not_draft")
+            raise NotDraft(f"report {report_id} has been sent; add to it instead")
         return _save(ctx, user, form, stored)
 
     @on
@@ -102,7 +102,7 @@ def install(app: Starlette, site: Site) -> None:
         evidence = _new_evidence(form)
         text = str(form.get("addition.text") or "").strip()
         if not text and not evidence:
-            raise PageError(400, "bad_input", "empty addition")
+            raise InputError("empty addition")
         try:
             addition = Addition(at=datetime.now(UTC), text=text, evidence=evidence)
         except ValueError as exc:
@@ -137,15 +137,15 @@ def install(app: Starlette, site: Site) -> None:
             evidence += _new_evidence(form)
         except InputError as exc:  # too big: say so and keep everything typed
             return _form_page(
-                ctx, values, evidence, {"evidence.text": str(exc)}, stored, status=400
+                ctx, values, evidence, {"evidence.text": str(exc)}, stored, status=422
             )
         values["evidence.text"] = values["evidence.source"] = ""
         report, errors = forms.to_report(values, evidence, stored.report if stored else None)
         if report is None:
-            return _form_page(ctx, values, evidence, errors, stored, status=400)
+            return _form_page(ctx, values, evidence, errors, stored, status=422)
         if forms.is_empty(report):
             empty = {"title": ctx.t("empty_report"), "narrative": ctx.t("empty_report")}
-            return _form_page(ctx, values, evidence, empty, stored, status=400)
+            return _form_page(ctx, values, evidence, empty, stored, status=422)
         sending = action == "send"
         if sending:
             report = report.model_copy(update={"received": datetime.now(UTC).date()})

@@ -26,11 +26,18 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from todokede.center import taxonomy
 from todokede.center.auth import User
 from todokede.center.schema import STATUSES
-from todokede.center.store import NotDraft, Store
-from todokede.center.web import i18n
+from todokede.center.store import Store
+from todokede.center.web import i18n, status
 from todokede.center.web.ratelimit import LoginLimiter
 from todokede.center.web.session import Session, Sessions, csrf_ok
-from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
+from todokede.errors import (
+    AccessDenied,
+    LoginRequired,
+    NotFound,
+    PageError,
+    StoreError,
+    TodokedeError,
+)
 
 HERE = Path(__file__).parent
 CSP = (
@@ -46,20 +53,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FORM_BYTES = 2_000_000  # a report with log excerpts; more is refused, not truncated
-
-
-class PageError(Exception):
-    """Shown as an error page: an HTTP status and a message key (plus optional detail)."""
-
-    def __init__(self, status: int, key: str, detail: str | None = None) -> None:
-        super().__init__(key)
-        self.status = status
-        self.key = key
-        self.detail = detail
-
-
-class LoginRequired(Exception):
-    pass
 
 
 @dataclass
@@ -123,7 +116,7 @@ class Ctx:
     def need_analyst(self) -> User:
         user = self.need_user()
         if not user.is_analyst:
-            raise PageError(403, "forbidden")
+            raise AccessDenied("analysts and admins only")
         return user
 
     def flash(self, key: str) -> None:
@@ -254,18 +247,20 @@ def _answer(ctx: Ctx, func: Callable[..., Response], params: dict[str, Any]) -> 
         if ctx.as_json:  # a JSON client cannot follow a sign-in form
             return error_page(ctx, 401, "login_required")
         return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
-    except PageError as exc:
-        return error_page(ctx, exc.status, exc.key, exc.detail)
-    except NotDraft:
-        return error_page(ctx, 409, "not_draft")
-    except NotFound as exc:
-        return error_page(ctx, 404, "not_found", str(exc))
-    except AccessDenied as exc:
-        return error_page(ctx, 403, "forbidden", str(exc))
-    except InputError as exc:
-        return error_page(ctx, 400, "bad_input", str(exc))
     except TodokedeError as exc:
-        return error_page(ctx, 503, "error", str(exc))
+        return answer_error(ctx, exc)
+
+
+def answer_error(ctx: Ctx, exc: TodokedeError) -> Response:
+    """The error page (or its JSON) of ``exc``, by the one table of ``status``."""
+    code, key = status.answer(exc)
+    if isinstance(exc, PageError):
+        detail = exc.detail
+    elif isinstance(exc, StoreError) and not isinstance(exc, NotFound):
+        detail = status.message(exc)
+    else:
+        detail = str(exc)
+    return error_page(ctx, code, key, detail)
 
 
 def error_page(
