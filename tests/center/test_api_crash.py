@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.center.conftest import free_port
-from todokede.center import tables as t
 from todokede.center.store import Store
+from todokede.center.store import tables as t
 
 START_TIMEOUT = 30.0
 

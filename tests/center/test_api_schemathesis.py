@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     from schemathesis import GenerationMode
 
 from tests.web.server import serve
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
 from todokede.center.store import Store
 from todokede.center.web.app import create_app
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from todokede.center.csvout import COLUMNS, PERSONAL_COLUMNS, iter_csv, safe_cell, to_csv
-from todokede.center.schema import Report, StoredReport, Triage
+from todokede.center.exchange.csvout import COLUMNS, PERSONAL_COLUMNS, iter_csv, safe_cell, to_csv
+from todokede.center.intake.schema import Report, StoredReport, Triage
 
 DATA = Path(__file__).parent / "data" / "exchange"
 

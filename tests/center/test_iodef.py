@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from todokede.center import iodef, taxonomy
-from todokede.center.iodef import from_iodef, to_iodef
-from todokede.center.schema import Report, StoredReport, Triage
+from todokede.center import taxonomy
+from todokede.center.exchange import iodef
+from todokede.center.exchange.iodef import from_iodef, to_iodef
+from todokede.center.intake.schema import Report, StoredReport, Triage
 from todokede.errors import ReportError
 
 DATA = Path(__file__).parent / "data" / "exchange"

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from todokede.center import mailform, mailin
-from todokede.center.iodef import from_iodef
-from todokede.center.mailin import ingest, read_mailbox, read_message
-from todokede.center.smtpin import Envelope, Running, SMTPIntake, parse_listen
+from todokede.center.exchange.iodef import from_iodef
+from todokede.center.intake import mailform, mailin
+from todokede.center.intake.mailin import ingest, read_mailbox, read_message
+from todokede.center.intake.smtpin import Envelope, Running, SMTPIntake, parse_listen
 from todokede.center.store import Store
 from todokede.errors import InputError
 

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from todokede.center import published
-from todokede.center.monthly import demo
-from todokede.center.monthly.formats import _md_cell
-from todokede.center.schema import Report, Triage
+from todokede import demo
+from todokede.center.intake.schema import Report, Triage
+from todokede.center.publication import published
+from todokede.center.publication.monthly.formats import _md_cell
 from todokede.center.store import Store
 from todokede.cli import cli
 

@@ -9,8 +9,8 @@ from datetime import date
 
 import pytest
 
-from todokede.center.schema import Report, Reporter, Triage
-from todokede.center.stats import (
+from todokede.center.intake.schema import Report, Reporter, Triage
+from todokede.center.publication.stats import (
     Count,
     methods_chart_svg,
     month_stats,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import stix2
 
-from todokede.center.schema import Report, StoredReport, Triage
-from todokede.center.stix import observable, to_stix
+from todokede.center.exchange.stix import observable, to_stix
+from todokede.center.intake.schema import Report, StoredReport, Triage
 
 DATA = Path(__file__).parent / "data" / "exchange"
 

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from todokede.center import tables as t
-from todokede.center.auth import User
-from todokede.center.schema import Addition, Report, Triage
+from todokede.center.intake.schema import Addition, Report, Triage
 from todokede.center.store import Store
+from todokede.center.store import tables as t
+from todokede.center.store.auth import User
 from todokede.errors import InputError, NotDraft, NotFound, StoreError, TodokedeError
 
 
@@ -454,7 +454,7 @@ def _head() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from todokede.center.database import MIGRATIONS
+    from todokede.center.store.database import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -470,8 +470,8 @@ def test_upgrading_from_the_first_schema_keeps_users_enabled(store_url: str) -> 
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from todokede.center.auth import new_token, token_digest
-    from todokede.center.database import MIGRATIONS, normalise_url
+    from todokede.center.store.auth import new_token, token_digest
+    from todokede.center.store.database import MIGRATIONS, normalise_url
 
     engine = create_engine(normalise_url(store_url))
     token = new_token()

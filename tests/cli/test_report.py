@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from todokede.center.schema import Report
+from todokede.center.intake.schema import Report
 from todokede.center.store import Store
 from todokede.cli import cli
 
@@ -129,7 +129,7 @@ def test_submit_json_and_iodef(center: tuple[str, Store, str], tmp_path: Path) -
     stored = store.get_report(1)
     assert stored.owner == "site-admin" and stored.report.attempts == 9
 
-    from todokede.center.iodef import to_iodef
+    from todokede.center.exchange.iodef import to_iodef
 
     iodef = tmp_path / "report.xml"
     # An old ReportTime: the center would refuse it, so it is left out with a note.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.web.server import PASSWORDS, Live
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
 from todokede.center.web.session import COOKIE
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]

@@ -123,7 +123,7 @@ def test_error_page_survives_a_broken_template(broken: tuple[Any, Any]) -> None:
 def failing(tmp_path: Path) -> Iterator[tuple[Any, Store]]:
     """A center with 1997-04 published then withdrawn, whose store can be made to fail
     with any of the product's errors."""
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     store = Store.open(f"sqlite:///{tmp_path / 'center.db'}")
     store.add_report(Report(received=date(1997, 4, 2), methods=["dos"]), triage=Triage())

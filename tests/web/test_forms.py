@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from todokede.center.schema import (
+from todokede.center.intake import forms
+from todokede.center.intake.schema import (
     AffectedSystem,
     Discovery,
     Evidence,
@@ -19,7 +20,6 @@ from todokede.center.schema import (
     StoredReport,
     Triage,
 )
-from todokede.center.web import forms
 from todokede.errors import ReportError
 
 FULL = Report(

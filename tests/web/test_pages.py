@@ -344,7 +344,7 @@ def test_analyst_flow_and_public_page(live: Live) -> None:
 
 
 def test_findings_table_survives_any_shape(live: Live) -> None:
-    from todokede.center.schema import Evidence, Report
+    from todokede.center.intake.schema import Evidence, Report
 
     weird = {
         "kind": "<script>window.__xss=1</script>",
@@ -413,7 +413,7 @@ def test_fill_then_send_keeps_the_findings(live: Live) -> None:
 
 @pytest.mark.slow
 def test_publication_files(live: Live) -> None:
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     sr = live.store.add_report(
         Report(title="secret-title", methods=["mail_bombing"], reporter={"name": "Suzuki"}),
@@ -473,7 +473,7 @@ def test_incidents_and_duplicates(live: Live) -> None:
 def test_charts_drawn_concurrently_stay_whole(live: Live) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     sr = live.store.add_report(
         Report(methods=["mail_relay"], damage=["service_lowering"], actual_damage=True),
@@ -493,7 +493,7 @@ def test_charts_drawn_concurrently_stay_whole(live: Live) -> None:
 
 
 def test_inbox_filters_and_pages(live: Live) -> None:
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     made = []
     for i in range(56):

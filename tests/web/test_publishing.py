@@ -12,7 +12,7 @@ import httpx
 
 from tests.web.conftest import csrf_of, digest_of, publish_month, signed_in
 from tests.web.server import Live, next_month_start
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
 
 MONTH = datetime.now(UTC).strftime("%Y-%m")
 

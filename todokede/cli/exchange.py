@@ -18,7 +18,7 @@ from todokede.cli.options import db_option
 from todokede.errors import ConfigError, InputError, StoreError
 
 if TYPE_CHECKING:
-    from todokede.center.schema import StoredReport
+    from todokede.center.intake.schema import StoredReport
     from todokede.center.store import Store
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA defers and retries
@@ -106,7 +106,7 @@ def export(
         if published:
             reports = _published(store, month, reports)
         if fmt == "csv":
-            from todokede.center.csvout import iter_csv
+            from todokede.center.exchange.csvout import iter_csv
 
             # CSV streams: any number of reports in bounded memory.
             chunks: Iterable[bytes] = iter_csv(
@@ -116,11 +116,11 @@ def export(
                 bom=bom,
             )
         elif fmt == "iodef":
-            from todokede.center.iodef import to_iodef
+            from todokede.center.exchange.iodef import to_iodef
 
             chunks = [to_iodef(list(reports), personal=personal, domain=domain)]
         else:
-            from todokede.center.stix import to_stix
+            from todokede.center.exchange.stix import to_stix
 
             chunks = [to_stix(list(reports), personal=personal, domain=domain)]
         _write(chunks, output)
@@ -131,7 +131,7 @@ def _published(
 ) -> list[StoredReport]:
     """The reports the current revision of ``month`` lists, in its order (NotFound if the
     month is not published)."""
-    from todokede.center import snapshot
+    from todokede.center.publication import snapshot
 
     listed = [r.id for r in snapshot.published(store, str(month)).snapshot.reports]
     by_id = {sr.id: sr for sr in reports if sr.id in set(listed)}
@@ -197,7 +197,7 @@ def ingest_mail(
       todokede center ingest-mail --smtp 127.0.0.1:2525
       # /etc/aliases:  reports: "|todokede center ingest-mail - --db /srv/center.db"
     """
-    from todokede.center import mailin
+    from todokede.center.intake import mailin
     from todokede.center.store import Store
 
     if (mailbox is None) == (listen is None):
@@ -239,7 +239,7 @@ def ingest_mail(
 def _ingest_stdin(db: str | None, show: Callable[[Any], None]) -> None:
     """One message from standard input, as an MTA's pipe delivery gives it. A store that
     cannot be reached exits with EX_TEMPFAIL (75), so the MTA keeps the mail and retries."""
-    from todokede.center import mailin
+    from todokede.center.intake import mailin
     from todokede.center.store import Store
 
     raw = sys.stdin.buffer.read(mailin.MAX_MESSAGE + 1)
@@ -252,14 +252,14 @@ def _ingest_stdin(db: str | None, show: Callable[[Any], None]) -> None:
 
 
 def _serve_smtp(
-    store: object,
+    store: Store,
     listen: str,
     hostname: str,
     max_size: int | None,
     show: object,
 ) -> None:
-    from todokede.center import mailin
-    from todokede.center.smtpin import Envelope, SMTPIntake, parse_listen
+    from todokede.center.intake import mailin
+    from todokede.center.intake.smtpin import Envelope, SMTPIntake, parse_listen
 
     try:
         host, port = parse_listen(listen)

@@ -74,8 +74,8 @@ def monthly(
       todokede monthly 1997-09 --format md -o -
       todokede monthly 1997-10 --draft --format md -o -
     """
-    from todokede.center import snapshot
-    from todokede.center.monthly import render
+    from todokede.center.publication import snapshot
+    from todokede.center.publication.monthly import render
 
     with _open(db) as store:
         frozen = snapshot.current(store, month)
@@ -118,7 +118,7 @@ def demo(directory: Path, serve: bool, host: str, port: int) -> None:
       todokede demo
       todokede demo --dir /tmp/demo --serve --port 8080
     """
-    from todokede.center.monthly import demo as story
+    from todokede import demo as story
 
     console = Console(stderr=True)
     with console.status("running the demo...") as status:
@@ -184,7 +184,7 @@ def preview(month: str, db: str | None) -> None:
     Example:
       todokede publish preview 1997-09 --db center.db
     """
-    from todokede.center import snapshot
+    from todokede.center.publication import snapshot
 
     with _open(db) as store:
         snapshot.check_month(month)

@@ -22,11 +22,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from todokede.center import months, snapshot
-from todokede.center.audit import AUDIT_SHOWN
-from todokede.center.auth import User, parse_bearer
-from todokede.center.filters import Actual, ReportFilter
-from todokede.center.schema import (
+from todokede.center import months
+from todokede.center.intake.schema import (
     ID_MAX,
     Addition,
     DamageCode,
@@ -36,7 +33,11 @@ from todokede.center.schema import (
     StoredReport,
     Triage,
 )
+from todokede.center.publication import snapshot
 from todokede.center.store import NewReport, Store
+from todokede.center.store.audit import AUDIT_SHOWN
+from todokede.center.store.auth import User, parse_bearer
+from todokede.center.store.filters import Actual, ReportFilter
 from todokede.center.web.shapes import (
     ERRORS,
     AuditOut,

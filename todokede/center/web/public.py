@@ -4,7 +4,7 @@ publication shows: the analyst's (or drafted) public title and narrative, dates 
 never the reporter, the evidence or the reporter's own words.
 
 Every page of a month serves the snapshot frozen when it was published (its current
-revision, ``todokede.center.snapshot``), never the live reports: triage, new reports and
+revision, ``todokede.center.publication.snapshot``), never the live reports: triage, new reports and
 backdating change nothing until the month is published again. A withdrawn month shows
 its withdrawal notice (410).
 """
@@ -16,7 +16,8 @@ from typing import Any, Literal
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import months, snapshot, stats
+from todokede.center import months
+from todokede.center.publication import snapshot, stats
 from todokede.center.taxonomy import Lang
 from todokede.center.web import i18n
 from todokede.center.web.site import SECURITY_HEADERS, Ctx, Site, error_page, page
@@ -168,7 +169,7 @@ def document_response(body: bytes, fmt: str, name: str, *, cache: str) -> Respon
 
 def available_formats() -> list[str]:
     try:
-        from todokede.center import monthly  # noqa: F401
+        from todokede.center.publication import monthly  # noqa: F401
     except ImportError:
         return []
     return list(FORMATS)

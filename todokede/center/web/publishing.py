@@ -20,8 +20,9 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import months, snapshot
-from todokede.center.auth import User
+from todokede.center import months
+from todokede.center.publication import snapshot
+from todokede.center.store.auth import User
 from todokede.center.taxonomy import Lang
 from todokede.center.web import status as http_status
 from todokede.center.web.public import FORMATS, available_formats, document_response, month_page
@@ -85,7 +86,7 @@ def install(app: Starlette, site: Site) -> None:
         lang: Lang = "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
         taken = snapshot.take(store, month)
         if fmt == "pdf":
-            from todokede.center.monthly import html_to_pdf
+            from todokede.center.publication.monthly import html_to_pdf
 
             body = html_to_pdf(taken.files[f"{lang}.pdf.html"].decode())
         else:

@@ -16,9 +16,11 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from todokede.center.auth import User
-from todokede.center.schema import ID_MAX, Addition, Evidence, Report, StoredReport, Triage
-from todokede.center.web import analysis, forms, i18n
+from todokede.center.intake import forms
+from todokede.center.intake.schema import ID_MAX, Addition, Evidence, StoredReport, Triage
+from todokede.center.store.auth import User
+from todokede.center.web import analysis
+from todokede.center.web.evidence import finding_rows
 from todokede.center.web.site import Ctx, Site, page
 from todokede.errors import AccessDenied, InputError, NotDraft, PageError, ReportError
 
@@ -230,35 +232,6 @@ def _new_evidence(form: FormData) -> list[Evidence]:
     except ValueError as exc:
         raise ReportError(str(exc), field="evidence") from exc
     return out
-
-
-def finding_rows(report: Report, lang: i18n.Lang) -> list[dict[str, str]]:
-    """The evidence that is a scan finding, as table rows of plain text (the data is the
-    reporter's JSON: any shape may arrive, so each cell is made a string here)."""
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, list):
-            items = [str(v) for v in value[:10]]
-            return ", ".join(items) + (" …" if len(value) > 10 else "")
-        return str(value)[:300]
-
-    def when(value: Any) -> str:
-        try:
-            return i18n.format_date(datetime.fromisoformat(str(value)), lang)
-        except ValueError:
-            return cell(value)
-
-    rows = []
-    for e in report.evidence:
-        if e.kind == "finding" and isinstance(e.data, dict):
-            row = {key: cell(e.data.get(key)) for key in ("kind", "service", "sources", "count")}
-            row["outcome"] = cell(e.data.get("outcome"))
-            row["first_seen"] = when(e.data.get("first_seen"))
-            row["last_seen"] = when(e.data.get("last_seen"))
-            rows.append(row)
-    return rows
 
 
 def _int(value: str | None, default: int) -> int:

@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from todokede import settings
-from todokede.center.auth import User
-from todokede.center.logins import Logins, new_session_id
+from todokede.center.store.auth import User
+from todokede.center.store.logins import Logins, new_session_id
 
 COOKIE = "todokede_session"
 MAX_AGE = 8 * 3600  # seconds: one working day

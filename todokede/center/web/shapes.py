@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from todokede.center.publications import Revision
-from todokede.center.published import PublicReport
-from todokede.center.schema import Id, Status, StoredReport
+from todokede.center.intake.schema import Id, Status, StoredReport
+from todokede.center.publication.published import PublicReport
+from todokede.center.store.publications import Revision
 
 
 class ErrorOut(BaseModel):

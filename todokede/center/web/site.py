@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from todokede.center import taxonomy
-from todokede.center.auth import User
-from todokede.center.schema import STATUSES
+from todokede.center.intake.schema import STATUSES
 from todokede.center.store import Store
+from todokede.center.store.auth import User
 from todokede.center.web import i18n, status
 from todokede.center.web.ratelimit import LoginLimiter
 from todokede.center.web.session import Session, Sessions, csrf_ok
