@@ -4,6 +4,7 @@ both): reports, denormalised columns, triage, additions, idempotency, audit, use
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -209,11 +210,12 @@ def test_update_and_send_in_one_step(store: Store) -> None:
 def test_sent_reports_cannot_be_changed(store: Store) -> None:
     sent = store.add_report(imap_report(), owner="alice")
     before = row(store, sent.id)
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: store.update_report(sent.id, Report(title="rewritten"), actor="alice"),
         lambda: store.update_report(sent.id, Report(), actor="alice", send=True),
         lambda: store.send_draft(sent.id, actor="alice"),
-    ):
+    )
+    for call in calls:
         with pytest.raises(NotDraft) as err:
             call()
         assert isinstance(err.value, TodokedeError) and not isinstance(err.value, StoreError)

@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -30,7 +30,7 @@ FINDINGS = [
 ]  # fmt: skip
 
 
-def jsonl(path: Path, items: list[object]) -> Path:
+def jsonl(path: Path, items: Sequence[object]) -> Path:
     path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
     return path
 

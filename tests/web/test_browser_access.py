@@ -99,8 +99,8 @@ def published(live: Live) -> str:
         )
         sr = live.store.add_report(report, owner="carol")
         live.store.set_triage(sr.id, Triage(status="triaged"), actor="ana")
-    for month in ("1997-08", "1997-09"):
-        live.store.publish_month(month, actor="ana")
+    for published in ("1997-08", "1997-09"):
+        live.store.publish_month(published, actor="ana")
     return "1997-09"
 
 

@@ -83,7 +83,7 @@ def test_wrong_method_on_a_page_is_an_html_405(live: Live, lang: str, message: s
 
 
 @pytest.fixture
-def broken(tmp_path: Path) -> Iterator[tuple[Any, Store]]:
+def broken(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     """A center whose store fails unexpectedly (not a TodokedeError) on one call."""
     store = Store.open(f"sqlite:///{tmp_path / 'center.db'}")
 
