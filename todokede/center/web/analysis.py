@@ -24,6 +24,7 @@ from todokede.center.store.filters import ReportFilter, actual_of
 from todokede.center.taxonomy import Lang
 from todokede.center.web.evidence import finding_rows
 from todokede.center.web.public import chart_response
+from todokede.center.web.shapes import Summary
 from todokede.center.web.site import Ctx, Site, page
 from todokede.errors import InputError
 
@@ -65,17 +66,16 @@ def install(app: Starlette, site: Site) -> None:
             )
         months = store.report_months()
         new = _novelty(store, reports)
-        return ctx.render(
-            "inbox.html",
-            reports=reports,
-            total=total,
-            offset=offset,
-            page=PAGE,
-            f=filters,
-            months=months,
-            new=new,
-            query=_query(filters),
-        )
+        data = {
+            "reports": [Summary.of(sr) for sr in reports],
+            "total": total,
+            "offset": offset,
+            "page": PAGE,
+            "filters": filters,
+            "months": months,
+            "new": new,
+        }
+        return ctx.answer("inbox.html", data, reports=reports, f=filters, query=_query(filters))
 
     @on
     def triage(ctx: Ctx, report_id: int) -> Response:
@@ -120,14 +120,13 @@ def install(app: Starlette, site: Site) -> None:
         months = store.report_months(counted=True, limit=10_000)
         month = ctx.request.query_params.get("month") or (months[0] if months else None)
         month_stats = stats.month_stats(store, month) if month else None
-        return ctx.render(
-            "dashboard.html",
-            stats=month_stats,
-            months=months,
-            month=month,
-            published=store.published_months(),
-            chart_base=f"/dashboard/{month}",
-        )
+        data = {
+            "stats": month_stats,
+            "months": months,
+            "month": month,
+            "published": store.published_months(),
+        }
+        return ctx.answer("dashboard.html", data, chart_base=f"/dashboard/{month}")
 
     @on
     def dashboard_chart(ctx: Ctx, month: str, kind: str) -> Response:

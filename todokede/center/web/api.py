@@ -59,6 +59,7 @@ from todokede.center.web.shapes import (
     UserCreated,
     UserIn,
     WithdrawIn,
+    without_note,
 )
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import (
@@ -150,9 +151,7 @@ def _visible(store: Store, user: User, id: int) -> None:
 
 def _view(sr: StoredReport, user: User) -> StoredReport:
     """What ``user`` may see of a stored report: reporters do not see internal notes."""
-    if user.is_analyst:
-        return sr
-    return sr.model_copy(update={"triage": sr.triage.model_copy(update={"note": None})})
+    return sr if user.is_analyst else without_note(sr)
 
 
 # The submission endpoint is the hot path: it reads the body itself and lets pydantic

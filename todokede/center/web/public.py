@@ -55,16 +55,21 @@ def install(app: Starlette, site: Site) -> None:
     @on
     def home(ctx: Ctx) -> Response:
         months = list(reversed(store.published_months()))
-        return ctx.render("home.html", months=months[:6])
+        return ctx.answer("home.html", {"months": months[:6]})
 
     @on
     def published_list(ctx: Ctx) -> Response:
         states = list(reversed(store.latest_revisions()))
-        return ctx.render(
-            "published.html",
-            months=[r.month for r in states if not r.withdrawn],
-            withdrawn=[r for r in states if r.withdrawn],
-        )
+        withdrawn = [r for r in states if r.withdrawn]
+        data = {
+            "months": [r.month for r in states if not r.withdrawn],
+            # Publicly: when and why, not who.
+            "withdrawn": [
+                {"month": r.month, "withdrawn_at": r.withdrawn_at, "reason": r.withdrawn_reason}
+                for r in withdrawn
+            ],
+        }
+        return ctx.answer("published.html", data, withdrawn=withdrawn)
 
     @on
     def published_month(ctx: Ctx, month: str) -> Response:
@@ -98,16 +103,11 @@ def install(app: Starlette, site: Site) -> None:
     def statistics(ctx: Ctx) -> Response:
         months = store.published_months()
         if not months:
-            return ctx.render("statistics.html", stats=None, months=[], month=None)
+            return ctx.answer("statistics.html", {"stats": None, "months": [], "month": None})
         month = ctx.request.query_params.get("month") or months[-1]
         frozen = published_or_gone(ctx, month)
-        return ctx.render(
-            "statistics.html",
-            stats=frozen.snapshot.stats,
-            months=list(reversed(months)),
-            month=month,
-            chart_base=f"/statistics/{month}",
-        )
+        data = {"stats": frozen.snapshot.stats, "months": list(reversed(months)), "month": month}
+        return ctx.answer("statistics.html", data, chart_base=f"/statistics/{month}")
 
     @on
     def chart(ctx: Ctx, month: str, kind: str) -> Response:

@@ -21,6 +21,7 @@ from todokede.center.intake.schema import ID_MAX, Addition, Evidence, StoredRepo
 from todokede.center.store.auth import User
 from todokede.center.web import analysis
 from todokede.center.web.evidence import finding_rows
+from todokede.center.web.shapes import Summary, without_note
 from todokede.center.web.site import Ctx, Site, page
 from todokede.errors import AccessDenied, InputError, NotDraft, PageError, ReportError
 
@@ -46,7 +47,8 @@ def install(app: Starlette, site: Site) -> None:
         reports, total = store.list_reports(
             owner=user.name, limit=50, offset=offset, newest_first=True
         )
-        return ctx.render("my_reports.html", reports=reports, total=total, offset=offset)
+        data = {"reports": [Summary.of(sr) for sr in reports], "total": total, "offset": offset}
+        return ctx.answer("my_reports.html", data, reports=reports)
 
     @on
     def new_form(ctx: Ctx) -> Response:
@@ -83,16 +85,14 @@ def install(app: Starlette, site: Site) -> None:
     def view(ctx: Ctx, report_id: int) -> Response:
         user = ctx.need_user()
         stored = owned(ctx, report_id, user)
-        extra: dict[str, Any] = {}
+        data: dict[str, Any] = {
+            "report": stored if user.is_analyst else without_note(stored),
+            "findings": finding_rows(stored.report, ctx.lang),
+            "mine": stored.owner == user.name,
+        }
         if user.is_analyst:
-            extra = analysis.report_context(ctx, stored)
-        return ctx.render(
-            "report.html",
-            sr=stored,
-            findings=finding_rows(stored.report, ctx.lang),
-            mine=stored.owner == user.name,
-            **extra,
-        )
+            data |= analysis.report_context(ctx, stored)
+        return ctx.answer("report.html", data, sr=stored)
 
     @on
     def add_addition(ctx: Ctx, report_id: int) -> Response:

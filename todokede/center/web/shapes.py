@@ -43,6 +43,11 @@ class Created(_Out):
     url: str
 
 
+def without_note(sr: StoredReport) -> StoredReport:
+    """A stored report as its reporter sees it: the analysts' internal note left out."""
+    return sr.model_copy(update={"triage": sr.triage.model_copy(update={"note": None})})
+
+
 class Summary(_Out):
     """A report in a list: no confidential parts (reporter, evidence, narrative)."""
 

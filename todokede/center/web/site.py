@@ -169,11 +169,12 @@ class Ctx:
         return response
 
     def answer(self, template: str, data: dict[str, Any], **extra: Any) -> Response:
-        """The page: ``data`` (plain values) rendered by ``template`` with ``extra`` (the
-        page's own furniture), or ``data`` alone as JSON for the page's JSON twin."""
+        """The page: ``data`` (plain values) rendered by ``template`` with ``extra`` (what
+        only the template needs; a key of both is the template's), or ``data`` alone as
+        JSON for the page's JSON twin, which needs the same sign-in and role."""
         if self.as_json:
             return self.json(data)
-        return self.render(template, **data, **extra)
+        return self.render(template, **{**data, **extra})
 
     def json(self, data: Any, status: int = 200) -> Response:
         body = json.dumps(to_jsonable_python(data), ensure_ascii=False, separators=(",", ":"))
