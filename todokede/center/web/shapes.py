@@ -1,6 +1,6 @@
 """The JSON shapes of the center's API (what ``api.py`` takes and returns, and its
 errors), as pydantic models: FastAPI validates with them and writes them into
-``/openapi.json``. The report itself is ``center.schema.Report``."""
+``/openapi.json``. The report itself is ``center.intake.schema.Report``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """IODEF v2 (RFC 7970) export and import of reports.
 
 Export (``writer``) builds the XML with lxml; every document it writes validates against
-the schema of RFC 7970 section 8, bundled in ``center/schemas`` so that validation works
+the schema of RFC 7970 section 8, bundled in ``exchange/schemas`` so that validation works
 offline. Import (``reader``) parses without network or entity expansion, validates against
 the same schema and maps each ``Incident`` to one ``Report``; what does not fit raises
 ``ReportError`` naming the element path. Both follow the one table in ``mapping``.
