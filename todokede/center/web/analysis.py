@@ -16,12 +16,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from todokede.center import months
-from todokede.center.intake import forms
 from todokede.center.intake.schema import ID_MAX, STATUSES, StoredReport
 from todokede.center.publication import novelty, stats, titles
 from todokede.center.store.audit import AUDIT_SHOWN
 from todokede.center.store.filters import ReportFilter, actual_of
 from todokede.center.taxonomy import Lang
+from todokede.center.web import triage as triage_form
 from todokede.center.web.evidence import finding_rows
 from todokede.center.web.public import chart_response
 from todokede.center.web.shapes import Summary
@@ -82,7 +82,7 @@ def install(app: Starlette, site: Site) -> None:
         user = ctx.need_analyst()
         form = ctx.form()
         stored = store.get_report(report_id, actor=user.name)
-        result, errors = forms.to_triage(form, form.getlist, stored)
+        result, errors = triage_form.to_triage(form, form.getlist, stored)
         if result is None:
             return _report_again(ctx, stored, errors)
         try:

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todokede import __version__
 from todokede.center.store import Store
-from todokede.center.web import api, status
+from todokede.center.web import api, api_months, status
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import InputError, NotFound, StoreError, TodokedeError, Withdrawn
 
@@ -61,6 +61,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(TodokedeError, _todokede_error)
     app.add_exception_handler(Exception, _internal_error)
+    assert api_months.router is api.router  # its routes are on the one router
     app.include_router(api.router)
 
     from todokede.center.web import pages
