@@ -252,9 +252,11 @@ TARGETS = ["imap", "smtp", "http", "ssh", "ftp", "pop3"]
 def fill(url: str, n: int) -> None:
     """Store ``n`` reports over 1990-01..1999-12 with their terms, in bulk (executemany on
     SQLite, COPY on PostgreSQL), as the store would have written them."""
-    from todokede.center import tables as t
-    from todokede.center.schema import Report, StoredReport, Triage
-    from todokede.center.store import Store, _columns, _term_rows
+    from todokede.center.intake.schema import Report, StoredReport, Triage
+    from todokede.center.store import Store
+    from todokede.center.store import tables as t
+    from todokede.center.store.rows import columns as _columns
+    from todokede.center.store.rows import term_rows as _term_rows
 
     rng = random.Random(1997)
     now = datetime.now(UTC)
@@ -319,9 +321,9 @@ def _copy(store: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 def stats(url: str, label: str, n: int) -> list[Any]:
     from sqlalchemy import func, select
 
-    from todokede.center import tables as t
-    from todokede.center.stats import month_stats
+    from todokede.center.publication.stats import month_stats
     from todokede.center.store import Store
+    from todokede.center.store import tables as t
 
     fill(url, n)
     rows = []
@@ -384,7 +386,7 @@ def main() -> None:
     if args.bare_serve:
         bare_serve(args.bare_serve[0], int(args.bare_serve[1]))
         return
-    from todokede.center.schema import Report
+    from todokede.center.intake.schema import Report
 
     Report.model_validate(REPORT)  # the benchmark's body must be a valid report
     if not shutil.which("wrk") and not args.skip_load:

@@ -5,7 +5,9 @@
     │   ├── RuleError             a hosts.allow/hosts.deny problem
     │   ├── LogError              a log that cannot be read at all (bad lines are only counted)
     │   ├── ReportError           a report document that does not validate
+    │   ├── UnsupportedMedia      a body in a media type the endpoint does not take
     │   └── Conflict              well-formed, but the stored records refuse it (a broken link)
+    │       └── NotDraft          a report that was sent: its content can no longer change
     ├── ConfigError               bad settings or TOML configuration
     ├── MissingExtra              the command needs an optional part that is not installed
     ├── ProbeError                a probe could not check (network failure, timeout, garbage)
@@ -13,9 +15,14 @@
     ├── StoreError                the database failed or is not reachable
     │   └── NotFound              no such record
     │       └── Withdrawn         a published month that was withdrawn (HTTP 410)
-    └── AccessDenied              the caller's role does not allow this
+    ├── Unauthenticated           no valid credentials (an API token)
+    │   └── LoginRequired         a page that needs a signed-in user
+    ├── AccessDenied              the caller's role does not allow this
+    └── PageError                 a page's own answer: an HTTP status and a message key
 
-Errors become messages only at the CLI and HTTP boundaries.
+Errors become messages only at the CLI and HTTP boundaries: the CLI prints them
+(``todokede.cli``), the center's pages and API answer them with the status of one table
+(``todokede.center.web.status``).
 """
 
 from __future__ import annotations
@@ -72,6 +79,14 @@ class Conflict(InputError):
     exist, or from a record to itself; withdrawing a month withdrawn already."""
 
 
+class NotDraft(Conflict):
+    """The report has been sent: its content can no longer be changed (add to it)."""
+
+
+class UnsupportedMedia(InputError):
+    """The body is not in a media type the endpoint takes (the API takes JSON)."""
+
+
 class ConfigError(TodokedeError):
     """Bad settings."""
 
@@ -117,3 +132,25 @@ class Withdrawn(NotFound):
 
 class AccessDenied(TodokedeError):
     """The caller's role does not allow this."""
+
+
+class Unauthenticated(TodokedeError):
+    """No valid credentials: no bearer token, or an unknown or revoked one."""
+
+
+class LoginRequired(Unauthenticated):
+    """A page that needs a signed-in user: the pages answer with the sign-in form."""
+
+    def __init__(self, message: str = "sign in first") -> None:
+        super().__init__(message)
+
+
+class PageError(TodokedeError):
+    """A page's own answer where no other error says it: an HTTP status and the key of
+    the message the error page shows (``center.web.i18n``), with an optional detail."""
+
+    def __init__(self, status: int, key: str, detail: str | None = None) -> None:
+        super().__init__(detail or key)
+        self.status = status
+        self.key = key
+        self.detail = detail

@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
-from todokede.center import tables
-from todokede.center.store import Store
+from todokede.center.store import Store, tables
 
 
 def last_month() -> date:

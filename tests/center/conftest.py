@@ -32,7 +32,7 @@ from todokede.center.store import Store
 with warnings.catch_warnings():
     # Starlette asks for httpx2 at import time; httpx is what is installed and works.
     warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient as TestClient
 
 
 def free_port() -> int:

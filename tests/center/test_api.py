@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
 from todokede.center.store import Store
 
 

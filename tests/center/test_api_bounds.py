@@ -12,7 +12,7 @@ import pytest
 
 from tests.center.conftest import bearer
 from todokede.center import taxonomy
-from todokede.center.schema import ID_MAX, Report, Triage
+from todokede.center.intake.schema import ID_MAX, Report, Triage
 from todokede.center.store import Store
 from todokede.center.web.site import CSP
 

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.center.conftest import free_port
-from todokede.center import tables as t
 from todokede.center.store import Store
+from todokede.center.store import tables as t
 
 START_TIMEOUT = 30.0
 
@@ -157,7 +157,7 @@ def _assert_no_half_written(s: Store) -> None:
         creates = conn.execute(
             select(func.count()).select_from(t.audit).where(t.audit.c.action == "create")
         ).scalar_one()
-        per_report = dict(
+        per_report: dict[int, int] = dict(
             conn.execute(
                 select(t.report_terms.c.report_id, func.count()).group_by(
                     t.report_terms.c.report_id

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from todokede.center.schema import Report, StoredReport, Triage
+from todokede.center.intake.schema import Report, StoredReport, Triage
 from todokede.center.store import NewReport, Store
 from todokede.center.web.writer import BatchWriter
 from todokede.errors import InputError

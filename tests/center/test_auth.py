@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from todokede.center.auth import (
+from todokede.center.store import Store
+from todokede.center.store.auth import (
     User,
     hash_password,
     new_token,
@@ -15,7 +16,6 @@ from todokede.center.auth import (
     token_digest,
     verify_password,
 )
-from todokede.center.store import Store
 from todokede.cli import cli
 
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from todokede.center.csvout import COLUMNS, PERSONAL_COLUMNS, iter_csv, safe_cell, to_csv
-from todokede.center.schema import Report, StoredReport, Triage
+from todokede.center.exchange.csvout import COLUMNS, PERSONAL_COLUMNS, iter_csv, safe_cell, to_csv
+from todokede.center.intake.schema import Report, StoredReport, Triage
 
 DATA = Path(__file__).parent / "data" / "exchange"
 
@@ -162,6 +162,6 @@ def test_partner_export_is_amber_public_text_and_target_codes(lang: str | None) 
 
 def test_unknown_actual_damage_is_its_own_answer() -> None:
     report = Report(actual_damage=None)
-    cells = {lang: rows(to_csv([stored(report)], lang=lang))[0] for lang in (None, "ja", "en")}  # type: ignore[arg-type]
+    cells = {lang: rows(to_csv([stored(report)], lang=lang))[0] for lang in (None, "ja", "en")}
     assert cells[None]["actual_damage"] == ""
     assert cells["ja"]["実被害"] == "不明" and cells["en"]["Actual damage"] == "unknown"

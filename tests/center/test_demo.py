@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
-from todokede.center.schema import Report
+from todokede.center.intake.schema import Report
 from todokede.center.store import Store
 
 pytestmark = pytest.mark.slow

@@ -9,17 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from todokede.center.draft import (
-    draft_from_findings,
-    drafted_narrative,
-    drafted_title,
-    public_narrative,
-    public_title,
-    service_of,
-    terms_narrative,
-    terms_title,
-)
-from todokede.center.schema import (
+from todokede.center.intake.draft import draft_from_findings, service_of
+from todokede.center.intake.schema import (
     AffectedSystem,
     Discovery,
     Period,
@@ -27,6 +18,14 @@ from todokede.center.schema import (
     Reporter,
     StoredReport,
     Triage,
+)
+from todokede.center.publication.titles import (
+    drafted_narrative,
+    drafted_title,
+    public_narrative,
+    public_title,
+    terms_narrative,
+    terms_title,
 )
 from todokede.center.taxonomy import Lang
 from todokede.errors import ReportError

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
@@ -15,14 +16,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from todokede.center import iodef, taxonomy
-from todokede.center.iodef import from_iodef, to_iodef
-from todokede.center.schema import Report, StoredReport, Triage
+from todokede.center import taxonomy
+from todokede.center.exchange import iodef
+from todokede.center.exchange.iodef import from_iodef, to_iodef
+from todokede.center.intake.schema import Report, StoredReport, Triage
 from todokede.errors import ReportError
 
 DATA = Path(__file__).parent / "data" / "exchange"
 SCHEMAS = iodef.SCHEMA_DIR
 NS = {"i": iodef.NS}
+
+
+def one(doc: Any, path: str) -> Any:
+    """The element at ``path`` (which must be there)."""
+    found = doc.find(path, NS)
+    assert found is not None, path
+    return found
 
 
 def reports() -> list[Report]:
@@ -105,7 +114,7 @@ def test_partner_export_is_amber_and_holds_no_reporter_text(index: int) -> None:
     report = reports()[index]
     doc = etree.fromstring(to_iodef([stored(report)]))
     text = etree.tostring(doc, encoding="unicode")
-    assert doc.find("i:Incident", NS).get("restriction") == "amber"
+    assert one(doc, "i:Incident").get("restriction") == "amber"
     r = report
     texts = [r.title, r.narrative, r.network, r.countermeasures, *(a.text for a in r.additions)]
     texts += [r.discovery.tool, r.discovery.detail] if r.discovery else []
@@ -118,7 +127,7 @@ def test_partner_export_is_amber_and_holds_no_reporter_text(index: int) -> None:
     services = [e.text for e in doc.iterfind(".//i:IANAService", NS)]
     assert set(services) <= set(taxonomy.TARGETS) - {"other"}
     personal = etree.fromstring(to_iodef([stored(report)], personal=True))
-    assert personal.find("i:Incident", NS).get("restriction") == "private"
+    assert one(personal, "i:Incident").get("restriction") == "private"
 
 
 @pytest.mark.parametrize(
@@ -129,7 +138,7 @@ def test_actual_damage_is_assessment_occurrence(
 ) -> None:
     report = reports()[2].model_copy(update={"actual_damage": actual})
     doc = etree.fromstring(to_iodef([stored(report)]))
-    assert doc.find("i:Incident/i:Assessment", NS).get("occurrence") == occurrence
+    assert one(doc, "i:Incident/i:Assessment").get("occurrence") == occurrence
 
 
 def test_triage_overrides_the_reporters_classification() -> None:
@@ -138,7 +147,7 @@ def test_triage_overrides_the_reporters_classification() -> None:
     triage = triage.model_copy(update={"actual_damage": True})
     data = to_iodef([stored(report, triage=triage)])
     doc = etree.fromstring(data)
-    inc = doc.find("i:Incident", NS)
+    inc = one(doc, "i:Incident")
     assert inc.get("status") == "in-progress"
     methods = [d.text for d in inc.iterfind("i:Method/i:Description", NS)]
     assert methods == ["侵入", "Intrusion"]
@@ -153,9 +162,9 @@ def test_triage_overrides_the_reporters_classification() -> None:
 def test_domain_names_the_incident_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TODOKEDE_DOMAIN", "ipa.example.jp")
     doc = etree.fromstring(to_iodef([stored(reports()[0], 42)]))
-    assert doc.find("i:Incident/i:IncidentID", NS).get("name") == "ipa.example.jp"
+    assert one(doc, "i:Incident/i:IncidentID").get("name") == "ipa.example.jp"
     doc = etree.fromstring(to_iodef([stored(reports()[0], 42)], domain="other.example"))
-    assert doc.find("i:Incident/i:IncidentID", NS).get("name") == "other.example"
+    assert one(doc, "i:Incident/i:IncidentID").get("name") == "other.example"
 
 
 def test_control_characters_in_evidence_round_trip() -> None:

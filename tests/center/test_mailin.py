@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from todokede.center import mailform, mailin
-from todokede.center.iodef import from_iodef
-from todokede.center.mailin import ingest, read_mailbox, read_message
-from todokede.center.smtpin import Envelope, Running, SMTPIntake, parse_listen
+from todokede.center.exchange.iodef import from_iodef
+from todokede.center.intake import mailform, mailin
+from todokede.center.intake.mailin import ingest, read_mailbox, read_message
+from todokede.center.intake.schema import Report
+from todokede.center.intake.smtpin import Envelope, Running, SMTPIntake, parse_listen
 from todokede.center.store import Store
 from todokede.errors import InputError
 
@@ -92,14 +93,15 @@ def raw_1997(body: str, *, charset: str | None = "ISO-2022-JP", subject: str = "
     return ("\n".join(head) + "\n\n").encode("ascii") + body.encode(codec)
 
 
-def check_imap_form(report: mailin.Report) -> None:
+def check_imap_form(report: Report) -> None:
     assert report.reporter.name == "山田 太郎"
     assert report.reporter.organisation == "某大学 情報処理センター"
     assert report.reporter.email == "yamada@example.ac.jp"
     assert report.reporter.type == "system_admin"
     assert report.discovered is not None and report.discovered.isoformat() == "1997-09-16"
     assert report.period is not None and report.period.end is not None
-    assert (report.period.start.isoformat(), report.period.end.isoformat()) == (  # type: ignore[union-attr]
+    assert report.period.start is not None
+    assert (report.period.start.isoformat(), report.period.end.isoformat()) == (
         "1997-08-14",
         "1997-09-15",
     )

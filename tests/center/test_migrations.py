@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from todokede.center import tables
-from todokede.center.database import MIGRATIONS
-from todokede.center.schema import Report, Triage
-from todokede.center.stats import month_stats
-from todokede.center.store import Store
+from todokede.center.intake.schema import Report, Triage
+from todokede.center.publication.stats import month_stats
+from todokede.center.store import Store, tables
+from todokede.center.store.database import MIGRATIONS
 
 
 def _alembic(store: Store, target: str) -> None:

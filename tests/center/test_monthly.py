@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from todokede.center.monthly import Segment, build, era, render, to_html, to_markdown
-from todokede.center.monthly.content import _annotate
-from todokede.center.schema import Discovery, Report, Reporter, StoredReport, Triage
+from todokede.center.intake.schema import Discovery, Report, Reporter, StoredReport, Triage
+from todokede.center.publication.monthly import Segment, build, era, render, to_html, to_markdown
+from todokede.center.publication.monthly.content import _annotate
 from todokede.center.store import Store
 from todokede.cli import cli
 from todokede.errors import InputError
@@ -195,7 +195,7 @@ def _stored(
 def test_figures_follow_the_case(
     methods: list[str], targets: list[str], tool: str | None, actual: bool, flow: str
 ) -> None:
-    from todokede.center.figures import figure_for
+    from todokede.center.publication.figures import figure_for
 
     figure = figure_for(_stored(methods, targets, tool=tool, actual=actual), "ja")
     assert figure.text.startswith(flow)
@@ -227,7 +227,7 @@ def test_a_long_month_lists_the_new_types_first(center: tuple[Store, str]) -> No
     ],
 )
 def test_advisory_for(methods: list[str], targets: list[str], key: str) -> None:
-    from todokede.center.advisories import advisory_for
+    from todokede.center.publication.advisories import advisory_for
 
     advisory = advisory_for(methods, targets)
     assert advisory is not None and advisory.key == key
@@ -235,7 +235,7 @@ def test_advisory_for(methods: list[str], targets: list[str], key: str) -> None:
 
 
 def test_no_advisory_without_a_method() -> None:
-    from todokede.center.advisories import JPCERT_97_0001, JPCERT_97_0004, advisory_for
+    from todokede.center.publication.advisories import JPCERT_97_0001, JPCERT_97_0004, advisory_for
 
     assert advisory_for([], ["imap"]) is None
     assert JPCERT_97_0004.id == "JPCERT/CC 97-0004" and "97-0001" in JPCERT_97_0001.url

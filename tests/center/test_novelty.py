@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from todokede.center.novelty import describe_triple, month_novelty, seen_before, triples
-from todokede.center.schema import Report, StoredReport, Triage
+from todokede.center.intake.schema import Report, StoredReport, Triage
+from todokede.center.publication.novelty import describe_triple, month_novelty, seen_before, triples
 from todokede.center.store import Store
 
 

@@ -34,9 +34,9 @@ from tests.center import backdate
 from tests.conftest import need
 from tests.web.conftest import csrf_of, publish_month
 from tests.web.server import PASSWORDS, serve
-from todokede.center import mailin
-from todokede.center.iodef import to_iodef
-from todokede.center.schema import (
+from todokede.center.exchange.iodef import to_iodef
+from todokede.center.intake import mailin
+from todokede.center.intake.schema import (
     Addition,
     AffectedSystem,
     Discovery,

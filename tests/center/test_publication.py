@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import need
-from todokede.center import snapshot
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
+from todokede.center.publication import snapshot
 from todokede.center.store import Store
 from todokede.cli import cli
 from todokede.errors import InputError, Withdrawn
@@ -270,7 +270,7 @@ def test_a_month_published_before_snapshots_is_frozen_on_first_sight(store_url: 
     from alembic.config import Config
     from sqlalchemy import create_engine, text
 
-    from todokede.center.database import MIGRATIONS, normalise_url
+    from todokede.center.store.database import MIGRATIONS, normalise_url
 
     engine = create_engine(normalise_url(store_url))
     with engine.begin() as conn:

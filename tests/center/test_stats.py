@@ -9,15 +9,13 @@ from datetime import date
 
 import pytest
 
-from todokede.center.schema import Report, Reporter, Triage
-from todokede.center.stats import (
+from todokede.center.intake.schema import Report, Reporter, Triage
+from todokede.center.months import months_between, parse_month, shift
+from todokede.center.publication.stats import (
     Count,
     methods_chart_svg,
     month_stats,
     monthly_chart_svg,
-    months_between,
-    parse_month,
-    shift,
 )
 from todokede.center.store import Store
 from todokede.errors import InputError

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stix2
 
-from todokede.center.schema import Report, StoredReport, Triage
-from todokede.center.stix import observable, to_stix
+from todokede.center.exchange.stix import observable, to_stix
+from todokede.center.intake.schema import Report, StoredReport, Triage
 
 DATA = Path(__file__).parent / "data" / "exchange"
 
@@ -27,11 +28,12 @@ def stored(report: Report, id: int = 1) -> StoredReport:
     return StoredReport(id=id, report=report, triage=Triage(), created_at=at, updated_at=at)
 
 
-def bundle(*, personal: bool = False) -> list[dict[str, object]]:
+def bundle(*, personal: bool = False) -> list[dict[str, Any]]:
     data = to_stix([stored(r, i) for i, r in enumerate(reports(), 1)], personal=personal)
     parsed = stix2.parse(data.decode(), allow_custom=False)
     assert parsed.type == "bundle"
-    return json.loads(data)["objects"]
+    objects: list[dict[str, Any]] = json.loads(data)["objects"]
+    return objects
 
 
 def test_bundle_reparses_and_links_everything() -> None:
@@ -131,4 +133,5 @@ def test_partner_bundle_is_amber_and_holds_no_reporter_text() -> None:
             assert not secret or secret not in text
     personal = bundle(personal=True)
     assert any(o["id"] == stix2.TLP_RED.id for o in personal)
-    assert reports()[0].title in json.dumps(personal, ensure_ascii=False)
+    title = reports()[0].title
+    assert title is not None and title in json.dumps(personal, ensure_ascii=False)

@@ -4,16 +4,17 @@ both): reports, denormalised columns, triage, additions, idempotency, audit, use
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from todokede.center import tables as t
-from todokede.center.auth import User
-from todokede.center.schema import Addition, Report, Triage
-from todokede.center.store import NotDraft, Store
-from todokede.errors import InputError, NotFound, StoreError, TodokedeError
+from todokede.center.intake.schema import Addition, Report, Triage
+from todokede.center.store import Store
+from todokede.center.store import tables as t
+from todokede.center.store.auth import User
+from todokede.errors import InputError, NotDraft, NotFound, StoreError, TodokedeError
 
 
 def imap_report(**extra: object) -> Report:
@@ -209,11 +210,12 @@ def test_update_and_send_in_one_step(store: Store) -> None:
 def test_sent_reports_cannot_be_changed(store: Store) -> None:
     sent = store.add_report(imap_report(), owner="alice")
     before = row(store, sent.id)
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: store.update_report(sent.id, Report(title="rewritten"), actor="alice"),
         lambda: store.update_report(sent.id, Report(), actor="alice", send=True),
         lambda: store.send_draft(sent.id, actor="alice"),
-    ):
+    )
+    for call in calls:
         with pytest.raises(NotDraft) as err:
             call()
         assert isinstance(err.value, TodokedeError) and not isinstance(err.value, StoreError)
@@ -454,7 +456,7 @@ def _head() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from todokede.center.database import MIGRATIONS
+    from todokede.center.store.database import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -470,8 +472,8 @@ def test_upgrading_from_the_first_schema_keeps_users_enabled(store_url: str) -> 
     from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from todokede.center.auth import new_token, token_digest
-    from todokede.center.database import MIGRATIONS, normalise_url
+    from todokede.center.store.auth import new_token, token_digest
+    from todokede.center.store.database import MIGRATIONS, normalise_url
 
     engine = create_engine(normalise_url(store_url))
     token = new_token()

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.center.conftest import TestClient, bearer
-from todokede.center.auth import User
 from todokede.center.store import Store
+from todokede.center.store.auth import User
 from todokede.center.web.app import create_app
 from todokede.cli import cli
 

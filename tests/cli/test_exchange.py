@@ -23,8 +23,8 @@ import pytest
 import stix2
 from click.testing import CliRunner
 
-from todokede.center.iodef import from_iodef
-from todokede.center.schema import Report, Triage
+from todokede.center.exchange.iodef import from_iodef
+from todokede.center.intake.schema import Report, Triage
 from todokede.center.store import Store
 from todokede.cli import cli
 

@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from todokede.center.schema import Report
+from todokede.center.intake.schema import Report
 from todokede.center.store import Store
 from todokede.cli import cli
 
@@ -30,7 +30,7 @@ FINDINGS = [
 ]  # fmt: skip
 
 
-def jsonl(path: Path, items: list[object]) -> Path:
+def jsonl(path: Path, items: Sequence[object]) -> Path:
     path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
     return path
 
@@ -129,7 +129,7 @@ def test_submit_json_and_iodef(center: tuple[str, Store, str], tmp_path: Path) -
     stored = store.get_report(1)
     assert stored.owner == "site-admin" and stored.report.attempts == 9
 
-    from todokede.center.iodef import to_iodef
+    from todokede.center.exchange.iodef import to_iodef
 
     iodef = tmp_path / "report.xml"
     # An old ReportTime: the center would refuse it, so it is left out with a note.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.cli.test_report import center, free_port
 from tests.guard.harness import config, wait_until
-from todokede.center.schema import Report
+from todokede.center.intake.schema import Report
 from todokede.center.store import Store
 from todokede.guard.config import load
 from todokede.guard.reports import Reporter

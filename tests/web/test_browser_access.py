@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.web.server import PASSWORDS, Live
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
 from todokede.center.web.session import COOKIE
 
 pytestmark = [pytest.mark.peer, pytest.mark.slow]
@@ -99,8 +99,8 @@ def published(live: Live) -> str:
         )
         sr = live.store.add_report(report, owner="carol")
         live.store.set_triage(sr.id, Triage(status="triaged"), actor="ana")
-    for month in ("1997-08", "1997-09"):
-        live.store.publish_month(month, actor="ana")
+    for published in ("1997-08", "1997-09"):
+        live.store.publish_month(published, actor="ana")
     return "1997-09"
 
 

@@ -14,7 +14,7 @@ import pytest
 from tests.center import backdate
 from tests.web.conftest import csrf_of, publish_month, signed_in
 from tests.web.server import Live
-from todokede.center import tables
+from todokede.center.store import tables
 
 
 class FormValues(HTMLParser):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,15 @@ import pytest
 from tests.web.server import Live
 from todokede.center.store import Store
 from todokede.center.web.app import create_app
+from todokede.errors import (
+    AccessDenied,
+    ConfigError,
+    Conflict,
+    InputError,
+    NotFound,
+    StoreError,
+    TodokedeError,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette asks for httpx2 at import time
@@ -73,7 +83,7 @@ def test_wrong_method_on_a_page_is_an_html_405(live: Live, lang: str, message: s
 
 
 @pytest.fixture
-def broken(tmp_path: Path) -> Iterator[tuple[Any, Store]]:
+def broken(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     """A center whose store fails unexpectedly (not a TodokedeError) on one call."""
     store = Store.open(f"sqlite:///{tmp_path / 'center.db'}")
 
@@ -107,3 +117,68 @@ def test_error_page_survives_a_broken_template(broken: tuple[Any, Any]) -> None:
     assert response.status_code == 404 and "Error" in response.text
     assert response.headers["content-type"].startswith("text/html")
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.fixture
+def failing(tmp_path: Path) -> Iterator[tuple[Any, Store]]:
+    """A center with 1997-04 published then withdrawn, whose store can be made to fail
+    with any of the product's errors."""
+    from todokede.center.intake.schema import Report, Triage
+
+    store = Store.open(f"sqlite:///{tmp_path / 'center.db'}")
+    store.add_report(Report(received=date(1997, 4, 2), methods=["dos"]), triage=Triage())
+    store.publish_month("1997-04", actor="ana", today=date(1997, 5, 1))
+    store.withdraw_month("1997-04", actor="ana", reason="counted twice")
+    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+        yield client, store
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("month", "status"),
+    [("1997-04", 410), ("1997-05", 404), ("1997-13", None)],
+)
+def test_a_month_gets_one_status_on_page_twin_and_api(
+    failing: tuple[Any, Store], month: str, status: int | None
+) -> None:
+    client, _ = failing
+    page = client.get(f"/published/{month}")
+    twin = client.get(f"/published/{month}.json")
+    api = client.get(f"/api/public/months/{month}")
+    if status is None:  # not a month at all: the page and its twin refuse the input
+        assert page.status_code == twin.status_code == 422
+        assert api.status_code == 404  # the API's path pattern names no record
+        return
+    assert page.status_code == twin.status_code == api.status_code == status
+    assert page.headers["content-type"].startswith("text/html")
+    assert twin.headers["content-type"] == "application/json" and twin.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (StoreError("the database went away"), 503),
+        (ConfigError("no such setting"), 503),
+        (NotFound("no such month"), 404),
+        (AccessDenied("not you"), 403),
+        (InputError("bad", field="month"), 422),
+        (Conflict("refused", field="month"), 409),
+        (TodokedeError("something else"), 400),
+    ],
+)
+def test_one_table_for_pages_and_api(
+    failing: tuple[Any, Store], error: TodokedeError, status: int
+) -> None:
+    client, store = failing
+
+    def fail() -> list[str]:
+        raise error
+
+    store.latest_revisions = fail  # type: ignore[method-assign,assignment]
+    page = client.get("/published")
+    api = client.get("/api/public/months")
+    assert page.status_code == api.status_code == status
+    assert page.headers["content-type"].startswith("text/html")
+    assert api.json()["error"]
+    if isinstance(error, StoreError) and not isinstance(error, NotFound):
+        assert "went away" not in page.text + api.text  # the store's words stay inside

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from todokede.center.schema import (
+from todokede.center.intake import forms
+from todokede.center.intake.schema import (
     AffectedSystem,
     Discovery,
     Evidence,
@@ -19,7 +20,7 @@ from todokede.center.schema import (
     StoredReport,
     Triage,
 )
-from todokede.center.web import forms
+from todokede.center.web import triage as triage_form
 from todokede.errors import ReportError
 
 FULL = Report(
@@ -212,7 +213,7 @@ def test_triage_overrides_only_what_changed() -> None:
         duplicate_of="",
         incident_id="",
     )
-    triage, errors = forms.to_triage(form, form.getlist, stored(FULL))
+    triage, errors = triage_form.to_triage(form, form.getlist, stored(FULL))
     assert errors == {} and triage is not None
     assert triage.status == "triaged"
     assert triage.methods == ["access_probe", "security_hole_attack"]
@@ -235,7 +236,7 @@ def test_triage_overrides_only_what_changed() -> None:
 )
 def test_triage_errors(change: dict[str, Any], field: str) -> None:
     form = FakeForm(status="received", **change)
-    triage, errors = forms.to_triage(form, form.getlist, stored(FULL))
+    triage, errors = triage_form.to_triage(form, form.getlist, stored(FULL))
     assert triage is None and field in errors
 
 
@@ -276,7 +277,7 @@ def test_targets_are_classified_as_target_codes(
     reported: list[str], ticked: list[str], override: list[str] | None
 ) -> None:
     form = FakeForm(status="triaged", targets=ticked)
-    triage, errors = forms.to_triage(form, form.getlist, stored(Report(targets=reported)))
+    triage, errors = triage_form.to_triage(form, form.getlist, stored(Report(targets=reported)))
     assert errors == {} and triage is not None and triage.targets == override
 
 
@@ -295,7 +296,7 @@ def test_actual_damage_is_three_answers(
 ) -> None:
     form = FakeForm(status="triaged", actual_damage=chosen, public_draft_approved="on")
     sr = stored(Report(actual_damage=reported))
-    triage, errors = forms.to_triage(form, form.getlist, sr)
+    triage, errors = triage_form.to_triage(form, form.getlist, sr)
     assert errors == {} and triage is not None
     assert triage.actual_damage is stored_as and triage.public_draft_approved is True
     assert sr.model_copy(update={"triage": triage}).effective_actual_damage() is effective

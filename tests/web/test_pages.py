@@ -142,7 +142,7 @@ def test_invalid_form_keeps_everything_typed(live: Live) -> None:
                 "evidence.text": "Sep 17 kept log line",
             },
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         text = response.text
         assert "kept title" in text and "kept narrative" in text
         assert "Sep 17 kept log line" in text  # carried as attached evidence
@@ -344,7 +344,7 @@ def test_analyst_flow_and_public_page(live: Live) -> None:
 
 
 def test_findings_table_survives_any_shape(live: Live) -> None:
-    from todokede.center.schema import Evidence, Report
+    from todokede.center.intake.schema import Evidence, Report
 
     weird = {
         "kind": "<script>window.__xss=1</script>",
@@ -413,7 +413,7 @@ def test_fill_then_send_keeps_the_findings(live: Live) -> None:
 
 @pytest.mark.slow
 def test_publication_files(live: Live) -> None:
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     sr = live.store.add_report(
         Report(title="secret-title", methods=["mail_bombing"], reporter={"name": "Suzuki"}),
@@ -466,14 +466,14 @@ def test_incidents_and_duplicates(live: Live) -> None:
         assert f'href="/reports/{third}"' not in listed
         # A link to a report that does not exist is refused with the field named.
         bad = ana.post(f"/reports/{second}/triage", data={"csrf": token, "duplicate_of": "99999"})
-        assert bad.status_code == 400 and "duplicate_of" in bad.text
+        assert bad.status_code == 422 and "duplicate_of" in bad.text
         assert live.store.get_report(second).triage.duplicate_of is None
 
 
 def test_charts_drawn_concurrently_stay_whole(live: Live) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     sr = live.store.add_report(
         Report(methods=["mail_relay"], damage=["service_lowering"], actual_damage=True),
@@ -493,7 +493,7 @@ def test_charts_drawn_concurrently_stay_whole(live: Live) -> None:
 
 
 def test_inbox_filters_and_pages(live: Live) -> None:
-    from todokede.center.schema import Report, Triage
+    from todokede.center.intake.schema import Report, Triage
 
     made = []
     for i in range(56):
@@ -524,8 +524,8 @@ def test_inbox_filters_and_pages(live: Live) -> None:
         }
         assert listed(q=f"#{made[7]}") == {made[7]}
         bad = ana.get("/inbox", params={"month": "1997-13"})
-        assert bad.status_code == 400
-        assert ana.get("/inbox", params={"new": "yes"}).status_code == 400  # needs a month
+        assert bad.status_code == 422
+        assert ana.get("/inbox", params={"new": "yes"}).status_code == 422  # needs a month
 
 
 def test_oversized_log_file_is_refused_and_the_form_kept(live: Live) -> None:
@@ -536,7 +536,7 @@ def test_oversized_log_file_is_refused_and_the_form_kept(live: Live) -> None:
             data={"csrf": token, "action": "send", "title": "kept despite the file"},
             files={"evidence.file": ("huge.log", b"x" * 1_000_001, "text/plain")},
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert "kept despite the file" in response.text and "1,000,000 bytes" in response.text
         small = client.post(
             "/reports/new",

@@ -12,7 +12,7 @@ import httpx
 
 from tests.web.conftest import csrf_of, digest_of, publish_month, signed_in
 from tests.web.server import Live, next_month_start
-from todokede.center.schema import Report, Triage
+from todokede.center.intake.schema import Report, Triage
 
 MONTH = datetime.now(UTC).strftime("%Y-%m")
 
@@ -44,7 +44,7 @@ def test_preview_then_confirm(live: Live) -> None:
         form = {"csrf": csrf_of(preview.text), "month": MONTH, "digest": digest_of(preview.text)}
         # The confirmation is a second, explicit step: without the tick, nothing happens.
         unticked = ana.post("/publish", data=form)
-        assert unticked.status_code == 400 and "Tick the confirmation" in unticked.text
+        assert unticked.status_code == 422 and "Tick the confirmation" in unticked.text
         forged = ana.post("/publish", data={**form, "csrf": "x", "confirm": "yes"})
         assert forged.status_code == 403
         # The month changes after the preview: refused, and the new preview is shown.
@@ -74,7 +74,7 @@ def test_withdraw_from_the_preview_page(live: Live) -> None:
         preview = ana.get("/publish", params={"month": MONTH}).text
         assert 'action="/withdraw"' in preview
         form = {"csrf": csrf_of(preview), "month": MONTH, "reason": "<b>counted twice</b>"}
-        assert ana.post("/withdraw", data=form).status_code == 400  # not ticked
+        assert ana.post("/withdraw", data=form).status_code == 422  # not ticked
         assert live.store.published_months() == [MONTH]
         done = ana.post("/withdraw", data={**form, "confirm": "yes"})
         assert done.status_code == 303
@@ -99,14 +99,14 @@ def test_months_that_cannot_be_published(live: Live) -> None:
     with signed_in(live, "ana") as ana:
         for month, why in cases:
             preview = ana.get("/publish", params={"month": month})
-            assert preview.status_code == 400 and why in preview.text, month
+            assert preview.status_code == 409 and why in preview.text, month
             assert 'name="digest"' not in preview.text
             token = csrf_of(preview.text)
             forced = ana.post("/publish", data={"csrf": token, "month": month, "confirm": "yes",
                                                 "digest": "0" * 64})  # fmt: skip
-            assert forced.status_code == 400 and why in forced.text
+            assert forced.status_code == 409 and why in forced.text
         bad = ana.get("/publish", params={"month": "1997-13"})
-        assert bad.status_code == 400
+        assert bad.status_code == 422
     published = {r.month for r in live.store.revisions()}
     assert not published & {m for m, _ in cases}
     assert re.fullmatch(r"\d{4}-\d{2}", clock)

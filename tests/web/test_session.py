@@ -8,8 +8,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from todokede.center import logins
-from todokede.center.store import Store
+from todokede.center.store import Store, logins
 from todokede.center.web import session as session_module
 from todokede.center.web.session import Session, Sessions, csrf_ok, same_origin
 

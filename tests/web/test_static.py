@@ -24,7 +24,7 @@ def contrast(a: str, b: str) -> float:
 
 
 def colour(name: str) -> str:
-    return VARS.get(name, name)
+    return str(VARS.get(name, name))
 
 
 @pytest.mark.parametrize(

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from typing import TextIO
 
 import click
 
+from todokede import settings
+from todokede.cli.options import db_option
 from todokede.settings import database_url
-
-DB_HELP = "Database URL or SQLite file (default: $TODOKEDE_DB, else ./todokede.db)."
 
 
 @click.command()
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
@@ -54,7 +53,7 @@ def serve(db: str | None, host: str, port: int, workers: int, log_level: str) ->
         uvicorn.run(create_app(store), host=host, port=port, log_level=log_level)
         return
     store.close()
-    os.environ["TODOKEDE_DB"] = url
+    settings.share_database_url(url)
     uvicorn.run(
         "todokede.center.web.app:from_env",
         factory=True,
@@ -91,7 +90,7 @@ def user() -> None:
     is_flag=True,
     help="Also set a password for the web pages (asked for, not echoed).",
 )
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def add(name: str, role: str, password: bool, db: str | None) -> None:
     """Create a user and print its API token (the last line; shown only this once).
 
@@ -113,7 +112,7 @@ def add(name: str, role: str, password: bool, db: str | None) -> None:
 
 @user.command("token")
 @click.argument("name")
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def token(name: str, db: str | None) -> None:
     """Print another API token for an existing user.
 
@@ -128,7 +127,7 @@ def token(name: str, db: str | None) -> None:
 
 
 @user.command("list")
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def list_users(db: str | None) -> None:
     """List users, their roles and whether they are enabled.
 
@@ -160,7 +159,7 @@ def operator() -> str:
     metavar="FILE",
     help="Revoke only the token in FILE ('-': standard input), not all of the user's.",
 )
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def revoke_token(name: str, token_file: TextIO | None, db: str | None) -> None:
     """Revoke a user's API tokens: every one, or the one given with --token-from.
     A request with a revoked token gets 401 at once, in every web process. Audited.
@@ -182,7 +181,7 @@ def revoke_token(name: str, token_file: TextIO | None, db: str | None) -> None:
 
 @user.command("disable")
 @click.argument("name")
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def disable(name: str, db: str | None) -> None:
     """Disable a user: its tokens and passwords are refused and its web sessions end,
     from its next request on. Audited; `enable` undoes it.
@@ -196,7 +195,7 @@ def disable(name: str, db: str | None) -> None:
 
 @user.command("enable")
 @click.argument("name")
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def enable(name: str, db: str | None) -> None:
     """Enable a disabled user again (its tokens that were not revoked work again).
     Audited.
@@ -219,7 +218,7 @@ def _switch(name: str, enabled: bool, db: str | None) -> None:
 @user.command("set-role")
 @click.argument("name")
 @click.argument("role", type=click.Choice(["reporter", "analyst", "admin"]))
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def set_role(name: str, role: str, db: str | None) -> None:
     """Give a user another role; its next request, by token or web session, has it.
     Audited.
@@ -243,7 +242,7 @@ def set_role(name: str, role: str, db: str | None) -> None:
     is_flag=True,
     help="Read the password from the first line of standard input instead of asking.",
 )
-@click.option("--db", "db", metavar="URL", help=DB_HELP)
+@db_option
 def set_password(name: str, from_stdin: bool, db: str | None) -> None:
     """Set a user's password for the web pages (at least 8 characters; asked for, not
     echoed). The user's open web sessions end. Audited.

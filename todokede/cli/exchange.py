@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import calendar
 import json
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from todokede import settings
+from todokede.cli.options import db_option
 from todokede.errors import ConfigError, InputError, StoreError
 
+if TYPE_CHECKING:
+    from todokede.center.intake.schema import StoredReport
+    from todokede.center.store import Store
+
 EX_TEMPFAIL = 75  # sysexits.h: the MTA defers and retries
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def _month_range(month: str) -> tuple[date, date]:
-    m = _MONTH.match(month)
-    if not m:
-        raise InputError(f"not a month (YYYY-MM): {month!r}", field="--month")
-    year, mon = int(m.group(1)), int(m.group(2))
-    last = calendar.monthrange(year, mon)[1]
-    start = date(year, mon, 1)
-    end = date(year + (mon == 12), mon % 12 + 1, 1)
-    assert (end - start).days == last
-    return start, end
+    from todokede.center.months import Month
+
+    return Month.parse(month, field="--month").days()
 
 
 @click.command()
@@ -43,13 +39,21 @@ def _month_range(month: str) -> tuple[date, date]:
     help="IODEF v2 (RFC 7970) XML, a STIX 2.1 bundle, or CSV.",
 )
 @click.option("--month", metavar="YYYY-MM", help="Only reports received in this month.")
-@click.option("--db", metavar="URL", help="Database URL or SQLite file (default: TODOKEDE_DB).")
+@db_option
 @click.option(
     "--personal",
     is_flag=True,
     help=(
         "Include personal data and the reporter's own text (TLP:RED). Recorded in the "
         "audit log. Without it the export is for partner centers (TLP:AMBER)."
+    ),
+)
+@click.option(
+    "--published",
+    is_flag=True,
+    help=(
+        "Only the reports the month's publication lists (its current revision; needs "
+        "--month): what the public page, the public API and the publication list."
     ),
 )
 @click.option("--actor", default="admin", show_default=True, help="Who exports (for the audit).")
@@ -67,6 +71,7 @@ def export(
     month: str | None,
     db: str | None,
     personal: bool,
+    published: bool,
     actor: str,
     lang: str | None,
     bom: bool,
@@ -84,17 +89,24 @@ def export(
     Example:
       todokede export --format iodef --month 1997-09 -o 1997-09.xml
       todokede export --format csv --lang ja --bom --month 1997-09 -o 1997-09.csv
+      todokede export --format csv --published --month 1997-09 -o published.csv
       todokede export --format stix --db center.db > bundle.json
     """
     from todokede.center.store import Store
 
+    if published and not month:
+        raise InputError("--published needs --month YYYY-MM", field="--published")
     start, end = _month_range(month) if month else (None, None)
     with Store.open(settings.database_url(db)) as store:
         if personal:
             store.audit("export-personal", actor=actor, detail=f"{fmt} {month or 'all'}")
-        reports = store.iter_reports(received_from=start, received_before=end)
+        reports: Iterable[StoredReport] = store.iter_reports(
+            received_from=start, received_before=end
+        )
+        if published:
+            reports = _published(store, month, reports)
         if fmt == "csv":
-            from todokede.center.csvout import iter_csv
+            from todokede.center.exchange.csvout import iter_csv
 
             # CSV streams: any number of reports in bounded memory.
             chunks: Iterable[bytes] = iter_csv(
@@ -104,14 +116,26 @@ def export(
                 bom=bom,
             )
         elif fmt == "iodef":
-            from todokede.center.iodef import to_iodef
+            from todokede.center.exchange.iodef import to_iodef
 
             chunks = [to_iodef(list(reports), personal=personal, domain=domain)]
         else:
-            from todokede.center.stix import to_stix
+            from todokede.center.exchange.stix import to_stix
 
             chunks = [to_stix(list(reports), personal=personal, domain=domain)]
         _write(chunks, output)
+
+
+def _published(
+    store: Store, month: str | None, reports: Iterable[StoredReport]
+) -> list[StoredReport]:
+    """The reports the current revision of ``month`` lists, in its order (NotFound if the
+    month is not published)."""
+    from todokede.center.publication import snapshot
+
+    listed = [r.id for r in snapshot.published(store, str(month)).snapshot.reports]
+    by_id = {sr.id: sr for sr in reports if sr.id in set(listed)}
+    return [by_id[id] for id in listed if id in by_id]
 
 
 def _write(chunks: Iterable[bytes], output: Path | None) -> None:
@@ -145,7 +169,7 @@ def center() -> None:
 @click.option(
     "--smtp", "listen", metavar="HOST:PORT", help="Listen for SMTP (loopback if no host)."
 )
-@click.option("--db", metavar="URL", help="Database URL or SQLite file (default: TODOKEDE_DB).")
+@db_option
 @click.option("--hostname", default="todokede.invalid", show_default=True, help="SMTP: our name.")
 @click.option("--max-size", type=click.IntRange(1024), help="SMTP: largest message in bytes.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message read.")
@@ -173,7 +197,7 @@ def ingest_mail(
       todokede center ingest-mail --smtp 127.0.0.1:2525
       # /etc/aliases:  reports: "|todokede center ingest-mail - --db /srv/center.db"
     """
-    from todokede.center import mailin
+    from todokede.center.intake import mailin
     from todokede.center.store import Store
 
     if (mailbox is None) == (listen is None):
@@ -215,7 +239,7 @@ def ingest_mail(
 def _ingest_stdin(db: str | None, show: Callable[[Any], None]) -> None:
     """One message from standard input, as an MTA's pipe delivery gives it. A store that
     cannot be reached exits with EX_TEMPFAIL (75), so the MTA keeps the mail and retries."""
-    from todokede.center import mailin
+    from todokede.center.intake import mailin
     from todokede.center.store import Store
 
     raw = sys.stdin.buffer.read(mailin.MAX_MESSAGE + 1)
@@ -228,14 +252,14 @@ def _ingest_stdin(db: str | None, show: Callable[[Any], None]) -> None:
 
 
 def _serve_smtp(
-    store: object,
+    store: Store,
     listen: str,
     hostname: str,
     max_size: int | None,
     show: object,
 ) -> None:
-    from todokede.center import mailin
-    from todokede.center.smtpin import Envelope, SMTPIntake, parse_listen
+    from todokede.center.intake import mailin
+    from todokede.center.intake.smtpin import Envelope, SMTPIntake, parse_listen
 
     try:
         host, port = parse_listen(listen)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import click
 
+from todokede import settings
 from todokede.errors import InputError, TodokedeError
 
 DEFAULT_CONFIG = "/etc/todokede/guard.toml"
@@ -19,7 +19,7 @@ _config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    envvar="TODOKEDE_GUARD_CONFIG",
+    envvar=settings.GUARD_CONFIG_VAR,
     help=f"The guard's TOML file (default {DEFAULT_CONFIG}, or $TODOKEDE_GUARD_CONFIG).",
 )
 
@@ -95,7 +95,7 @@ def _run(config: Any, center: str | None) -> None:
             source=config.source,
             field="report",
         )
-    token = os.environ.get("TODOKEDE_TOKEN", "").strip()
+    token = settings.api_token()
     if any(j.report == "submit" for j in config.jails.values()) and not token:
         raise InputError(
             "report = submit needs TODOKEDE_TOKEN (an API token from `todokede user add`)",

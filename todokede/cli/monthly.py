@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
+from todokede.cli.options import db_option
 from todokede.errors import ConfigError
 from todokede.settings import database_url
 
 if TYPE_CHECKING:
     from todokede.center.store import Store
-
-DB_HELP = "Database URL or SQLite file (default: TODOKEDE_DB)."
 
 
 @contextmanager
@@ -52,7 +51,7 @@ def _open(db: str | None) -> Iterator[Store]:
     is_flag=True,
     help="Write it from the reports as they are now (marked as a draft if not published).",
 )
-@click.option("--db", default=None, help=DB_HELP)
+@db_option
 def monthly(
     month: str, lang: str, fmt: str, output: str | None, draft: bool, db: str | None
 ) -> None:
@@ -75,8 +74,8 @@ def monthly(
       todokede monthly 1997-09 --format md -o -
       todokede monthly 1997-10 --draft --format md -o -
     """
-    from todokede.center import snapshot
-    from todokede.center.monthly import render
+    from todokede.center.publication import snapshot
+    from todokede.center.publication.monthly import render
 
     with _open(db) as store:
         frozen = snapshot.current(store, month)
@@ -119,7 +118,7 @@ def demo(directory: Path, serve: bool, host: str, port: int) -> None:
       todokede demo
       todokede demo --dir /tmp/demo --serve --port 8080
     """
-    from todokede.center.monthly import demo as story
+    from todokede import demo as story
 
     console = Console(stderr=True)
     with console.status("running the demo...") as status:
@@ -177,7 +176,7 @@ def publish() -> None:
 
 @publish.command("preview")
 @click.argument("month")
-@click.option("--db", default=None, help=DB_HELP)
+@db_option
 def preview(month: str, db: str | None) -> None:
     """Show what publishing MONTH now would publish, and the digest to confirm it with.
 
@@ -185,7 +184,7 @@ def preview(month: str, db: str | None) -> None:
     Example:
       todokede publish preview 1997-09 --db center.db
     """
-    from todokede.center import snapshot
+    from todokede.center.publication import snapshot
 
     with _open(db) as store:
         snapshot.check_month(month)
@@ -210,7 +209,7 @@ def preview(month: str, db: str | None) -> None:
 @click.argument("month")
 @click.argument("digest")
 @click.option("--actor", default="admin", show_default=True, help="Who publishes (for the audit).")
-@click.option("--db", default=None, help=DB_HELP)
+@db_option
 def confirm(month: str, digest: str, actor: str, db: str | None) -> None:
     """Publish MONTH as its next revision, if it is still what the preview (DIGEST) showed.
 
@@ -227,7 +226,7 @@ def confirm(month: str, digest: str, actor: str, db: str | None) -> None:
 @click.argument("month")
 @click.option("--reason", default=None, help="Shown publicly with the withdrawal notice.")
 @click.option("--actor", default="admin", show_default=True, help="Who withdraws (for the audit).")
-@click.option("--db", default=None, help=DB_HELP)
+@db_option
 def withdraw(month: str, reason: str | None, actor: str, db: str | None) -> None:
     """Withdraw the publication of MONTH: its public pages show a withdrawal notice.
 
@@ -241,7 +240,7 @@ def withdraw(month: str, reason: str | None, actor: str, db: str | None) -> None
 
 
 @publish.command("list")
-@click.option("--db", default=None, help=DB_HELP)
+@db_option
 def list_revisions(db: str | None) -> None:
     """List every revision of every published month (tab-separated).
 

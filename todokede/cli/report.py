@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from todokede.center.schema import Report
-from todokede.center.submit import submit_report
+from todokede import settings
+from todokede.center.intake.schema import Report
+from todokede.center.intake.submit import submit_report
 from todokede.errors import ConfigError, ReportError
 
 
@@ -80,7 +80,7 @@ def draft(findings: str, output: str, lang: str) -> None:
     Example:
       todokede report draft --from-scan findings.jsonl -o report.json
     """
-    from todokede.center.draft import draft_from_findings
+    from todokede.center.intake.draft import draft_from_findings
 
     text = sys.stdin.read() if findings == "-" else _read_text(findings)
     numbered = _numbered(text, findings)
@@ -107,7 +107,7 @@ def load_reports(path: str) -> list[Report]:
         raise ReportError(f"cannot read: {exc.strerror}", source=path) from None
     if data.lstrip().startswith(b"<"):
         # lxml comes with the center extra; without it the command line says what to install
-        from todokede.center.iodef import from_iodef
+        from todokede.center.exchange.iodef import from_iodef
 
         return from_iodef(data)
     try:
@@ -133,7 +133,7 @@ def submit(file: str, center: str, idempotency_key: str | None) -> None:
     Example:
       TODOKEDE_TOKEN=... todokede report submit report.json --center http://127.0.0.1:8000
     """
-    token = os.environ.get("TODOKEDE_TOKEN", "").strip()
+    token = settings.api_token()
     if not token:
         raise ConfigError("set TODOKEDE_TOKEN to your API token (from `todokede user add`)")
     for n, one in enumerate(load_reports(file), 1):

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from todokede.center.draft import draft_from_findings
-from todokede.center.schema import Report
+from todokede.center.intake.draft import draft_from_findings
+from todokede.center.intake.schema import Report
 from todokede.errors import ReportError, StoreError, TodokedeError
 from todokede.guard.state import Ban, State
 
@@ -127,7 +127,7 @@ class Reporter:
 
     def send_pending(self, state: State) -> int:
         """Send every pending report once; how many could not be sent this time."""
-        from todokede.center.submit import submit_report
+        from todokede.center.intake.submit import submit_report
 
         failed = 0
         for key, _jail, _addr, path in state.pending_reports():

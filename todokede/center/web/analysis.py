@@ -10,22 +10,26 @@ history, so that one filter is applied to one month at a time.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import draft, novelty, stats, tables
-from todokede.center import rows as rows_
-from todokede.center.audit import AUDIT_SHOWN
-from todokede.center.filters import ReportFilter, actual_of
-from todokede.center.schema import ID_MAX, STATUSES, StoredReport
+from todokede.center import months
+from todokede.center.intake.schema import ID_MAX, STATUSES, StoredReport
+from todokede.center.publication import novelty, stats, titles
+from todokede.center.store.audit import AUDIT_SHOWN
+from todokede.center.store.filters import ReportFilter, actual_of
 from todokede.center.taxonomy import Lang
-from todokede.center.web import forms
+from todokede.center.web import triage as triage_form
+from todokede.center.web.evidence import finding_rows
 from todokede.center.web.public import chart_response
-from todokede.center.web.site import Ctx, PageError, Site, page
+from todokede.center.web.shapes import Summary
+from todokede.center.web.site import Ctx, Site, page
 from todokede.errors import InputError
+
+if TYPE_CHECKING:
+    from todokede.center.store import Store
 
 PAGE = 50
 NEW_TYPE_SCAN = 5_000  # reports examined at most when filtering by novelty
@@ -44,60 +48,41 @@ def install(app: Starlette, site: Site) -> None:
             for k in ("status", "month", "method", "damage", "actual", "new", "q", "incident")
         }
         offset = min(max(0, _int(q.get("offset")) or 0), ID_MAX)
-        where = _filter(filters).conditions()
-        r = tables.reports.c
-        with store.engine.connect() as conn:
-            if filters["new"] in ("yes", "no"):
-                if not filters["month"]:
-                    raise PageError(400, "bad_input", "choose a month to filter by new type")
-                rows = conn.execute(
-                    select(*rows_.REPORT_COLS)
-                    .where(*where)
-                    .order_by(r.id.desc())
-                    .limit(NEW_TYPE_SCAN)
-                ).mappings()
-                candidates = [rows_.stored(row) for row in rows]
-                judged = novelty.month_novelty(store, filters["month"], candidates)
-                want = filters["new"] == "yes"
-                matching = [sr for sr in candidates if judged[sr.id].new == want]
-                total = len(matching)
-                reports = matching[offset : offset + PAGE]
-            else:
-                total = conn.execute(
-                    select(func.count()).select_from(tables.reports).where(*where)
-                ).scalar_one()
-                rows = conn.execute(
-                    select(*rows_.REPORT_COLS)
-                    .where(*where)
-                    .order_by(r.id.desc())
-                    .limit(PAGE)
-                    .offset(offset)
-                ).mappings()
-                reports = [rows_.stored(row) for row in rows]
-            months = list(
-                conn.execute(
-                    select(r.month).distinct().order_by(r.month.desc()).limit(240)
-                ).scalars()
+        selected = _filter(filters)
+        if filters["new"] in ("yes", "no"):
+            if not filters["month"]:
+                raise InputError("choose a month to filter by new type")
+            candidates, _ = store.list_reports(
+                limit=NEW_TYPE_SCAN, newest_first=True, filters=selected
             )
+            judged = novelty.month_novelty(store, filters["month"], candidates)
+            want = filters["new"] == "yes"
+            matching = [sr for sr in candidates if judged[sr.id].new == want]
+            total = len(matching)
+            reports = matching[offset : offset + PAGE]
+        else:
+            reports, total = store.list_reports(
+                limit=PAGE, offset=offset, newest_first=True, filters=selected
+            )
+        months = store.report_months()
         new = _novelty(store, reports)
-        return ctx.render(
-            "inbox.html",
-            reports=reports,
-            total=total,
-            offset=offset,
-            page=PAGE,
-            f=filters,
-            months=months,
-            new=new,
-            query=_query(filters),
-        )
+        data = {
+            "reports": [Summary.of(sr) for sr in reports],
+            "total": total,
+            "offset": offset,
+            "page": PAGE,
+            "filters": filters,
+            "months": months,
+            "new": new,
+        }
+        return ctx.answer("inbox.html", data, reports=reports, f=filters, query=_query(filters))
 
     @on
     def triage(ctx: Ctx, report_id: int) -> Response:
         user = ctx.need_analyst()
         form = ctx.form()
         stored = store.get_report(report_id, actor=user.name)
-        result, errors = forms.to_triage(form, form.getlist, stored)
+        result, errors = triage_form.to_triage(form, form.getlist, stored)
         if result is None:
             return _report_again(ctx, stored, errors)
         try:
@@ -108,11 +93,9 @@ def install(app: Starlette, site: Site) -> None:
         return ctx.redirect(f"/reports/{report_id}")
 
     def _report_again(ctx: Ctx, stored: StoredReport, errors: dict[str, str]) -> Response:
-        from todokede.center.web.reporting import finding_rows
-
         return ctx.render(
             "report.html",
-            status=400,
+            status=422,
             sr=stored,
             findings=finding_rows(stored.report, ctx.lang),
             mine=False,
@@ -134,28 +117,21 @@ def install(app: Starlette, site: Site) -> None:
     @on
     def dashboard(ctx: Ctx) -> Response:
         ctx.need_analyst()
-        r = tables.reports.c
-        with store.engine.connect() as conn:
-            months = list(
-                conn.execute(
-                    select(r.month).where(r.counted.is_(True)).distinct().order_by(r.month.desc())
-                ).scalars()
-            )
+        months = store.report_months(counted=True, limit=10_000)
         month = ctx.request.query_params.get("month") or (months[0] if months else None)
         month_stats = stats.month_stats(store, month) if month else None
-        return ctx.render(
-            "dashboard.html",
-            stats=month_stats,
-            months=months,
-            month=month,
-            published=store.published_months(),
-            chart_base=f"/dashboard/{month}",
-        )
+        data = {
+            "stats": month_stats,
+            "months": months,
+            "month": month,
+            "published": store.published_months(),
+        }
+        return ctx.answer("dashboard.html", data, chart_base=f"/dashboard/{month}")
 
     @on
     def dashboard_chart(ctx: Ctx, month: str, kind: str) -> Response:
         ctx.need_analyst()
-        stats.parse_month(month)
+        months.check(month)
         return chart_response(ctx, month, kind)
 
     app.add_route("/inbox", inbox, methods=["GET"], include_in_schema=False)
@@ -177,7 +153,7 @@ def install(app: Starlette, site: Site) -> None:
 def _filter(f: dict[str, str]) -> ReportFilter:
     """The inbox's query string as a filter: an unknown status or yes/no is "any"."""
     if f["month"]:
-        stats.parse_month(f["month"])
+        months.check(f["month"])
     incident = None
     if f["incident"]:
         incident = _int(f["incident"])
@@ -194,7 +170,7 @@ def _filter(f: dict[str, str]) -> ReportFilter:
     )
 
 
-def _novelty(store: Any, reports: list[StoredReport]) -> dict[int, bool]:
+def _novelty(store: Store, reports: list[StoredReport]) -> dict[int, bool]:
     """Whether each listed report is of a new type, judged month by month."""
     by_month: dict[str, list[StoredReport]] = defaultdict(list)
     for sr in reports:
@@ -210,20 +186,10 @@ def _novelty(store: Any, reports: list[StoredReport]) -> dict[int, bool]:
 def report_context(ctx: Ctx, stored: StoredReport) -> dict[str, Any]:
     """What the report page adds for analysts: links, novelty, audit trail."""
     store = ctx.store
-    r = tables.reports.c
-    with store.engine.connect() as conn:
-        duplicates = list(
-            conn.execute(select(r.id).where(r.duplicate_of == stored.id).order_by(r.id)).scalars()
-        )
-        incident_reports: list[int] = []
-        if stored.triage.incident_id is not None:
-            incident_reports = list(
-                conn.execute(
-                    select(r.id)
-                    .where(and_(r.incident_id == stored.triage.incident_id, r.id != stored.id))
-                    .order_by(r.id)
-                ).scalars()
-            )
+    duplicates = store.duplicate_ids(stored.id)
+    incident_reports: list[int] = []
+    if stored.triage.incident_id is not None:
+        incident_reports = store.incident_report_ids(stored.triage.incident_id, besides=stored.id)
     incident = store.get_incident(stored.triage.incident_id) if stored.triage.incident_id else None
     judged = None
     if stored.report.received is not None:
@@ -244,10 +210,10 @@ def public_text(stored: StoredReport) -> dict[str, dict[str, str]]:
     """What the classification form previews: the drafted text and the public text now."""
     langs: tuple[Lang, ...] = ("ja", "en")
     return {
-        "drafted_title": {lg: draft.drafted_title(stored, lg) for lg in langs},
-        "drafted_narrative": {lg: draft.drafted_narrative(stored, lg) for lg in langs},
-        "title": {lg: draft.public_title(stored, lg) for lg in langs},
-        "narrative": {lg: draft.public_narrative(stored, lg) for lg in langs},
+        "drafted_title": {lg: titles.drafted_title(stored, lg) for lg in langs},
+        "drafted_narrative": {lg: titles.drafted_narrative(stored, lg) for lg in langs},
+        "title": {lg: titles.public_title(stored, lg) for lg in langs},
+        "narrative": {lg: titles.public_narrative(stored, lg) for lg in langs},
     }
 
 

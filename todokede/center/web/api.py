@@ -1,5 +1,6 @@
-"""The center's JSON API under ``/api``: reports in, triage, incidents, publication, users,
-and the public (anonymised, published-only) endpoints.
+"""The center's JSON API under ``/api``: the router, authentication, reports in, triage and
+incidents. Publication, the public (anonymised, published-only) endpoints and users are
+in ``api_months``, on the same router.
 
 Roles: a reporter submits and sees only its own reports; an analyst sees and triages all,
 and reads a report's audit trail as its page shows it; an admin also manages users. A
@@ -11,8 +12,6 @@ in ``shapes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -22,11 +21,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from todokede.center import snapshot
-from todokede.center.audit import AUDIT_SHOWN
-from todokede.center.auth import User, parse_bearer
-from todokede.center.filters import Actual, ReportFilter
-from todokede.center.schema import (
+from todokede.center import months
+from todokede.center.intake.schema import (
     ID_MAX,
     Addition,
     DamageCode,
@@ -37,6 +33,9 @@ from todokede.center.schema import (
     Triage,
 )
 from todokede.center.store import NewReport, Store
+from todokede.center.store.audit import AUDIT_SHOWN
+from todokede.center.store.auth import User, parse_bearer
+from todokede.center.store.filters import Actual, ReportFilter
 from todokede.center.web.shapes import (
     ERRORS,
     AuditOut,
@@ -46,34 +45,23 @@ from todokede.center.web.shapes import (
     IncidentIn,
     IncidentLinkIn,
     IncidentOut,
-    Me,
-    Months,
     Page,
-    Preview,
-    PublicMonth,
-    Published,
-    PublishIn,
     StatusIn,
     Summary,
-    UserCreated,
-    UserIn,
-    WithdrawIn,
+    without_note,
 )
 from todokede.center.web.writer import BatchWriter
-from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
+from todokede.errors import (
+    AccessDenied,
+    InputError,
+    NotFound,
+    Unauthenticated,
+    UnsupportedMedia,
+)
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-PUBLIC_STATUSES = snapshot.PUBLIC_STATUSES
+MONTH = months.PATTERN
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `todokede user add`.")
-
-
-class Unauthenticated(TodokedeError):
-    """No valid bearer token (HTTP 401)."""
-
-
-class UnsupportedMedia(TodokedeError):
-    """The body is not JSON (HTTP 415)."""
 
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -152,9 +140,7 @@ def _visible(store: Store, user: User, id: int) -> None:
 
 def _view(sr: StoredReport, user: User) -> StoredReport:
     """What ``user`` may see of a stored report: reporters do not see internal notes."""
-    if user.is_analyst:
-        return sr
-    return sr.model_copy(update={"triage": sr.triage.model_copy(update={"note": None})})
+    return sr if user.is_analyst else without_note(sr)
 
 
 # The submission endpoint is the hot path: it reads the body itself and lets pydantic
@@ -400,129 +386,3 @@ def _incident(inc: Any) -> IncidentOut:
         created_at=inc.created_at,
         report_ids=list(inc.report_ids),
     )
-
-
-# -- publication -------------------------------------------------------------------------
-
-
-def _today(request: Request) -> date:
-    today: Callable[[], date] = request.app.state.today
-    return today()
-
-
-def _take(store: Store, month: str, request: Request) -> snapshot.Taken:
-    snapshot.check_month(month, _today(request))
-    return snapshot.take(store, month)
-
-
-_MONTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorOut, "description": "A month that cannot be published (not closed, "
-          "in the future, before the scheme), or changed since the preview (`digest`)"}
-}  # fmt: skip
-
-
-@router.get(
-    "/months/{month}/preview", response_model=Preview, tags=["publication"], responses=_MONTH_ERRORS
-)
-def preview(month: MonthPath, request: Request, user: AnalystDep, store: StoreDep) -> Preview:
-    """What publishing a closed month now would publish, exactly as the public will see
-    it, and its `digest`: publish by confirming that digest."""
-    taken = _take(store, month, request)
-    now = store.revision(month)
-    return Preview(
-        month=month,
-        revision=(now.revision if now else 0) + 1,
-        digest=taken.digest,
-        total=len(taken.snapshot.reports),
-        with_actual_damage=taken.snapshot.with_actual_damage,
-        without_actual_damage=taken.snapshot.without_actual_damage,
-        actual_damage_unknown=taken.snapshot.actual_damage_unknown,
-        reports=taken.snapshot.reports,
-        current=Published.of(now) if now else None,
-    )
-
-
-@router.post(
-    "/months/{month}/publish",
-    response_model=Published,
-    tags=["publication"],
-    responses=_MONTH_ERRORS,
-)
-def publish(
-    month: MonthPath, body: PublishIn, request: Request, user: AnalystDep, store: StoreDep
-) -> Published:
-    """Publish a closed month as its next revision (1, 2, ...): its snapshot is frozen
-    and every public view serves it until the month is published again. `digest` is the
-    preview's: if the month changed since, nothing is published (409 on `digest`)."""
-    snapshot.check_month(month, _today(request))
-    rev = store.publish_month(month, actor=user.name, today=_today(request), digest=body.digest)
-    return Published.of(rev)
-
-
-@router.post(
-    "/months/{month}/withdraw",
-    response_model=Published,
-    tags=["publication"],
-    responses={409: {"model": ErrorOut, "description": "Withdrawn already"}},
-)
-def withdraw(month: MonthPath, body: WithdrawIn, user: AnalystDep, store: StoreDep) -> Published:
-    """Withdraw a published month: its public views show a withdrawal notice (410). 404
-    if it was never published, 409 if it is withdrawn already."""
-    return Published.of(store.withdraw_month(month, actor=user.name, reason=body.reason))
-
-
-@router.get("/months/{month}/revisions", response_model=list[Published], tags=["publication"])
-def revisions(month: MonthPath, user: AnalystDep, store: StoreDep) -> list[Published]:
-    """Every revision of a month, oldest first (the audit log has who and when)."""
-    return [Published.of(r) for r in store.revisions(month)]
-
-
-@router.get("/public/months", response_model=Months, tags=["public"])
-def public_months(store: StoreDep) -> Months:
-    """The published months, and the withdrawn ones (no authentication)."""
-    states = store.latest_revisions()
-    return Months(
-        months=[r.month for r in states if not r.withdrawn],
-        withdrawn=[r.month for r in states if r.withdrawn],
-    )
-
-
-@router.get(
-    "/public/months/{month}",
-    response_model=PublicMonth,
-    tags=["public"],
-    responses={410: {"model": ErrorOut, "description": "Withdrawn"}},
-)
-def public_month(month: MonthPath, store: StoreDep) -> PublicMonth:
-    """A published month's cases as published (its current revision), anonymised: no
-    reporter, no evidence, no source addresses, no reporter-written text — only the
-    classification codes, dates and the public text (the analyst's, else the approved
-    draft, else the codes' labels; no authentication). 410 once withdrawn."""
-    frozen = snapshot.published(store, month)
-    snap = frozen.snapshot
-    return PublicMonth(
-        month=month,
-        revision=frozen.revision.revision,
-        published_at=frozen.revision.published_at,
-        total=len(snap.reports),
-        with_actual_damage=snap.with_actual_damage,
-        without_actual_damage=snap.without_actual_damage,
-        actual_damage_unknown=snap.actual_damage_unknown,
-        reports=snap.reports,
-    )
-
-
-# -- users -------------------------------------------------------------------------------
-
-
-@router.get("/me", response_model=Me, tags=["users"])
-def me(user: UserDep) -> Me:
-    """Who the token belongs to."""
-    return Me(name=user.name, role=user.role)
-
-
-@router.post("/users", status_code=201, response_model=UserCreated, tags=["admin"])
-def add_user(body: UserIn, user: AdminDep, store: StoreDep) -> UserCreated:
-    """Create a user; the response holds its API token (shown once)."""
-    token = store.add_user(body.name, body.role, body.password)
-    return UserCreated(name=body.name, role=body.role, token=token)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,18 +26,10 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todokede import __version__
-from todokede.center.store import NotDraft, Store
-from todokede.center.web import api
+from todokede.center.store import Store
+from todokede.center.web import api, api_months, status
 from todokede.center.web.writer import BatchWriter
-from todokede.errors import (
-    AccessDenied,
-    Conflict,
-    InputError,
-    NotFound,
-    StoreError,
-    TodokedeError,
-    Withdrawn,
-)
+from todokede.errors import InputError, NotFound, StoreError, TodokedeError, Withdrawn
 
 MAX_BODY = 4 * 1024 * 1024  # bytes: a report with long log excerpts fits many times over
 
@@ -70,6 +61,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(TodokedeError, _todokede_error)
     app.add_exception_handler(Exception, _internal_error)
+    assert api_months.router is api.router  # its routes are on the one router
     app.include_router(api.router)
 
     from todokede.center.web import pages
@@ -83,7 +75,7 @@ def from_env() -> FastAPI:
     ``TODOKEDE_DB``."""
     from todokede.settings import database_url
 
-    return create_app(Store.open(database_url(os.environ.get("TODOKEDE_DB"))))
+    return create_app(Store.open(database_url()))
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -158,26 +150,18 @@ def _allowed(request: Request) -> str:
 
 
 async def _todokede_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, api.Unauthenticated):
-        return error(401, str(exc))
-    if isinstance(exc, api.UnsupportedMedia):
-        return error(415, str(exc))
-    if isinstance(exc, NotDraft):
-        return error(409, str(exc))
-    if isinstance(exc, Withdrawn):
-        return error(410, str(exc), reason=exc.reason)
-    if isinstance(exc, NotFound):
-        return error(404, str(exc))
-    if isinstance(exc, AccessDenied):
-        return error(403, str(exc))
-    if isinstance(exc, Conflict):
-        return error(409, exc.message, exc.field)
-    if isinstance(exc, InputError):
-        return error(422, exc.message, exc.field)
-    if isinstance(exc, StoreError):
+    """An error the product raised on purpose: the status of the one table (pages and
+    API alike), as JSON under ``/api``, else as the site's error page."""
+    assert isinstance(exc, TodokedeError)
+    code, _key = status.answer(exc)
+    if isinstance(exc, StoreError) and not isinstance(exc, NotFound):
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return error(503, "the center's database is unavailable; try again later")
-    return error(400, str(exc))
+    if not _is_api(request):
+        return await _page_error(request, code)
+    field = exc.field if isinstance(exc, InputError) else None
+    if isinstance(exc, Withdrawn):
+        return error(code, status.message(exc), field, reason=exc.reason)
+    return error(code, status.message(exc), field)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -17,11 +17,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from todokede.center.store import Store
 from todokede.center.web import analysis, i18n, public, publishing, reporting
-from todokede.center.web.site import Ctx, PageError, Site, local_path, page
+from todokede.center.web.site import Ctx, Site, local_path, page
+from todokede.errors import PageError
 
 STATIC = Path(__file__).parent / "static"
 
@@ -100,8 +102,32 @@ def install(app: Starlette, store: Store, *, secret: str | None = None) -> Site:
     reporting.install(app, site)
     analysis.install(app, site)
     publishing.install(app, site)
+    add_twins(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return site
+
+
+# Pages served as JSON too, at the page's path + ``.json`` (or with ``Accept:
+# application/json``): the same data function, the same sign-in and role.
+TWINS = (
+    "/published",
+    "/statistics",
+    "/my",
+    "/reports/{report_id:int}",
+    "/inbox",
+    "/dashboard",
+)
+
+
+def add_twins(app: Starlette) -> None:
+    """Route each page of ``TWINS`` at ``PATH.json`` to the page's own handler."""
+    pages = {
+        route.path: route.endpoint
+        for route in app.router.routes
+        if isinstance(route, Route) and route.methods and "GET" in route.methods
+    }
+    for path in TWINS:
+        app.add_route(f"{path}.json", pages[path], methods=["GET"], include_in_schema=False)
 
 
 # Swagger UI's files, as the fastapi-offline package ships them (only these two are served).

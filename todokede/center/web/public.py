@@ -4,7 +4,7 @@ publication shows: the analyst's (or drafted) public title and narrative, dates 
 never the reporter, the evidence or the reporter's own words.
 
 Every page of a month serves the snapshot frozen when it was published (its current
-revision, ``todokede.center.snapshot``), never the live reports: triage, new reports and
+revision, ``todokede.center.publication.snapshot``), never the live reports: triage, new reports and
 backdating change nothing until the month is published again. A withdrawn month shows
 its withdrawal notice (410).
 """
@@ -16,11 +16,12 @@ from typing import Any, Literal
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import snapshot, stats
+from todokede.center import months
+from todokede.center.publication import snapshot, stats
 from todokede.center.taxonomy import Lang
 from todokede.center.web import i18n
-from todokede.center.web.site import SECURITY_HEADERS, Ctx, PageError, Site, error_page, page
-from todokede.errors import NotFound, Withdrawn
+from todokede.center.web.site import SECURITY_HEADERS, Ctx, Site, error_page, page
+from todokede.errors import NotFound, PageError, Withdrawn
 
 _FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
 FORMATS = {
@@ -43,7 +44,7 @@ def install(app: Starlette, site: Site) -> None:
     def published_or_gone(ctx: Ctx, month: str) -> snapshot.Frozen:
         """The month as published (its current revision's snapshot); 404 if never
         published, 410 with the withdrawal notice if withdrawn."""
-        stats.parse_month(month)
+        months.check(month)
         try:
             return snapshot.published(store, month)
         except Withdrawn as exc:
@@ -54,21 +55,26 @@ def install(app: Starlette, site: Site) -> None:
     @on
     def home(ctx: Ctx) -> Response:
         months = list(reversed(store.published_months()))
-        return ctx.render("home.html", months=months[:6])
+        return ctx.answer("home.html", {"months": months[:6]})
 
     @on
     def published_list(ctx: Ctx) -> Response:
         states = list(reversed(store.latest_revisions()))
-        return ctx.render(
-            "published.html",
-            months=[r.month for r in states if not r.withdrawn],
-            withdrawn=[r for r in states if r.withdrawn],
-        )
+        withdrawn = [r for r in states if r.withdrawn]
+        data = {
+            "months": [r.month for r in states if not r.withdrawn],
+            # Publicly: when and why, not who.
+            "withdrawn": [
+                {"month": r.month, "withdrawn_at": r.withdrawn_at, "reason": r.withdrawn_reason}
+                for r in withdrawn
+            ],
+        }
+        return ctx.answer("published.html", data, withdrawn=withdrawn)
 
     @on
     def published_month(ctx: Ctx, month: str) -> Response:
         try:
-            stats.parse_month(month)
+            months.check(month)
             frozen = snapshot.published(store, month)
         except Withdrawn as exc:
             # What a bulletin does: the notice stays where the month was.
@@ -76,9 +82,9 @@ def install(app: Starlette, site: Site) -> None:
             return error_page(ctx, 410, "withdrawn_text", detail, heading="withdrawn_heading")
         except NotFound as exc:
             raise PageError(404, "not_found") from exc
-        return ctx.render(
+        return ctx.answer(
             "published_month.html",
-            **month_page(frozen.snapshot, ctx.lang),
+            month_data(frozen, ctx.lang),
             formats=available_formats(),
             revision=frozen.revision,
         )
@@ -97,16 +103,11 @@ def install(app: Starlette, site: Site) -> None:
     def statistics(ctx: Ctx) -> Response:
         months = store.published_months()
         if not months:
-            return ctx.render("statistics.html", stats=None, months=[], month=None)
+            return ctx.answer("statistics.html", {"stats": None, "months": [], "month": None})
         month = ctx.request.query_params.get("month") or months[-1]
         frozen = published_or_gone(ctx, month)
-        return ctx.render(
-            "statistics.html",
-            stats=frozen.snapshot.stats,
-            months=list(reversed(months)),
-            month=month,
-            chart_base=f"/statistics/{month}",
-        )
+        data = {"stats": frozen.snapshot.stats, "months": list(reversed(months)), "month": month}
+        return ctx.answer("statistics.html", data, chart_base=f"/statistics/{month}")
 
     @on
     def chart(ctx: Ctx, month: str, kind: str) -> Response:
@@ -117,6 +118,9 @@ def install(app: Starlette, site: Site) -> None:
 
     app.add_route("/", home, methods=["GET"], include_in_schema=False)
     app.add_route("/published", published_list, methods=["GET"], include_in_schema=False)
+    app.add_route(
+        "/published/{month}.json", published_month, methods=["GET"], include_in_schema=False
+    )
     app.add_route("/published/{month}", published_month, methods=["GET"], include_in_schema=False)
     app.add_route(
         "/published/{month}/report.{fmt}", published_file, methods=["GET"], include_in_schema=False
@@ -140,6 +144,17 @@ def month_page(snap: snapshot.Snapshot, lang: Lang) -> dict[str, Any]:
     return {"month": snap.month, "cases": cases, "stats": snap.stats}
 
 
+def month_data(frozen: snapshot.Frozen, lang: Lang) -> dict[str, Any]:
+    """The public month page's data: the month as published, its revision and the
+    reports it lists (``published.contents``, frozen with the revision)."""
+    return {
+        **month_page(frozen.snapshot, lang),
+        "revision_number": frozen.revision.revision,
+        "published_at": frozen.revision.published_at,
+        "reports": frozen.snapshot.reports,
+    }
+
+
 def document_response(body: bytes, fmt: str, name: str, *, cache: str) -> Response:
     """A publication document, under the publication's own CSP."""
     response = Response(body, media_type=FORMATS[fmt])
@@ -154,7 +169,7 @@ def document_response(body: bytes, fmt: str, name: str, *, cache: str) -> Respon
 
 def available_formats() -> list[str]:
     try:
-        from todokede.center import monthly  # noqa: F401
+        from todokede.center.publication import monthly  # noqa: F401
     except ImportError:
         return []
     return list(FORMATS)

@@ -20,12 +20,14 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from todokede.center import snapshot, stats
-from todokede.center.auth import User
+from todokede.center import months
+from todokede.center.publication import snapshot
+from todokede.center.store.auth import User
 from todokede.center.taxonomy import Lang
+from todokede.center.web import status as http_status
 from todokede.center.web.public import FORMATS, available_formats, document_response, month_page
-from todokede.center.web.site import Ctx, PageError, Site, page
-from todokede.errors import InputError
+from todokede.center.web.site import Ctx, Site, page
+from todokede.errors import InputError, PageError
 
 _FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
 
@@ -48,7 +50,8 @@ def install(app: Starlette, site: Site) -> None:
             snapshot.check_month(month, _today(ctx))
         except InputError as exc:
             return ctx.render(
-                "publish_preview.html", status=400, month=month, refused=exc.message,
+                "publish_preview.html", status=http_status.answer(exc)[0], month=month,
+                refused=exc.message,
                 current=current, cases=[], stats=None, formats=[], digest="", problem=None,
             )  # fmt: skip
         taken = snapshot.take(store, month)
@@ -70,7 +73,7 @@ def install(app: Starlette, site: Site) -> None:
         ctx.need_analyst()
         month = ctx.request.query_params.get("month") or ""
         if not _valid(month):
-            raise PageError(400, "bad_input", f"month must be YYYY-MM, not {month[:20]!r}")
+            raise InputError(f"month must be YYYY-MM, not {month[:20]!r}", field="month")
         return preview_page(ctx, month)
 
     @on
@@ -83,7 +86,7 @@ def install(app: Starlette, site: Site) -> None:
         lang: Lang = "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
         taken = snapshot.take(store, month)
         if fmt == "pdf":
-            from todokede.center.monthly import html_to_pdf
+            from todokede.center.publication.monthly import html_to_pdf
 
             body = html_to_pdf(taken.files[f"{lang}.pdf.html"].decode())
         else:
@@ -96,7 +99,7 @@ def install(app: Starlette, site: Site) -> None:
         digest = str(ctx.form().get("digest") or "")
         if not confirmed or not digest:
             # Publishing is a second, explicit step after the preview.
-            return preview_page(ctx, month, "confirm_needed", status=400)
+            return preview_page(ctx, month, "confirm_needed", status=422)
         try:
             rev = store.publish_month(month, actor=user.name, today=_today(ctx), digest=digest)
         except InputError as exc:
@@ -110,10 +113,10 @@ def install(app: Starlette, site: Site) -> None:
     def withdraw(ctx: Ctx) -> Response:
         user, month, confirmed = _confirmed(ctx)
         if not confirmed:
-            return preview_page(ctx, month, "confirm_needed", status=400)
+            return preview_page(ctx, month, "confirm_needed", status=422)
         reason = str(ctx.form().get("reason") or "").strip() or None
         if reason is not None and len(reason) > 2000:
-            raise PageError(400, "bad_input", "the reason is longer than 2,000 characters")
+            raise InputError("the reason is longer than 2,000 characters")
         store.withdraw_month(month, actor=user.name, reason=reason)
         ctx.flash("withdrawn_ok")
         return ctx.redirect(f"/publish?month={month}")
@@ -130,13 +133,13 @@ def _confirmed(ctx: Ctx) -> tuple[User, str, bool]:
     form = ctx.form()
     month = str(form.get("month") or "")
     if not _valid(month):
-        raise PageError(400, "bad_input", f"month must be YYYY-MM, not {month[:20]!r}")
+        raise InputError(f"month must be YYYY-MM, not {month[:20]!r}", field="month")
     return user, month, form.get("confirm") == "yes"
 
 
 def _valid(month: str) -> bool:
     try:
-        stats.parse_month(month)
+        months.check(month)
     except InputError:
         return False
     return True

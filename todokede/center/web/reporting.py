@@ -16,11 +16,14 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
-from todokede.center.auth import User
-from todokede.center.schema import ID_MAX, Addition, Evidence, Report, StoredReport, Triage
-from todokede.center.web import analysis, forms, i18n
-from todokede.center.web.site import Ctx, PageError, Site, page
-from todokede.errors import InputError, ReportError
+from todokede.center.intake import forms
+from todokede.center.intake.schema import ID_MAX, Addition, Evidence, StoredReport, Triage
+from todokede.center.store.auth import User
+from todokede.center.web import analysis
+from todokede.center.web.evidence import finding_rows
+from todokede.center.web.shapes import Summary, without_note
+from todokede.center.web.site import Ctx, Site, page
+from todokede.errors import AccessDenied, InputError, NotDraft, PageError, ReportError
 
 MAX_FILE = 1_000_000  # bytes of one attached log file
 
@@ -44,7 +47,8 @@ def install(app: Starlette, site: Site) -> None:
         reports, total = store.list_reports(
             owner=user.name, limit=50, offset=offset, newest_first=True
         )
-        return ctx.render("my_reports.html", reports=reports, total=total, offset=offset)
+        data = {"reports": [Summary.of(sr) for sr in reports], "total": total, "offset": offset}
+        return ctx.answer("my_reports.html", data, reports=reports)
 
     @on
     def new_form(ctx: Ctx) -> Response:
@@ -72,25 +76,23 @@ def install(app: Starlette, site: Site) -> None:
         form = ctx.form()
         stored = owned(ctx, report_id, user)
         if stored.owner != user.name:
-            raise PageError(403, "forbidden")
+            raise AccessDenied("only the report's owner may change it")
         if stored.triage.status != "draft":
-            raise PageError(409, "not_draft")
+            raise NotDraft(f"report {report_id} has been sent; add to it instead")
         return _save(ctx, user, form, stored)
 
     @on
     def view(ctx: Ctx, report_id: int) -> Response:
         user = ctx.need_user()
         stored = owned(ctx, report_id, user)
-        extra: dict[str, Any] = {}
+        data: dict[str, Any] = {
+            "report": stored if user.is_analyst else without_note(stored),
+            "findings": finding_rows(stored.report, ctx.lang),
+            "mine": stored.owner == user.name,
+        }
         if user.is_analyst:
-            extra = analysis.report_context(ctx, stored)
-        return ctx.render(
-            "report.html",
-            sr=stored,
-            findings=finding_rows(stored.report, ctx.lang),
-            mine=stored.owner == user.name,
-            **extra,
-        )
+            data |= analysis.report_context(ctx, stored)
+        return ctx.answer("report.html", data, sr=stored)
 
     @on
     def add_addition(ctx: Ctx, report_id: int) -> Response:
@@ -102,7 +104,7 @@ def install(app: Starlette, site: Site) -> None:
         evidence = _new_evidence(form)
         text = str(form.get("addition.text") or "").strip()
         if not text and not evidence:
-            raise PageError(400, "bad_input", "empty addition")
+            raise InputError("empty addition")
         try:
             addition = Addition(at=datetime.now(UTC), text=text, evidence=evidence)
         except ValueError as exc:
@@ -137,15 +139,15 @@ def install(app: Starlette, site: Site) -> None:
             evidence += _new_evidence(form)
         except InputError as exc:  # too big: say so and keep everything typed
             return _form_page(
-                ctx, values, evidence, {"evidence.text": str(exc)}, stored, status=400
+                ctx, values, evidence, {"evidence.text": str(exc)}, stored, status=422
             )
         values["evidence.text"] = values["evidence.source"] = ""
         report, errors = forms.to_report(values, evidence, stored.report if stored else None)
         if report is None:
-            return _form_page(ctx, values, evidence, errors, stored, status=400)
+            return _form_page(ctx, values, evidence, errors, stored, status=422)
         if forms.is_empty(report):
             empty = {"title": ctx.t("empty_report"), "narrative": ctx.t("empty_report")}
-            return _form_page(ctx, values, evidence, empty, stored, status=400)
+            return _form_page(ctx, values, evidence, empty, stored, status=422)
         sending = action == "send"
         if sending:
             report = report.model_copy(update={"received": datetime.now(UTC).date()})
@@ -230,35 +232,6 @@ def _new_evidence(form: FormData) -> list[Evidence]:
     except ValueError as exc:
         raise ReportError(str(exc), field="evidence") from exc
     return out
-
-
-def finding_rows(report: Report, lang: i18n.Lang) -> list[dict[str, str]]:
-    """The evidence that is a scan finding, as table rows of plain text (the data is the
-    reporter's JSON: any shape may arrive, so each cell is made a string here)."""
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, list):
-            items = [str(v) for v in value[:10]]
-            return ", ".join(items) + (" …" if len(value) > 10 else "")
-        return str(value)[:300]
-
-    def when(value: Any) -> str:
-        try:
-            return i18n.format_date(datetime.fromisoformat(str(value)), lang)
-        except ValueError:
-            return cell(value)
-
-    rows = []
-    for e in report.evidence:
-        if e.kind == "finding" and isinstance(e.data, dict):
-            row = {key: cell(e.data.get(key)) for key in ("kind", "service", "sources", "count")}
-            row["outcome"] = cell(e.data.get("outcome"))
-            row["first_seen"] = when(e.data.get("first_seen"))
-            row["last_seen"] = when(e.data.get("last_seen"))
-            rows.append(row)
-    return rows
 
 
 def _int(value: str | None, default: int) -> int:

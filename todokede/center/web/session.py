@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from todokede.center.auth import User
-from todokede.center.logins import Logins, new_session_id
+from todokede import settings
+from todokede.center.store.auth import User
+from todokede.center.store.logins import Logins, new_session_id
 
 COOKIE = "todokede_session"
 MAX_AGE = 8 * 3600  # seconds: one working day
@@ -49,7 +49,7 @@ class Sessions:
 
     def __init__(self, store: Logins, secret: str | None = None) -> None:
         self.store = store
-        secret = secret or os.environ.get("TODOKEDE_SECRET") or secrets.token_urlsafe(32)
+        secret = settings.secret(secret) or secrets.token_urlsafe(32)
         self._key = hashlib.sha256(("todokede.session:" + secret).encode()).digest()
 
     def load(self, request: Request) -> Session:

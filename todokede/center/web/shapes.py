@@ -1,6 +1,6 @@
 """The JSON shapes of the center's API (what ``api.py`` takes and returns, and its
 errors), as pydantic models: FastAPI validates with them and writes them into
-``/openapi.json``. The report itself is ``center.schema.Report``."""
+``/openapi.json``. The report itself is ``center.intake.schema.Report``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from todokede.center.publications import Revision
-from todokede.center.schema import Id, Status, StoredReport
-from todokede.center.snapshot import PublicReport
+from todokede.center.intake.schema import Id, Status, StoredReport
+from todokede.center.publication.published import PublicReport
+from todokede.center.store.publications import Revision
 
 
 class ErrorOut(BaseModel):
@@ -41,6 +41,11 @@ class Created(_Out):
     status: str
     received: date
     url: str
+
+
+def without_note(sr: StoredReport) -> StoredReport:
+    """A stored report as its reporter sees it: the analysts' internal note left out."""
+    return sr.model_copy(update={"triage": sr.triage.model_copy(update={"note": None})})
 
 
 class Summary(_Out):

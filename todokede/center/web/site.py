@@ -9,6 +9,7 @@ a missed escape could not run code.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,19 +17,27 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic_core import to_jsonable_python
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from todokede.center import taxonomy
-from todokede.center.auth import User
-from todokede.center.schema import STATUSES
-from todokede.center.store import NotDraft, Store
-from todokede.center.web import i18n
+from todokede.center.intake.schema import STATUSES
+from todokede.center.store import Store
+from todokede.center.store.auth import User
+from todokede.center.web import i18n, status
 from todokede.center.web.ratelimit import LoginLimiter
 from todokede.center.web.session import Session, Sessions, csrf_ok
-from todokede.errors import AccessDenied, InputError, NotFound, TodokedeError
+from todokede.errors import (
+    AccessDenied,
+    LoginRequired,
+    NotFound,
+    PageError,
+    StoreError,
+    TodokedeError,
+)
 
 HERE = Path(__file__).parent
 CSP = (
@@ -44,20 +53,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_FORM_BYTES = 2_000_000  # a report with log excerpts; more is refused, not truncated
-
-
-class PageError(Exception):
-    """Shown as an error page: an HTTP status and a message key (plus optional detail)."""
-
-    def __init__(self, status: int, key: str, detail: str | None = None) -> None:
-        super().__init__(key)
-        self.status = status
-        self.key = key
-        self.detail = detail
-
-
-class LoginRequired(Exception):
-    pass
 
 
 @dataclass
@@ -98,6 +93,7 @@ class Ctx:
     session: Session
     lang: i18n.Lang
     forms: list[FormData] = field(default_factory=list)  # closed when the request ends
+    as_json: bool = False  # the page's JSON twin was asked for (``.json`` or Accept)
 
     @property
     def user(self) -> User | None:
@@ -120,7 +116,7 @@ class Ctx:
     def need_analyst(self) -> User:
         user = self.need_user()
         if not user.is_analyst:
-            raise PageError(403, "forbidden")
+            raise AccessDenied("analysts and admins only")
         return user
 
     def flash(self, key: str) -> None:
@@ -172,6 +168,20 @@ class Ctx:
         self.finish(response)
         return response
 
+    def answer(self, template: str, data: dict[str, Any], **extra: Any) -> Response:
+        """The page: ``data`` (plain values) rendered by ``template`` with ``extra`` (what
+        only the template needs; a key of both is the template's), or ``data`` alone as
+        JSON for the page's JSON twin, which needs the same sign-in and role."""
+        if self.as_json:
+            return self.json(data)
+        return self.render(template, **{**data, **extra})
+
+    def json(self, data: Any, status: int = 200) -> Response:
+        body = json.dumps(to_jsonable_python(data), ensure_ascii=False, separators=(",", ":"))
+        response = Response(body, status_code=status, media_type="application/json")
+        self.finish(response)
+        return response
+
     def here(self) -> str:
         query = self.request.url.query
         return self.request.url.path + (f"?{query}" if query else "")
@@ -202,7 +212,7 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
         @functools.wraps(func)
         async def route(request: Request) -> Response:
             session = await run_in_threadpool(site.sessions.load, request)
-            ctx = Ctx(site, request, session, i18n.negotiate(request))
+            ctx = Ctx(site, request, session, i18n.negotiate(request), as_json=wants_json(request))
             try:
                 if request.method == "POST":
                     try:
@@ -221,29 +231,44 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
     return decorate
 
 
+def wants_json(request: Request) -> bool:
+    """Whether a page's JSON twin is asked for: ``/reports/7.json``, or an ``Accept``
+    header whose first choice is ``application/json``."""
+    if request.url.path.endswith(".json"):
+        return True
+    accept = request.headers.get("accept", "")
+    return accept.split(",")[0].split(";")[0].strip().lower() == "application/json"
+
+
 def _answer(ctx: Ctx, func: Callable[..., Response], params: dict[str, Any]) -> Response:
     """Run a page handler (in a worker thread) and turn its errors into pages."""
     try:
         return func(ctx, **params)
     except LoginRequired:
+        if ctx.as_json:  # a JSON client cannot follow a sign-in form
+            return error_page(ctx, 401, "login_required")
         return ctx.redirect("/login?next=" + quote(ctx.here(), safe="/"))
-    except PageError as exc:
-        return error_page(ctx, exc.status, exc.key, exc.detail)
-    except NotDraft:
-        return error_page(ctx, 409, "not_draft")
-    except NotFound as exc:
-        return error_page(ctx, 404, "not_found", str(exc))
-    except AccessDenied as exc:
-        return error_page(ctx, 403, "forbidden", str(exc))
-    except InputError as exc:
-        return error_page(ctx, 400, "bad_input", str(exc))
     except TodokedeError as exc:
-        return error_page(ctx, 503, "error", str(exc))
+        return answer_error(ctx, exc)
+
+
+def answer_error(ctx: Ctx, exc: TodokedeError) -> Response:
+    """The error page (or its JSON) of ``exc``, by the one table of ``status``."""
+    code, key = status.answer(exc)
+    if isinstance(exc, PageError):
+        detail = exc.detail
+    elif isinstance(exc, StoreError) and not isinstance(exc, NotFound):
+        detail = status.message(exc)
+    else:
+        detail = str(exc)
+    return error_page(ctx, code, key, detail)
 
 
 def error_page(
     ctx: Ctx, status: int, key: str, detail: str | None = None, heading: str | None = None
-) -> HTMLResponse:
+) -> Response:
+    if ctx.as_json:
+        return ctx.json({"error": ctx.t(key), "detail": detail}, status)
     return ctx.render(
         "error.html",
         status=status,

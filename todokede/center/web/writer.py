@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from todokede.center.schema import StoredReport
+from todokede.center.intake.schema import StoredReport
 from todokede.center.store import NewReport, Store
 
 MAX_BATCH = 200
