@@ -115,7 +115,7 @@ def test_match_batch_json_is_json_dumps(tmp_path: Path, hosts: bool, seed: int) 
     code, out = run(*args, "--json", "--batch", stdin="\n".join(queries) + "\n")
     assert code == 0
     rules = Rules.load(tmp_path, resolver=HostsFileResolver(HOSTS) if hosts else None)
-    expected = []
+    expected: list[dict[str, object]] = []
     for q in queries:
         words = q.split()
         if len(words) != 2:

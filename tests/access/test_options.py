@@ -14,6 +14,13 @@ class Source:
     def daemon(self) -> str:
         return "sshd"
 
+    # the rules here hold neither option: a call is a wrong parse
+    def aclexec(self, command: str) -> None:
+        raise AssertionError(f"aclexec {command!r}")
+
+    def rfc931(self, timeout: float) -> None:
+        raise AssertionError(f"rfc931 {timeout}")
+
 
 @pytest.mark.parametrize(
     ("text", "parts"),

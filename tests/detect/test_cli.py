@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 import todokede
 from tests.conftest import need
@@ -21,7 +21,7 @@ from todokede.cli import cli
 SAMPLES = Path(todokede.__file__).parent / "samples" / "logs" / "1997-09"
 
 
-def run(*args: str, input: bytes | None = None):  # type: ignore[no-untyped-def]
+def run(*args: str, input: bytes | None = None) -> Result:
     return CliRunner().invoke(cli, ["scan", *args], input=input)
 
 

@@ -400,7 +400,7 @@ def test_queue_operations_merge_and_transfer_agree(
     assert py2.messages() == c2.messages()  # type: ignore[attr-defined]
     # the C queue goes to the parent process packed, the Python one pickled
     c3 = new_queue(lambda *fields: None)
-    c3.load(c2.dump())  # type: ignore[union-attr]
+    c3.load(c2.dump())  # type: ignore[attr-defined, union-attr]
     py3 = pickle.loads(pickle.dumps(py2.messages()))
     assert c3.messages() == py3
     py.merge(py2)
@@ -528,7 +528,7 @@ def folded(msgs: list[Msg], native: bool, own: tuple[str, ...] | None, notice: b
     if notice:
         state.notices.add((b"mail", b"Q2"))
     for m in msgs:
-        state.msgs.retire(m)  # type: ignore[arg-type]
+        state.msgs.retire(m)
     return state
 
 
@@ -577,7 +577,7 @@ def test_the_c_fold_is_the_one_the_queue_runs() -> None:
     m.raw = [b"raw"]
     fold = state.folder(state.mail)
     assert type(fold).__name__ == "Fold"
-    state.msgs.retire(m)  # type: ignore[arg-type]
+    state.msgs.retire(m)
     fold(m.key, m.ts, m.service, m.host, m.addr, m.sender, m.size, m.rcpts, m.raw)
     pair = state.mail.pairs.get("postfix/smtpd\0s@out.example\0r@far.example")
     assert isinstance(pair, Pair) and pair.times == [100, 100]
@@ -678,7 +678,7 @@ def test_damaged_tables_with_huge_counts_are_errors_not_undefined() -> None:
     with pytest.raises(UnicodeDecodeError):
         bad.items()
     with pytest.raises(ValueError, match="damaged pairs"):
-        _fast.Pairs(Pair, struct.pack("=qIB", 1, 1, 1) + b"k", [5])
+        _fast.Pairs(Pair, struct.pack("=qIB", 1, 1, 1) + b"k", [5])  # type: ignore[list-item]  # not a Pair, on purpose
 
 
 @native
@@ -699,7 +699,7 @@ def test_a_dump_with_overflowing_lengths_is_an_error(head: bytes) -> None:
 @native
 def test_a_dump_with_bytes_after_its_messages_is_an_error() -> None:
     q = new_queue(lambda *a: None)
-    q.put(Msg((b"mail", b"Q1"), 1, "postfix/smtpd"))  # type: ignore[arg-type]
+    q.put(Msg((b"mail", b"Q1"), 1, "postfix/smtpd"))
     with pytest.raises(ValueError, match="queue dump"):
         new_queue(lambda *a: None).load(q.dump() + b"x")  # type: ignore[union-attr]
 
@@ -709,11 +709,11 @@ def test_a_dump_with_text_that_is_not_utf8_is_an_error() -> None:
     q = new_queue(lambda *a: None)
     m = Msg((b"mail", b"Q1"), 1, "postfix/smtpd")
     m.rcpts = [("AAAA", "BBBB", "sent", "", 1)]
-    q.put(m)  # type: ignore[arg-type]
+    q.put(m)
     bad = new_queue(lambda *a: None)
     bad.load(q.dump().replace(b"AAAA", b"\xff" * 4).replace(b"BBBB", b"\xff" * 4))  # type: ignore[union-attr]
     with pytest.raises(UnicodeDecodeError):
-        bad.messages()  # type: ignore[union-attr]
+        bad.messages()
 
 
 def _changes_the_queue_when_called(q: object, calls: list[tuple[object, ...]]) -> object:
@@ -736,10 +736,10 @@ def test_done_may_change_the_queue_while_it_folds(consume: bool) -> None:
         for i in range(50):
             m = Msg((b"mail", b"Q%d" % i), i, "postfix/smtpd")
             m.sender, m.rcpts = f"s{i}@x", [(f"r{i}@y", "smtp", "sent", "", i)]
-            q.put(m)  # type: ignore[arg-type]
+            q.put(m)
         calls: list[tuple[object, ...]] = []
         q.fold(_changes_the_queue_when_called(q, calls), consume)  # type: ignore[arg-type]
-        results.append((calls, [m.key for m in q.messages()]))  # type: ignore[union-attr]
+        results.append((calls, [m.key for m in q.messages()]))
     assert results[0] == results[1]
 
 

@@ -119,10 +119,10 @@ def test_imap_and_smtp_auth_failures(tmp_path: Path) -> None:
                     imap.login(d.user, password)
                 imap.logout()
             for user in ("tester", "sales"):
-                with smtplib.SMTP(pf.host, pf.port, timeout=20) as smtp:
-                    smtp.ehlo("guesser.example")
+                with smtplib.SMTP(pf.host, pf.port, timeout=20) as client:
+                    client.ehlo("guesser.example")
                     with pytest.raises(smtplib.SMTPAuthenticationError):
-                        smtp.login(user, "wrong")
+                        client.login(user, "wrong")
             _wait_for(pf.maillog, "authentication failed", 2)
             _wait_for(d.log, "auth failed", 2)
     imap_found = scan_paths([d.log], config=OUTSIDE).findings

@@ -56,11 +56,12 @@ def test_failures_in_dovecot_ban_at_the_wrapper(
             assert greeting(front, attacker).startswith(b"* OK")
             for n in range(3):
                 assert b"a1 NO" in fail_login(front, attacker)
+
                 # Dovecot names the client, so the failure is the attacker's
-                wait_until(
-                    lambda n=n: failed(log, attacker) == n + 1,
-                    what="the failure logged with the client's address",
-                )
+                def logged(n: int = n) -> bool:
+                    return failed(log, attacker) == n + 1
+
+                wait_until(logged, what="the failure logged with the client's address")
                 if n < 2:  # below maxretry: still let in
                     assert attacker not in banned(deny)
             wait_until(lambda: attacker in banned(deny), what="the ban")

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from tests.guard.test_agreement import MAIL
 from tests.logs.test_auth import FAILED
 from todokede.guard.detectors import BUILTIN, Detector
+from todokede.logs.fail2ban import Failure
 
 SAMPLES = Path("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
 ALL = tuple(BUILTIN)
@@ -83,10 +86,12 @@ def test_the_real_lines_each_way() -> None:
     st.sets(st.sampled_from(ALL), min_size=1),
 )
 @settings(max_examples=300, deadline=None)
-def test_fuzzed_mixes(lines: list[tuple[bytes, object, int, bytes]], names: set[str]) -> None:
+def test_fuzzed_mixes(
+    lines: list[tuple[bytes, Callable[[bytes], bytes], int, bytes]], names: set[str]
+) -> None:
     parts = []
     for line, form, at, junk in lines:
-        text = form(line)  # type: ignore[operator]
+        text = form(line)
         parts.append(text[:at] + junk + text[at:] if at < len(text) else text + junk)
     _same(tuple(sorted(names)), b"\n".join(parts))
 
@@ -119,10 +124,12 @@ def test_fail2ban_filter_needles(names: tuple[str, ...]) -> None:
 
 @given(st.lists(st.tuples(st.sampled_from(REAL), st.sampled_from([bytes, _rfc5424])), max_size=20))
 @settings(max_examples=50, deadline=None)
-def test_fail2ban_filter_needles_fuzzed(lines: list[tuple[bytes, object]]) -> None:
+def test_fail2ban_filter_needles_fuzzed(
+    lines: list[tuple[bytes, Callable[[bytes], bytes]]],
+) -> None:
     if not SSHD_CONF.exists():
         pytest.skip(f"fail2ban is not installed ({SSHD_CONF})")
-    _same_fresh((str(SSHD_CONF),), b"\n".join(form(x) for x, form in lines))  # type: ignore[operator]
+    _same_fresh((str(SSHD_CONF),), b"\n".join(form(x) for x, form in lines))
 
 
 _FAILED_PARTS = st.tuples(
@@ -183,7 +190,12 @@ def test_a_fail2ban_filter_reads_only_lines_with_its_needles(
     flt = d.filters[0]
     fed: list[str] = []
     feed = flt.feed
-    monkeypatch.setattr(flt, "feed", lambda s, text, when: fed.append(text) or feed(s, text, when))
+
+    def spy(s: str, text: str, when: tuple[float, datetime] | None) -> list[Failure]:
+        fed.append(text)
+        return feed(s, text, when)
+
+    monkeypatch.setattr(flt, "feed", spy)
     other = b"Sep  1 10:00:00 gw CRON[2]: pam_unix(cron:session): session closed for user root"
     failed = b"Sep  1 10:00:01 gw sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2"
     assert d.block(b"\n".join([other] * 50 + [failed] + [other] * 50)) == [

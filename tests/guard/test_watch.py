@@ -9,6 +9,7 @@ import pytest
 
 from tests.guard.harness import config
 from todokede.guard.config import load
+from todokede.guard.sources import FileSource
 from todokede.guard.watch import Guard
 
 LINE = "Dec  7 10:00:00 h sshd[1]: Failed password for root from {} port 22 ssh2\n"
@@ -183,7 +184,8 @@ def test_failures_add_up_across_pieces_of_a_burst(tmp_path: Path, chunk: int) ->
     the addresses with maxretry failures are banned, the others not."""
     g, log, _clock = started(tmp_path, "maxretry = 3")
     source = g.running["sshd"].sources[0]
-    source.follower.limit = chunk  # type: ignore[union-attr]
+    assert isinstance(source, FileSource)
+    source.follower.limit = chunk
     lines = [LINE.format(f"192.0.2.{i % 40 + 1}") for i in range(100)]  # 1-20: 3 times
     with log.open("a") as fh:
         fh.write("".join(lines))

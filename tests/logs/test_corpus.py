@@ -55,11 +55,12 @@ def test_sample_parses_as_annotated(heading: str, expect: str) -> None:
     for pair in pairs:
         name, _, value = pair.partition("=")
         got = getattr(ev, name)
+        want: object = value
         if name == "rcpts":
             got = got[0]
         elif name == "size":
-            value = int(value)  # type: ignore[assignment]
-        assert got == value, name
+            want = int(value)
+        assert got == want, name
 
 
 @pytest.mark.parametrize("name", ["closed.maillog", "open.maillog"])

@@ -53,7 +53,8 @@ def test_local_override_and_known(filters: Path) -> None:
         "[Definition]\nfailregex = %(known/failregex)s\n            ^%(__prefix_line)sPROBE from <ADDR>$\n"
     )
     flt = Filter.load(filters / "tcpd.conf")
-    assert flt.match("gw x[1]: PROBE from 192.0.2.77").host == "192.0.2.77"  # type: ignore[union-attr]
+    probe = flt.match("gw x[1]: PROBE from 192.0.2.77")
+    assert probe is not None and probe.host == "192.0.2.77"
     assert flt.match("gw imapd[12]: refused connect from 203.0.113.5") is not None
 
 

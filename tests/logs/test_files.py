@@ -3,6 +3,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ LINES = b"".join(b"Sep  1 10:00:%02d h p[1]: line %d\n" % (i, i) for i in range(
         ("misnamed.txt", gzip.compress),
     ],
 )
-def test_open_any_compression(tmp_path: Path, name: str, pack) -> None:  # type: ignore[no-untyped-def]
+def test_open_any_compression(tmp_path: Path, name: str, pack: Callable[[bytes], bytes]) -> None:
     p = tmp_path / name
     p.write_bytes(pack(LINES))
     with files.open_log(p) as fh:

@@ -12,7 +12,7 @@ import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -205,9 +205,9 @@ def test_cli_since_until_and_the_directory(tmp_path: Path, tokyo: None) -> None:
         (lambda p: p.write_bytes(b"LPKSHHRH" + b"\0" * 10), "journalctl failed"),
     ],
 )
-def test_not_a_journal(tmp_path: Path, make: object, message: str) -> None:
+def test_not_a_journal(tmp_path: Path, make: Callable[[Path], object], message: str) -> None:
     path = tmp_path / "x.journal"
-    make(path)  # type: ignore[operator]
+    make(path)
     with pytest.raises(LogError, match=message):
         scan_paths([], journal=Source(files=(path,)))
     done = _cli("--journal-file", str(path))
@@ -471,7 +471,10 @@ def test_texts_across_a_change_of_offset(zone: str, around: int) -> None:
     with machine_zone(zone):
         want = [to_entry(f) for f in batch]
         got = _flatten(Texts().convert(batch))
-    assert [g[0] for g in got] == [w.frame() for w in want if w is not None]  # type: ignore[index]
+    # an entry in place of a line fails the comparison
+    assert [g[0] if isinstance(g, tuple) else g for g in got] == [
+        w.frame() for w in want if w is not None
+    ]
 
 
 def _made_in_c(data: bytes, cuts: list[int]) -> list[Lines | Entry]:

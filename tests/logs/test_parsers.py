@@ -8,11 +8,12 @@ from datetime import date
 import pytest
 
 from todokede.logs import Framer, YearRule, parse_line
+from todokede.logs.events import Event
 
 FRAMER = Framer(YearRule.newest(date(1997, 12, 31)))
 
 
-def parse(line: str | bytes):  # type: ignore[no-untyped-def]
+def parse(line: str | bytes) -> Event | None:
     raw = line.encode() if isinstance(line, str) else line
     return parse_line(raw, FRAMER)
 

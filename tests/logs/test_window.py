@@ -60,6 +60,7 @@ def test_window(fixed_now: None) -> None:
     assert w is not None
     assert w.journalctl() == ["--since", "1997-09-01 00:00:00", "--until", "1997-09-02 00:00:00"]
     inside = calendar.timegm((1997, 9, 1, 12, 0, 0, 0, 0, 0))
+    assert w.since is not None and w.until is not None
     assert inside in w and w.since in w and w.until in w and w.since - 1 not in w
     assert Window.parse(None, None) is None
     assert Window.parse("-1h", None) == Window(NOW - 3600, None)

@@ -16,25 +16,24 @@ def fake_server(handler: Handler) -> Iterator[int]:
     """Serve ``handler`` on a free loopback port; yields the port; stops on exit."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
-    box: dict[str, object] = {}
+    servers: list[asyncio.Server] = []  # the one server, once started
     tasks: set[asyncio.Task[None]] = set()
 
     async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        tasks.add(task)  # type: ignore[arg-type]
+        tasks.add(task)
         try:
             await handler(reader, writer)
         except (ConnectionError, asyncio.CancelledError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
-            tasks.discard(task)  # type: ignore[arg-type]
+            tasks.discard(task)
 
     async def start() -> None:
         server = await asyncio.start_server(guarded, "127.0.0.1", 0)
-        box["server"] = server
-        box["port"] = server.sockets[0].getsockname()[1]
+        servers.append(server)
         ready.set()
 
     def run() -> None:
@@ -46,13 +45,11 @@ def fake_server(handler: Handler) -> Iterator[int]:
     thread.start()
     assert ready.wait(10), "fake server did not start"
     try:
-        yield int(box["port"])  # type: ignore[call-overload]
+        yield int(servers[0].sockets[0].getsockname()[1])
     finally:
 
         async def stop() -> None:
-            server = box["server"]
-            assert isinstance(server, asyncio.Server)
-            server.close()
+            servers[0].close()
             for task in list(tasks):
                 task.cancel()
             await asyncio.sleep(0)

@@ -70,6 +70,7 @@ def test_dovecot_login(tmp_path: Path) -> None:
 
 
 def test_bad_mode_is_refused(tmp_path: Path) -> None:
+    # a mode the signature refuses, to see the run-time check
     with pytest.raises(ValueError, match="closed"), postfix(tmp_path, "half-open"):  # type: ignore[arg-type]
         pass
 

@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,8 +15,9 @@ from tests.probes.fakes import fake_server, readline, send, smtp_handler
 from tests.realservers import PostfixServer, postfix
 from todokede.cli import cli
 from todokede.errors import InputError, ProbeError
-from todokede.probes.relay import Limits, battery, classify, parent_domain, probe_relay
+from todokede.probes.relay import battery, classify, parent_domain, probe_relay
 from todokede.probes.smtp import Reply
+from todokede.probes.wire import Limits
 
 FAST = Limits(connect=2.0, reply=1.0)
 
@@ -159,7 +161,7 @@ def test_relay_text_says_what_to_change(open_postfix: PostfixServer) -> None:
 
 
 @pytest.mark.peer
-def test_starttls_battery(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_starttls_battery(tmp_path: Path) -> None:
     with postfix(tmp_path, "open", tls=True) as server:
         result = probe_relay(server.host, server.port, starttls=True)
     assert result.verdict == "open"

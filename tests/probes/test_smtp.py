@@ -18,7 +18,7 @@ def connection(data: bytes) -> Connection:
     reader = asyncio.StreamReader(limit=MAX_LINE)
     reader.feed_data(data)
     reader.feed_eof()
-    return Connection(reader, None, "192.0.2.1", 25, Limits(1, 1))  # type: ignore[arg-type]
+    return Connection(reader, None, "192.0.2.1", 25, Limits(1, 1))  # type: ignore[arg-type]  # reads only
 
 
 def reply_of(data: bytes) -> Reply:

@@ -8,8 +8,9 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def config(rules_dir: Path, **kw: object) -> Callable[[int], WrapConfig]:
     """A WrapConfig factory for Running: backend port in, config out."""
 
     def make(port: int) -> WrapConfig:
-        settings: dict[str, object] = {
+        settings: dict[str, Any] = {  # the fields' several types
             "backend": ("127.0.0.1", port),
             "daemon": "in.echod",
             "rules_dir": rules_dir,
@@ -40,7 +41,7 @@ def config(rules_dir: Path, **kw: object) -> Callable[[int], WrapConfig]:
             "refuse_delay": 0.05,
         }
         settings.update(kw)
-        return WrapConfig(**settings)  # type: ignore[arg-type]
+        return WrapConfig(**settings)
 
     return make
 
@@ -272,8 +273,11 @@ def test_rfc931_user_in_log_and_expansions(tmp_path: Path) -> None:
         run.call(lambda: _close(identd))
 
 
-async def _identd(handler: object, keep: list[asyncio.Server]) -> int:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)  # type: ignore[arg-type]
+async def _identd(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    keep: list[asyncio.Server],
+) -> int:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
     keep.append(server)
     return int(server.sockets[0].getsockname()[1])
 

@@ -51,10 +51,10 @@ def parse(conn: socket.socket) -> Seen:
     while not line.endswith(b"\r\n"):
         assert len(line) < 107, "a v1 header is at most 107 bytes"
         line += _exactly(conn, 1)
-    proxy, family, src, dst, sport, dport = line.decode("ascii").split()
-    assert proxy == "PROXY" and family in ("TCP4", "TCP6")
+    proxy, protocol, src, dst, sport, dport = line.decode("ascii").split()
+    assert proxy == "PROXY" and protocol in ("TCP4", "TCP6")
     for a in (src, dst):
-        assert ipaddress.ip_address(a).version == (4 if family == "TCP4" else 6)
+        assert ipaddress.ip_address(a).version == (4 if protocol == "TCP4" else 6)
     return "v1", src, dst, int(sport), int(dport)
 
 

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from todokede.errors import LogError
 from todokede.logs.events import Event
@@ -462,7 +463,11 @@ class ExportParser:
         self.entries += len(out)
         return out, stop + 2, True
 
-    def end(self, texts: Texts | None = None) -> list[Fields | Run]:
+    @overload
+    def end(self, texts: None = None) -> list[Fields]: ...
+    @overload
+    def end(self, texts: Texts | None) -> list[Fields | Run]: ...
+    def end(self, texts: Texts | None = None) -> list[Fields] | list[Fields | Run]:
         """The stream is over: the entries still held (as :meth:`feed_lines` gives them
         when ``texts`` is given); an entry cut short is an error."""
         out: list[Fields | Run] = []

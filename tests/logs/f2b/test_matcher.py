@@ -220,7 +220,7 @@ def _sample_lines() -> list[str]:
 
 
 def _mutated(draw: Any, lines: list[str]) -> str:
-    line = draw(st.sampled_from(lines))
+    line: str = draw(st.sampled_from(lines))
     for _ in range(draw(st.integers(0, 3))):
         at = draw(st.integers(0, len(line)))
         cut = draw(st.integers(0, 6))
