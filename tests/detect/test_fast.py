@@ -414,6 +414,29 @@ def test_queue_operations_merge_and_transfer_agree(
 
 
 @native
+@settings(max_examples=int(os.environ.get("FUZZ", "300")), deadline=None)
+@given(OPS, st.sets(st.sampled_from([b"Q1", b"Q2", b"Q3", b"Q4"])))
+def test_folding_all_but_some_tags_agrees(
+    ops: list[tuple[str, bytes, bytes, int]], kept: set[bytes]
+) -> None:
+    (py, py_calls), (c, c_calls) = queues()
+    apply(py, ops)
+    apply(c, ops)
+    for q in (py, c):
+        tags = list(memoryview(q.tags()).cast("Q"))  # type: ignore[attr-defined]
+        assert tags == [q.tag(m.key) for m in q.messages()]  # type: ignore[attr-defined]
+    assert py_calls == c_calls
+    py_calls.clear()
+    c_calls.clear()
+    py.fold(lambda *f: py_calls.append(f), True, {py.tag((b"mail", k)) for k in kept})
+    c.fold(lambda *f: c_calls.append(f), True, {c.tag((b"mail", k)) for k in kept})  # type: ignore[attr-defined]
+    assert py_calls == c_calls
+    assert py.messages() == c.messages()  # type: ignore[attr-defined]
+    assert {m.key[1] for m in py.messages()} <= kept
+    assert not {f[0][1] for f in py_calls} & kept
+
+
+@native
 def test_queue_dump_keeps_any_text() -> None:
     _, done = record()
     q = new_queue(done)  # type: ignore[arg-type]

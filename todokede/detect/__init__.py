@@ -11,16 +11,17 @@ and standard input are read in one stream. ``Scanner`` is the incremental form u
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from todokede.detect.config import DetectConfig
@@ -71,7 +72,7 @@ def year_rule(path: Path | str, year: int | None) -> YearRule:
     return YearRule.newest(datetime.fromtimestamp(mtime).date())
 
 
-@contextmanager
+@contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while reading a file or building findings: the scan
     makes many small containers and no cycles, and each collection would walk them all."""
@@ -180,11 +181,16 @@ class Scanner:
                 reader.close()
                 self._read_warnings += reader.warnings
 
-    def scan(self, path: Path | str, progress: Progress | None = None) -> None:
+    def scan(
+        self, path: Path | str, progress: Progress | None = None, *, final: bool = False
+    ) -> None:
+        """Read a log to its end. ``final``: nothing is read after it (no later file or
+        journal can continue its mail messages), so that the byte ranges of a big file may
+        fold their own messages (see :meth:`State.fold_alone`)."""
         with _gc_paused():
-            self._scan(path, progress)
+            self._scan(path, progress, final)
 
-    def _scan(self, path: Path | str, progress: Progress | None) -> None:
+    def _scan(self, path: Path | str, progress: Progress | None, final: bool) -> None:
         p = Path(path)
         jobs = _jobs(self.config)
         if (
@@ -195,7 +201,7 @@ class Scanner:
             and p.stat().st_size >= PARALLEL_MIN
             and files.compression(p) is None
         ):
-            self._scan_parallel(p, jobs, progress)
+            self._scan_parallel(p, jobs, progress, final)
             return
         read = 0
         # small reads from a compressed stream: a damaged one then loses little
@@ -214,21 +220,27 @@ class Scanner:
                 # was read and say so
                 self._read_warnings.append(f"{exc} (after {read} bytes; the rest is skipped)")
 
-    def _scan_parallel(self, path: Path, jobs: int, progress: Progress | None) -> None:
+    def _scan_parallel(self, path: Path, jobs: int, progress: Progress | None, final: bool) -> None:
         framer = self.framer(path)
         ranges = files.byte_ranges(path, jobs)
         ctx = multiprocessing.get_context("fork")
         children = []
         for start, end in ranges[1:]:
             recv, send = ctx.Pipe(duplex=False)
+            # the parent's answer to the keys the child offers (final files only)
+            back_recv, back = ctx.Pipe(duplex=False) if final else (None, None)
             # the child takes its state out of the box, so that it can let go of it
             box = [self._new_state()]
             proc = ctx.Process(
-                target=_child, args=(send, path, start, end, framer, box), daemon=True
+                target=_child,
+                args=(send, back_recv, path, start, end, framer, box),
+                daemon=True,
             )
             proc.start()
             send.close()
-            children.append((proc, recv, end - start))
+            if back_recv is not None:
+                back_recv.close()
+            children.append((proc, recv, back, end - start))
         key = str(path)
         try:
             start, end = ranges[0]
@@ -236,7 +248,9 @@ class Scanner:
                 self.feed(path, block)
                 if progress is not None:
                     progress(len(block))
-            for proc, recv, size in children:
+            if final:
+                self._fold_alone(key, children)
+            for proc, recv, _back, size in children:
                 try:
                     tag = recv.recv_bytes()
                     queued = recv.recv_bytes() if tag == b"P" else b""
@@ -259,10 +273,47 @@ class Scanner:
                 if progress is not None:
                     progress(size)
         finally:
-            for proc, _recv, _ in children:
+            for proc, _recv, back, _ in children:
+                if back is not None:
+                    back.close()
                 if proc.is_alive():
                     proc.kill()
                 proc.join()
+
+    def _fold_alone(
+        self, key: str, children: Sequence[tuple[BaseProcess, Connection, Connection | None, int]]
+    ) -> None:
+        """Each range of the last file folds the messages it alone has queued, at once and
+        in parallel, instead of this process folding all of them at the end: sendmail
+        never says it is done with a message, so most of a sendmail log's are still queued
+        at its end. The children offer the tags of their queued keys and their notices; a
+        key queued in two ranges or more stays queued, to be merged in file order as before."""
+        offers = []
+        for _proc, recv, _back, _size in children:
+            try:
+                offer = recv.recv_bytes()
+            except EOFError as exc:
+                raise LogError("a worker process died while reading", source=key) from exc
+            if offer[:1] == b"E":
+                raise LogError(offer[1:].decode("utf-8", "replace"), source=key)
+            offers.append(pickle.loads(offer[1:]))  # noqa: S301 - our own child's pickle
+        # tags, not keys: a tag shared by two keys (a hash collision) only keeps a message
+        # queued that could have been folded
+        seen = set(memoryview(self.state.msgs.tags()).cast("Q"))
+        shared: set[int] = set()
+        notices = set(self.state.notices)
+        for tags, theirs in offers:
+            mine = set(memoryview(tags).cast("Q"))
+            shared |= seen & mine
+            seen |= mine
+            notices |= theirs
+        del seen, offers
+        answer = pickle.dumps((shared, notices), protocol=pickle.HIGHEST_PROTOCOL)
+        for _proc, _recv, back, _size in children:
+            assert back is not None  # a pipe back to every child of a final file
+            with contextlib.suppress(OSError):  # it died: said when its state is asked for
+                back.send_bytes(answer)
+        self.state.fold_alone(shared, notices)
 
     def findings(self) -> list[Finding]:
         return build(self.state, self.config)
@@ -281,16 +332,33 @@ class Scanner:
 
 
 def _child(
-    send: Connection, path: Path, start: int, end: int, framer: Framer, box: list[State]
+    send: Connection,
+    back: Connection | None,
+    path: Path,
+    start: int,
+    end: int,
+    framer: Framer,
+    box: list[State],
 ) -> None:
     """Read one byte range and send back what it found. Messages still queued at the end of
     the range are sent as they are: the parent folds them with its own at the end, in time
-    order, as one pass over the file does."""
+    order, as one pass over the file does. With ``back`` (nothing is read after the file)
+    the child first offers the keys it has queued, and folds those the parent says no
+    other range has queued (:meth:`Scanner._fold_alone`)."""
     state = box.pop()
     try:
         lineno = 1
         for block in files.read_range(path, start, end):
             lineno += state.feed(block, framer, str(path), lineno)
+        if back is not None:
+            offer = (state.msgs.tags(), state.notices)
+            send.send_bytes(b"K" + pickle.dumps(offer, protocol=pickle.HIGHEST_PROTOCOL))
+            del offer
+            try:
+                shared, notices = pickle.loads(back.recv_bytes())  # noqa: S301 - the parent's
+            except EOFError:
+                return  # the parent gave up
+            state.fold_alone(shared, notices)
         # the C queue packs its messages itself, and lets go of them before the rest is
         # pickled: the two are never held twice at once
         queued = state.pack_queue()
@@ -333,8 +401,9 @@ def scan_paths(
     journal's source the same one).
     """
     scanner = Scanner(config, year=year, window=window)
-    for path in files.time_order([Path(p) for p in paths]):
-        scanner.scan(path, progress)
+    ordered = files.time_order([Path(p) for p in paths])
+    for n, path in enumerate(ordered):
+        scanner.scan(path, progress, final=n == len(ordered) - 1 and journal is None)
     if journal is not None:
         scanner.scan_journal(journal)
     return scanner.result()

@@ -7,7 +7,6 @@ import heapq
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from todokede.detect.config import DEFAULT_LOCAL_NETS, DetectConfig
@@ -284,6 +283,10 @@ def _mail_agg(state: State, consume: bool) -> MailAgg:
     return agg
 
 
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
 def _first_sdom(entry: tuple[int, str, list[bytes]]) -> tuple[int, str]:
     return entry[0], entry[1]
 
@@ -354,8 +357,9 @@ def _mail(
                 last,
                 "relayed",
                 [decode(r) for r in raw],
-                # Counter.most_common(20), without copying the table into a Counter
-                [d for d, _ in heapq.nlargest(20, domains.items(), key=itemgetter(1))],
+                # the 20 most frequent, equal counts by name: not in the order the messages
+                # were folded, which depends on how the file was cut into byte ranges
+                [d for d, _ in heapq.nsmallest(20, domains.items(), key=_by_count)],
                 {
                     "recipients": rcpts,
                     "delivery": dict(status),

@@ -613,6 +613,14 @@ class State:
         self.logins |= other.logins
         self.msgs.merge(other.msgs)  # type: ignore[arg-type]  # both of one kind
 
+    def fold_alone(self, shared: set[int], notices: set[MsgKey]) -> None:
+        """Fold in the queued messages whose tag (:meth:`Queue.tags`) is not in ``shared``
+        (the tags queued in more than one byte range of a file that nothing is read
+        after): no later line can change them, and the end of the log would fold them as
+        they are. ``notices``: every range's, which the fold asks for."""
+        self.notices |= notices
+        self.msgs.fold(self.folder(self.mail), True, shared)
+
     # -- pickling (a byte range's state goes to the parent process) ----------------------
 
     def pack_queue(self) -> bytes:
