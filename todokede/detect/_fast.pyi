@@ -92,6 +92,7 @@ def scan_block(
     logins: set[str],
     source: str,
     general: Callable[[bytes, int], None],
+    refused: Callable[[str, int, str, str, str, bytes, str], None],
 ) -> int: ...
 
 # the C loop's copies of auth.SSHD, auth.SSHD_WRAPPED, auth.SSHD_STARTS and imap.PROGRAMS
