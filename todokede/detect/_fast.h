@@ -238,9 +238,12 @@ typedef struct {
     int own; /* the user named the site's domains: MailAgg._own decides */
     char lastdom[64]; /* the last local domain added (a log repeats it); -1: none yet */
     Py_ssize_t lastdomn;
-    Span words[8]; /* statuses seen, and their str */
+    Span words[8]; /* statuses and services seen, and their str */
     PyObject *wordobj[8];
     int nwords;
+    uint64_t *notice_hashes; /* the notices' keys' hashes, sorted (see is_notice) */
+    Py_ssize_t nnotices, nhashes; /* the set's size when they were taken (-1: not yet),
+                                     and how many hashes */
 } Fold;
 
 /* attribute names of mailagg.Relay */

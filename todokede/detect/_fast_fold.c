@@ -287,6 +287,68 @@ add_pairs(Fold *f, const View *v, long long ts, PyObject *service, PyObject **ra
     return 0;
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* the hashes of the notices' keys, sorted: taken again when the set has grown (it only
+ * grows); a key that is not (bytes, bytes) cannot be a record's: left out */
+static int
+notice_hashes(Fold *f)
+{
+    Py_ssize_t size = PySet_GET_SIZE(f->notices), n = 0;
+    uint64_t *hashes = PyMem_Malloc((size_t)(size + 1) * sizeof(uint64_t));
+    if (hashes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *it = PyObject_GetIter(f->notices), *key;
+    if (it == NULL) {
+        PyMem_Free(hashes);
+        return -1;
+    }
+    while (n < size && (key = PyIter_Next(it)) != NULL) {
+        const char *h, *qid;
+        Py_ssize_t hn, qn;
+        if (tk_split_key(key, &h, &hn, &qid, &qn) == 0)
+            hashes[n++] = tk_hash(h, hn, qid, qn);
+        else
+            PyErr_Clear();
+        Py_DECREF(key);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        PyMem_Free(hashes);
+        return -1;
+    }
+    qsort(hashes, (size_t)n, sizeof(uint64_t), cmp_u64);
+    PyMem_Free(f->notice_hashes);
+    f->notice_hashes = hashes;
+    f->nnotices = size;
+    f->nhashes = n;
+    return 0;
+}
+
+/* is the record's key in notices? Most are ruled out by their hash, without a key object */
+static int
+is_notice(Fold *f, const Msg *m)
+{
+    if (PySet_GET_SIZE(f->notices) == 0)
+        return 0;
+    if (PySet_GET_SIZE(f->notices) != f->nnotices && notice_hashes(f) < 0)
+        return -1;
+    if (bsearch(&m->hash, f->notice_hashes, (size_t)f->nhashes, sizeof(uint64_t), cmp_u64) ==
+        NULL)
+        return 0;
+    PyObject *key = tk_key(m);
+    int notice = key ? PySet_Contains(f->notices, key) : -1;
+    Py_XDECREF(key);
+    return notice;
+}
+
 /* MailAgg.add for one record */
 static int
 fold_msg(Fold *f, const Msg *m)
@@ -300,16 +362,11 @@ fold_msg(Fold *f, const Msg *m)
         r = 0;
         goto done;
     }
-    if (add_local_domains(f, &v) < 0 || (service = tk_str(v.service)) == NULL)
+    if (add_local_domains(f, &v) < 0 || (service = tk_status_str(f, v.service)) == NULL)
         goto done;
-    int notice = 0;
-    if (PySet_GET_SIZE(f->notices) > 0) {
-        PyObject *key = tk_key(m);
-        notice = key ? PySet_Contains(f->notices, key) : -1;
-        Py_XDECREF(key);
-        if (notice < 0)
-            goto done;
-    }
+    int notice = is_notice(f, m);
+    if (notice < 0)
+        goto done;
     if (notice || v.sender.n <= 0 || (strchr("dDmM<", v.sender.s[0]) && null_sender(v.sender))) {
         r = bounce(f, &v, service);
         goto done;
@@ -357,6 +414,7 @@ Fold_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (f == NULL)
         return NULL;
     f->lastdomn = -1;
+    f->nnotices = -1;
     f->agg = Py_NewRef(agg);
     f->notices = Py_NewRef(notices);
     f->nets = Py_NewRef(nets);
@@ -439,6 +497,7 @@ Fold_dealloc(Fold *f)
         PyMem_Free((char *)f->words[i].s);
         Py_CLEAR(f->wordobj[i]);
     }
+    PyMem_Free(f->notice_hashes);
     tp->tp_free((PyObject *)f);
 }
 
