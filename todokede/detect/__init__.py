@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -283,12 +284,13 @@ class Scanner:
     def _fold_alone(
         self, key: str, children: Sequence[tuple[BaseProcess, Connection, Connection | None, int]]
     ) -> None:
-        """Each range of the last file folds the messages it alone has queued, at once and
-        in parallel, instead of this process folding all of them at the end: sendmail
+        """Each range of the last file folds the messages no other range can change, at once
+        and in parallel, instead of this process folding all of them at the end: sendmail
         never says it is done with a message, so most of a sendmail log's are still queued
-        at its end. The children offer the tags of their queued keys and their notices; a
-        key queued in two ranges or more stays queued, to be merged in file order as before."""
-        offers = []
+        at its end. The children offer the tags of their queued messages (:meth:`Queue.tags`)
+        and their notices; each range is told which to keep queued (:func:`_kept`), to be
+        merged in file order as before."""
+        offers = [(self.state.msgs.tags(), self.state.notices)]
         for _proc, recv, _back, _size in children:
             try:
                 offer = recv.recv_bytes()
@@ -297,23 +299,15 @@ class Scanner:
             if offer[:1] == b"E":
                 raise LogError(offer[1:].decode("utf-8", "replace"), source=key)
             offers.append(pickle.loads(offer[1:]))  # noqa: S301 - our own child's pickle
-        # tags, not keys: a tag shared by two keys (a hash collision) only keeps a message
-        # queued that could have been folded
-        seen = set(memoryview(self.state.msgs.tags()).cast("Q"))
-        shared: set[int] = set()
-        notices = set(self.state.notices)
-        for tags, theirs in offers:
-            mine = set(memoryview(tags).cast("Q"))
-            shared |= seen & mine
-            seen |= mine
-            notices |= theirs
-        del seen, offers
-        answer = pickle.dumps((shared, notices), protocol=pickle.HIGHEST_PROTOCOL)
-        for _proc, _recv, back, _size in children:
+        keeps = _kept([tags for tags, _ in offers])
+        notices = set().union(*(theirs for _, theirs in offers))
+        del offers
+        for (_proc, _recv, back, _size), keep in zip(children, keeps[1:], strict=True):
             assert back is not None  # a pipe back to every child of a final file
+            answer = pickle.dumps((keep, notices), protocol=pickle.HIGHEST_PROTOCOL)
             with contextlib.suppress(OSError):  # it died: said when its state is asked for
                 back.send_bytes(answer)
-        self.state.fold_alone(shared, notices)
+        self.state.fold_alone(keeps[0], notices)
 
     def findings(self) -> list[Finding]:
         return build(self.state, self.config)
@@ -331,6 +325,39 @@ class Scanner:
         )
 
 
+def _kept(offers: list[tuple[bytes, bytes, bytes]]) -> list[set[int]]:
+    """The tags each byte range keeps queued, given each range's :meth:`Queue.tags` in file
+    order. Merging the queues in file order (:meth:`Queue.merge`) leaves a message queued in
+    one range only as it is, so it is folded where it is. A key queued in two ranges, a then
+    b, is folded in both when the merge would fold a's message as it is (it has a sender)
+    and put b's in its place as it is (it has a client: the queue id used again); otherwise
+    the two are merged, and both kept. A key queued in three ranges or more is kept in all.
+
+    Two keys with one tag (a 64-bit hash) change no result: each test only keeps more
+    (a tag without a sender or a client if one of its messages has none, a tag in three
+    ranges), and a message folded for a tag it shares is folded as it is either way."""
+
+    def split(blob: bytes) -> set[int]:
+        return set(memoryview(blob).cast("Q"))
+
+    every = [split(tags) for tags, _, _ in offers]
+    shared: dict[tuple[int, int], set[int]] = {}
+    seen: set[int] = set()
+    multi: set[int] = set()
+    for a, b in itertools.combinations(range(len(offers)), 2):
+        both = every[a] & every[b]
+        if both:
+            shared[(a, b)] = both
+            multi |= seen & both
+            seen |= both
+    keeps: list[set[int]] = [set() for _ in offers]
+    for (a, b), both in shared.items():
+        merged = both & (multi | split(offers[a][1]) | split(offers[b][2]))
+        keeps[a] |= merged
+        keeps[b] |= merged
+    return keeps
+
+
 def _child(
     send: Connection,
     back: Connection | None,
@@ -343,8 +370,8 @@ def _child(
     """Read one byte range and send back what it found. Messages still queued at the end of
     the range are sent as they are: the parent folds them with its own at the end, in time
     order, as one pass over the file does. With ``back`` (nothing is read after the file)
-    the child first offers the keys it has queued, and folds those the parent says no
-    other range has queued (:meth:`Scanner._fold_alone`)."""
+    the child first offers the tags of the messages it has queued, and folds those the
+    parent does not tell it to keep (:meth:`Scanner._fold_alone`)."""
     state = box.pop()
     try:
         lineno = 1
@@ -355,10 +382,10 @@ def _child(
             send.send_bytes(b"K" + pickle.dumps(offer, protocol=pickle.HIGHEST_PROTOCOL))
             del offer
             try:
-                shared, notices = pickle.loads(back.recv_bytes())  # noqa: S301 - the parent's
+                keep, notices = pickle.loads(back.recv_bytes())  # noqa: S301 - the parent's
             except EOFError:
                 return  # the parent gave up
-            state.fold_alone(shared, notices)
+            state.fold_alone(keep, notices)
         # the C queue packs its messages itself, and lets go of them before the rest is
         # pickled: the two are never held twice at once
         queued = state.pack_queue()

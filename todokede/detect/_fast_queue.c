@@ -357,7 +357,8 @@ Queue_postfix(Queue *q, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(r);
 }
 
-/* is the message's tag in keep (a set of ints; -1: error)? No Python code runs */
+/* is the message's tag (its key's hash) in keep (a set of ints; -1: error)? No Python code
+ * runs */
 static int
 q_kept(PyObject *keep, const Msg *m)
 {
@@ -406,7 +407,7 @@ Queue_fold(Queue *q, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 2 || nargs > 3 || !PyCallable_Check(args[0]) ||
         (nargs == 3 && !PyAnySet_Check(args[2]))) {
-        PyErr_SetString(PyExc_TypeError, "fold(done: callable, consume: bool, keep: set of tags = ...)");
+        PyErr_SetString(PyExc_TypeError, "fold(done: callable, consume: bool, keep: set = ...)");
         return NULL;
     }
     int consume = PyObject_IsTrue(args[1]);
@@ -439,21 +440,35 @@ Queue_fold(Queue *q, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* Queue.tags: each message's hash, which is the tag fold's keep names */
+/* Queue.tags: the tags of every message, of those without a sender, of those without a
+ * client (what Queue.merge asks of them), in no order */
 static PyObject *
 Queue_tags(Queue *q, PyObject *Py_UNUSED(ignored))
 {
-    size_t n;
-    Msg **all = tk_all(q, tk_by_seq, &n, ALL_BORROW);
-    if (all == NULL)
-        return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * sizeof(uint64_t)));
-    for (size_t i = 0; out != NULL && i < n; i++) {
-        uint64_t h = all[i]->hash;
-        memcpy(PyBytes_AS_STRING(out) + i * sizeof h, &h, sizeof h);
+    PyObject *out[3] = {NULL, NULL, NULL}, *result = NULL;
+    Py_ssize_t len[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++)
+        if ((out[k] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(q->live * 8))) == NULL)
+            goto done;
+    for (size_t i = 0; i < q->cap; i++) {
+        const Msg *m = q->slots[i];
+        if (m == NULL || m == TOMB)
+            continue;
+        int in[3] = {1, !m->has_sender, !m->has_client};
+        for (int k = 0; k < 3; k++)
+            if (in[k]) {
+                memcpy(PyBytes_AS_STRING(out[k]) + len[k], &m->hash, 8);
+                len[k] += 8;
+            }
     }
-    PyMem_Free(all);
-    return out;
+    for (int k = 1; k < 3; k++)
+        if (_PyBytes_Resize(&out[k], len[k]) < 0)
+            goto done;
+    result = PyTuple_Pack(3, out[0], out[1], out[2]);
+done:
+    for (int k = 0; k < 3; k++)
+        Py_XDECREF(out[k]);
+    return result;
 }
 
 /* Queue.tag: the tag of a key */
@@ -531,7 +546,8 @@ static PyMethodDef Queue_methods[] = {
      "Hand every message to done() in time order; consume: empty the queue; keep: tags "
      "of messages neither handed on nor taken out."},
     {"tags", (PyCFunction)Queue_tags, METH_NOARGS,
-     "Each queued message's tag (a 64-bit hash of its key), packed, in order of first sight."},
+     "The tags (64-bit hashes of the key, packed) of the queued messages, of those without "
+     "a sender and of those without a client, in no order."},
     {"tag", (PyCFunction)Queue_tag, METH_O, "The tag of a key."},
     {"merge", (PyCFunction)Queue_merge, METH_O,
      "Take in the messages of the next byte range (the other queue is emptied)."},

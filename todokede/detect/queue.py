@@ -102,7 +102,6 @@ class Msg:
 
 
 def _tag(key: MsgKey) -> int:
-    """A 64-bit tag of a key (see :meth:`Queue.tags`)."""
     return hash(key) & 0xFFFF_FFFF_FFFF_FFFF
 
 
@@ -153,13 +152,27 @@ class Queue:
     def put(self, m: Msg) -> None:
         self._msgs[m.key] = m
 
-    def tags(self) -> bytes:
-        """A tag of each queued message's key (a 64-bit hash: equal keys, equal tags),
-        packed as native unsigned 64-bit integers, in the order they were first seen."""
-        return array("Q", [_tag(k) for k in self._msgs]).tobytes()
+    def tags(self) -> tuple[bytes, bytes, bytes]:
+        """The tags (:meth:`tag`) of the queued messages, of those without a sender and of
+        those without a client (what :meth:`merge` asks of them), each packed as native
+        unsigned 64-bit integers, in no order."""
+        every, no_sender, no_client = [], [], []
+        for key, m in self._msgs.items():
+            t = _tag(key)
+            every.append(t)
+            if m.sender is None:
+                no_sender.append(t)
+            if not (m.host or m.addr):
+                no_client.append(t)
+        return (
+            array("Q", every).tobytes(),
+            array("Q", no_sender).tobytes(),
+            array("Q", no_client).tobytes(),
+        )
 
     def tag(self, key: MsgKey) -> int:
-        """The tag of a key."""
+        """A key's tag: a 64-bit hash, the same for the same key within a process and the
+        processes it forks (two keys may share one)."""
         return _tag(key)
 
     def fold(self, done: Done, consume: bool, keep: AbstractSet[int] = frozenset()) -> None:

@@ -625,13 +625,13 @@ class State:
         self.logins |= other.logins
         self.msgs.merge(other.msgs)  # type: ignore[arg-type]  # both of one kind
 
-    def fold_alone(self, shared: set[int], notices: set[MsgKey]) -> None:
-        """Fold in the queued messages whose tag (:meth:`Queue.tags`) is not in ``shared``
-        (the tags queued in more than one byte range of a file that nothing is read
-        after): no later line can change them, and the end of the log would fold them as
-        they are. ``notices``: every range's, which the fold asks for."""
+    def fold_alone(self, keep: set[int], notices: set[MsgKey]) -> None:
+        """Fold in the queued messages whose tag (:meth:`Queue.tag`) is not in ``keep``:
+        in a byte range of a file nothing is read after, those no other range's lines can
+        change (see ``Scanner._fold_alone``), folded as the end of the log would fold them.
+        ``notices``: every range's, which the fold asks for."""
         self.notices |= notices
-        self.msgs.fold(self.folder(self.mail), True, shared)
+        self.msgs.fold(self.folder(self.mail), True, keep)
 
     # -- pickling (a byte range's state goes to the parent process) ----------------------
 
