@@ -201,11 +201,12 @@ def _but_evidence(findings: list[dict[str, object]]) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_ranges_fold_the_messages_only_they_hold_as_the_end_would(
+def test_messages_no_later_range_changes_are_folded_early_as_the_end_would(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    # each byte range of the last file folds the messages only it has queued; the
-    # findings are those of handing every queued message to the parent (final=False)
+    # the first byte range of the last file folds the messages no later range changes
+    # before the others are merged; the findings are those of folding them all at the end
+    # (final=False)
     monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
     log = tmp_path / "maillog"
     log.write_bytes(sendmail_log(seed, 400))

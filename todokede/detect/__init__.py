@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
-import itertools
 import multiprocessing
 import os
 import pickle
@@ -228,20 +227,14 @@ class Scanner:
         children = []
         for start, end in ranges[1:]:
             recv, send = ctx.Pipe(duplex=False)
-            # the parent's answer to the keys the child offers (final files only)
-            back_recv, back = ctx.Pipe(duplex=False) if final else (None, None)
             # the child takes its state out of the box, so that it can let go of it
             box = [self._new_state()]
             proc = ctx.Process(
-                target=_child,
-                args=(send, back_recv, path, start, end, framer, box),
-                daemon=True,
+                target=_child, args=(send, final, path, start, end, framer, box), daemon=True
             )
             proc.start()
             send.close()
-            if back_recv is not None:
-                back_recv.close()
-            children.append((proc, recv, back, end - start))
+            children.append((proc, recv, end - start))
         key = str(path)
         try:
             start, end = ranges[0]
@@ -251,7 +244,7 @@ class Scanner:
                     progress(len(block))
             if final:
                 self._fold_alone(key, children)
-            for proc, recv, _back, size in children:
+            for proc, recv, size in children:
                 try:
                     tag = recv.recv_bytes()
                     queued = recv.recv_bytes() if tag == b"P" else b""
@@ -274,24 +267,23 @@ class Scanner:
                 if progress is not None:
                     progress(size)
         finally:
-            for proc, _recv, back, _ in children:
-                if back is not None:
-                    back.close()
+            for proc, _recv, _ in children:
                 if proc.is_alive():
                     proc.kill()
                 proc.join()
 
     def _fold_alone(
-        self, key: str, children: Sequence[tuple[BaseProcess, Connection, Connection | None, int]]
+        self, key: str, children: Sequence[tuple[BaseProcess, Connection, int]]
     ) -> None:
-        """Each range of the last file folds the messages no other range can change, at once
-        and in parallel, instead of this process folding all of them at the end: sendmail
-        never says it is done with a message, so most of a sendmail log's are still queued
-        at its end. The children offer the tags of their queued messages (:meth:`Queue.tags`)
-        and their notices; each range is told which to keep queued (:func:`_kept`), to be
-        merged in file order as before."""
+        """Fold the messages of this process's range that no later range can change, while
+        the children pack theirs, instead of folding all of them at the end: sendmail never
+        says it is done with a message, so most of a sendmail log's are still queued at its
+        end. The children offer the tags of their queued messages (:meth:`Queue.tags`) and
+        their notices first; the messages kept (:func:`_kept`) are merged in file order as
+        before. (The children send theirs as records, as before: folded there, their
+        aggregates would travel, bigger than the records, and be held twice meanwhile.)"""
         offers = [(self.state.msgs.tags(), self.state.notices)]
-        for _proc, recv, _back, _size in children:
+        for _proc, recv, _size in children:
             try:
                 offer = recv.recv_bytes()
             except EOFError as exc:
@@ -299,15 +291,10 @@ class Scanner:
             if offer[:1] == b"E":
                 raise LogError(offer[1:].decode("utf-8", "replace"), source=key)
             offers.append(pickle.loads(offer[1:]))  # noqa: S301 - our own child's pickle
-        keeps = _kept([tags for tags, _ in offers])
+        keep = _kept([tags for tags, _ in offers])
         notices = set().union(*(theirs for _, theirs in offers))
         del offers
-        for (_proc, _recv, back, _size), keep in zip(children, keeps[1:], strict=True):
-            assert back is not None  # a pipe back to every child of a final file
-            answer = pickle.dumps((keep, notices), protocol=pickle.HIGHEST_PROTOCOL)
-            with contextlib.suppress(OSError):  # it died: said when its state is asked for
-                back.send_bytes(answer)
-        self.state.fold_alone(keeps[0], notices)
+        self.state.fold_alone(keep, notices)
 
     def findings(self) -> list[Finding]:
         return build(self.state, self.config)
@@ -325,42 +312,35 @@ class Scanner:
         )
 
 
-def _kept(offers: list[tuple[bytes, bytes, bytes]]) -> list[set[int]]:
-    """The tags each byte range keeps queued, given each range's :meth:`Queue.tags` in file
-    order. Merging the queues in file order (:meth:`Queue.merge`) leaves a message queued in
-    one range only as it is, so it is folded where it is. A key queued in two ranges, a then
-    b, is folded in both when the merge would fold a's message as it is (it has a sender)
-    and put b's in its place as it is (it has a client: the queue id used again); otherwise
-    the two are merged, and both kept. A key queued in three ranges or more is kept in all.
+def _kept(offers: list[tuple[bytes, bytes, bytes]]) -> set[int]:
+    """The tags of the first range's queued messages that it keeps queued, given each
+    range's :meth:`Queue.tags` in file order. Merging the queues in file order
+    (:meth:`Queue.merge`) leaves a message queued in the first range only as it is, so it
+    is folded at once. For a key also queued in a later range, the next such range
+    decides: the merge folds the first range's message as it is when it has a sender and
+    the later one a client (the queue id used again), and merges the two otherwise, when
+    the message is kept.
 
-    Two keys with one tag (a 64-bit hash) change no result: each test only keeps more
-    (a tag without a sender or a client if one of its messages has none, a tag in three
-    ranges), and a message folded for a tag it shares is folded as it is either way."""
+    Two keys with one tag (a 64-bit hash) change no result: each test only keeps more (a
+    tag without a sender or a client if one of its messages has none), and a message
+    folded for a tag it shares is folded as it is either way."""
 
     def split(blob: bytes) -> set[int]:
         return set(memoryview(blob).cast("Q"))
 
-    every = [split(tags) for tags, _, _ in offers]
-    shared: dict[tuple[int, int], set[int]] = {}
-    seen: set[int] = set()
-    multi: set[int] = set()
-    for a, b in itertools.combinations(range(len(offers)), 2):
-        both = every[a] & every[b]
-        if both:
-            shared[(a, b)] = both
-            multi |= seen & both
-            seen |= both
-    keeps: list[set[int]] = [set() for _ in offers]
-    for (a, b), both in shared.items():
-        merged = both & (multi | split(offers[a][1]) | split(offers[b][2]))
-        keeps[a] |= merged
-        keeps[b] |= merged
-    return keeps
+    undecided = split(offers[0][0])
+    no_sender = split(offers[0][1])
+    keep: set[int] = set()
+    for every, _, no_client in offers[1:]:
+        met = undecided & split(every)
+        keep |= met & (no_sender | split(no_client))
+        undecided -= met
+    return keep
 
 
 def _child(
     send: Connection,
-    back: Connection | None,
+    offer: bool,
     path: Path,
     start: int,
     end: int,
@@ -369,23 +349,18 @@ def _child(
 ) -> None:
     """Read one byte range and send back what it found. Messages still queued at the end of
     the range are sent as they are: the parent folds them with its own at the end, in time
-    order, as one pass over the file does. With ``back`` (nothing is read after the file)
-    the child first offers the tags of the messages it has queued, and folds those the
-    parent does not tell it to keep (:meth:`Scanner._fold_alone`)."""
+    order, as one pass over the file does. With ``offer`` (nothing is read after the file)
+    the tags of the messages it has queued and its notices go first
+    (:meth:`Scanner._fold_alone`)."""
     state = box.pop()
     try:
         lineno = 1
         for block in files.read_range(path, start, end):
             lineno += state.feed(block, framer, str(path), lineno)
-        if back is not None:
-            offer = (state.msgs.tags(), state.notices)
-            send.send_bytes(b"K" + pickle.dumps(offer, protocol=pickle.HIGHEST_PROTOCOL))
-            del offer
-            try:
-                keep, notices = pickle.loads(back.recv_bytes())  # noqa: S301 - the parent's
-            except EOFError:
-                return  # the parent gave up
-            state.fold_alone(keep, notices)
+        if offer:
+            tags = (state.msgs.tags(), state.notices)
+            send.send_bytes(b"K" + pickle.dumps(tags, protocol=pickle.HIGHEST_PROTOCOL))
+            del tags
         # the C queue packs its messages itself, and lets go of them before the rest is
         # pickled: the two are never held twice at once
         queued = state.pack_queue()

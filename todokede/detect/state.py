@@ -627,9 +627,9 @@ class State:
 
     def fold_alone(self, keep: set[int], notices: set[MsgKey]) -> None:
         """Fold in the queued messages whose tag (:meth:`Queue.tag`) is not in ``keep``:
-        in a byte range of a file nothing is read after, those no other range's lines can
-        change (see ``Scanner._fold_alone``), folded as the end of the log would fold them.
-        ``notices``: every range's, which the fold asks for."""
+        in the first byte range of a file nothing is read after, those no later range's
+        lines can change (see ``Scanner._fold_alone``), folded as the end of the log would
+        fold them. ``notices``: every range's, which the fold asks for."""
         self.notices |= notices
         self.msgs.fold(self.folder(self.mail), True, keep)
 
