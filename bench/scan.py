@@ -21,11 +21,13 @@ On the mail host log the refused connections todokede reports and those fail2ban
 matches are both counted against the generator's count. The RFC 3339 run's findings are
 compared with the BSD run's (all but the evidence lines, which are the lines as written).
 
-Wall time is measured around the process, best of --runs runs; peak memory is the largest
-sum of the proportional set sizes (PSS: pages a forked child shares with its parent count
-once) of the process and all its children, sampled every few milliseconds in one more run
-(sampling costs CPU, so it is not done while timing); CPU is user+sys of the whole tree
-("cores" = CPU/wall: above 1 means more than one core was used). On a busy machine wall
+The package's bytecode is compiled first, as pip compiles it when it installs the package
+(and Debian compiles fail2ban's). Wall time is measured around the process, best of --runs
+runs; peak memory is the largest sum of the proportional set sizes (PSS: pages a forked
+child shares with its parent count once) of the process and all its children, sampled
+every few milliseconds in one more run (sampling costs CPU, so it is not done while
+timing); CPU is user+sys of the whole tree ("cores" = CPU/wall: above 1 means more than
+one core was used). On a busy machine wall
 times say more about the neighbours than about the programs: compare the CPU times too.
 """
 
