@@ -185,8 +185,8 @@ class Scanner:
         self, path: Path | str, progress: Progress | None = None, *, final: bool = False
     ) -> None:
         """Read a log to its end. ``final``: nothing is read after it (no later file or
-        journal can continue its mail messages), so that the byte ranges of a big file may
-        fold their own messages (see :meth:`State.fold_alone`)."""
+        journal can continue its mail messages), so that the first byte range of a big file
+        may fold at once the messages no later range changes (:meth:`_fold_alone`)."""
         with _gc_paused():
             self._scan(path, progress, final)
 
