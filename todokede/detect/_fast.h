@@ -241,6 +241,7 @@ typedef struct {
     Span words[8]; /* statuses and services seen, and their str */
     PyObject *wordobj[8];
     int nwords;
+    struct Client *clients;  /* clients seen: their name and address as str (see client) */
     uint64_t *notice_hashes; /* the notices' keys' hashes, sorted (see is_notice) */
     Py_ssize_t nnotices, nhashes; /* the set's size when they were taken (-1: not yet),
                                      and how many hashes */

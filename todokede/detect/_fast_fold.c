@@ -349,6 +349,64 @@ is_notice(Fold *f, const Msg *m)
     return notice;
 }
 
+/* a client's name and address as str, and whether the address is inside the site: a log
+ * repeats its clients, and the fold asks for them for each message */
+#define CLIENTS 64 /* entries, one per hash: a client that collides is made again */
+struct Client {
+    char *text; /* name, NUL, address (NULL: an empty entry) */
+    Py_ssize_t hn, an;
+    PyObject *host, *addr;
+    int inside;
+};
+
+static void
+clients_free(Fold *f)
+{
+    for (int i = 0; f->clients != NULL && i < CLIENTS; i++) {
+        PyMem_Free(f->clients[i].text);
+        Py_XDECREF(f->clients[i].host);
+        Py_XDECREF(f->clients[i].addr);
+    }
+    PyMem_Free(f->clients);
+    f->clients = NULL;
+}
+
+/* the client of a view (new references); -1: error */
+static int
+client(Fold *f, const View *v, PyObject **host, PyObject **addr, int *inside)
+{
+    if (f->clients == NULL && (f->clients = PyMem_Calloc(CLIENTS, sizeof(struct Client))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    struct Client *c = &f->clients[tk_hash(v->host.s, v->host.n, v->addr.s, v->addr.n) % CLIENTS];
+    if (c->text == NULL || c->hn != v->host.n || c->an != v->addr.n ||
+        memcmp(c->text, v->host.s, (size_t)c->hn) != 0 ||
+        memcmp(c->text + c->hn + 1, v->addr.s, (size_t)c->an) != 0) {
+        PyObject *h = tk_str(v->host), *a = h ? tk_str(v->addr) : NULL;
+        int in = a == NULL ? -1 : v->addr.n > 0 ? in_nets(f, a) : 0;
+        char *text = in < 0 ? NULL : PyMem_Malloc((size_t)(v->host.n + v->addr.n + 1));
+        if (text == NULL) {
+            if (in >= 0)
+                PyErr_NoMemory();
+            Py_XDECREF(h);
+            Py_XDECREF(a);
+            return -1;
+        }
+        memcpy(text, v->host.s, (size_t)v->host.n);
+        text[v->host.n] = 0;
+        memcpy(text + v->host.n + 1, v->addr.s, (size_t)v->addr.n);
+        PyMem_Free(c->text);
+        Py_XDECREF(c->host);
+        Py_XDECREF(c->addr);
+        *c = (struct Client){text, v->host.n, v->addr.n, h, a, in};
+    }
+    *host = Py_NewRef(c->host);
+    *addr = Py_NewRef(c->addr);
+    *inside = c->inside;
+    return 0;
+}
+
 /* MailAgg.add for one record */
 static int
 fold_msg(Fold *f, const Msg *m)
@@ -376,11 +434,8 @@ fold_msg(Fold *f, const Msg *m)
         r = 0;
         goto done;
     }
-    if (add_pairs(f, &v, m->ts, service, &raw0) < 0 || (host = tk_str(v.host)) == NULL ||
-        (addr = tk_str(v.addr)) == NULL)
-        goto done;
-    int inside = v.addr.n > 0 ? in_nets(f, addr) : 0;
-    if (inside < 0)
+    int inside;
+    if (add_pairs(f, &v, m->ts, service, &raw0) < 0 || client(f, &v, &host, &addr, &inside) < 0)
         goto done;
     r = inside ? 0 : tk_add_relay(f, &v, m->ts, service, host, addr);
 done:
@@ -498,6 +553,7 @@ Fold_dealloc(Fold *f)
         Py_CLEAR(f->wordobj[i]);
     }
     PyMem_Free(f->notice_hashes);
+    clients_free(f);
     tp->tp_free((PyObject *)f);
 }
 
