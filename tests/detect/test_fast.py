@@ -252,6 +252,19 @@ BODIES = [
     b"connect from h.example (192.0.2.4)",
     b"connect from 192.0.2.5",
     b"refused connect from h.example (192.0.2.6)",
+    b"refused connect from ppp7.isp.example",
+    b"refused connect from root@h.example (192.0.2.6)",
+    b"refused connect from 192.0.2.7 (192.0.2.7)",
+    b"refused connect from 192.0.2.8",
+    b"refused connect from 1.2.3.4.5 (x",
+    b"refused connect from 2001:db8::1 (2001:db8::1)",
+    b"refused connect from fe80::a:B.1",
+    b"refused connect from UNKNOWN (192.0.2.9)",
+    b"refused connect from paranoid@Paranoid ()",
+    b"refused connect from a@ (192.0.2.10)",
+    b"refused connect from  (192.0.2.11)",
+    b"refused connect from h\xe9.example (192.0.2.12)",
+    b"refused connect from h.example\t(192.0.2.13)",
     b"NOQUEUE: reject: RCPT from u[192.0.2.7]: 554 <v@w>: Relay access denied; to=<v@w>",
     b"S1: from=<a@out.example>, size=1523, class=0, nrcpts=2, msgid=<x@y>, proto=SMTP, relay=u@dial.example. [192.0.2.4]",
     b"S1: from=a@out.example, size=12, relay=dial.example",
@@ -411,6 +424,37 @@ def test_queue_operations_merge_and_transfer_agree(
     c.fold(lambda *fields: c_calls.append(fields), True)  # type: ignore[attr-defined]
     assert py_calls == c_calls
     assert len(py) == len(c) == 0  # type: ignore[arg-type]
+
+
+@native
+@settings(max_examples=int(os.environ.get("FUZZ", "300")), deadline=None)
+@given(OPS, st.sets(st.sampled_from([b"Q1", b"Q2", b"Q3", b"Q4"])))
+def test_folding_all_but_some_tags_agrees(
+    ops: list[tuple[str, bytes, bytes, int]], kept: set[bytes]
+) -> None:
+    (py, py_calls), (c, c_calls) = queues()
+    apply(py, ops)
+    apply(c, ops)
+    for q in (py, c):
+        every, no_sender, no_client = (
+            sorted(memoryview(t).cast("Q"))
+            for t in q.tags()  # type: ignore[attr-defined]
+        )
+        msgs = q.messages()  # type: ignore[attr-defined]
+        tag = q.tag  # type: ignore[attr-defined]
+        assert every == sorted(tag(m.key) for m in msgs)
+        assert no_sender == sorted(tag(m.key) for m in msgs if m.sender is None)
+        assert no_client == sorted(tag(m.key) for m in msgs if not (m.host or m.addr))
+        assert len({tag((b"mail", k)) for k in (b"Q1", b"Q2", b"Q3", b"Q4")}) == 4
+    assert py_calls == c_calls
+    py_calls.clear()
+    c_calls.clear()
+    py.fold(lambda *f: py_calls.append(f), True, {py.tag((b"mail", k)) for k in kept})
+    c.fold(lambda *f: c_calls.append(f), True, {c.tag((b"mail", k)) for k in kept})  # type: ignore[attr-defined]
+    assert py_calls == c_calls
+    assert py.messages() == c.messages()  # type: ignore[attr-defined]
+    assert {m.key[1] for m in py.messages()} <= kept
+    assert not {f[0][1] for f in py_calls} & kept
 
 
 @native

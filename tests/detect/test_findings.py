@@ -101,6 +101,145 @@ def test_parallel_ranges_agree_with_one_pass(
     assert {f.kind for f in one.findings} == {"relay-abuse", "bounce-storm"}
 
 
+def sendmail_log(seed: int, messages: int, start: int = 0) -> bytes:
+    """A sendmail 8.8 log whose messages cross any cut into byte ranges: alias expansion
+    (more to= lines than nrcpts), deferred recipients sent much later, queue ids used again
+    (once their message has all its lines: a late line of a message whose id was taken
+    again would belong to the new one in one pass, but to the old one when a cut falls
+    between them), a to= line without a message, notices and their bounces, a bomb."""
+    rnd = random.Random(seed)
+    out: list[tuple[int, str]] = []
+    t = 1_000_000 + start
+
+    def line(at: int, qid: str, text: str) -> None:
+        out.append((at, f"mail sendmail[{100 + at % 900}]: {qid}: {text}"))
+
+    done: list[str] = []  # queue ids of messages that have all their lines
+    for n in range(messages):
+        t += 7
+        qid = f"AAA{n:05d}"
+        if done and rnd.random() < 0.2:
+            qid = done.pop(rnd.randrange(len(done)))  # used again
+        outside = rnd.random() < 0.5
+        client = (
+            "relay=mx.far.example [192.0.2.9]" if outside else "relay=pc1.here.example [10.0.0.1]"
+        )
+        sender = "<spam@far.example>" if outside else f"<u{n % 5}@here.example>"
+        shape = rnd.choice(["plain", "alias", "deferred", "late", "bomb", "notice"])
+        if shape == "bomb":
+            sender, client = "<angry@far.example>", "relay=mx.far.example [192.0.2.9]"
+        line(t, qid, f"from={sender}, size={100 + n}, class=0, nrcpts=1, proto=SMTP, {client}")
+        if shape == "alias":
+            for user in ("taro", "hanako", "root"):
+                line(
+                    t + 1, qid, f"to={user}, ctladdr=staff, delay=00:00:01, mailer=local, stat=Sent"
+                )
+        elif shape in ("deferred", "late"):
+            rcpt = f"<r{n % 3}@dest{n % 4}.example>"
+            line(
+                t + 1,
+                qid,
+                f"to={rcpt}, delay=00:00:01, mailer=esmtp, relay=mx.dest.example [192.0.2.20], stat=Deferred: Connection timed out",
+            )
+            # sent (or, for "late", tried again) far later: past any cut
+            later = t + 1 + rnd.randint(200, 4000) * 7
+            stat = "Sent (ok)" if shape == "deferred" else "Deferred: again"
+            line(
+                later,
+                qid,
+                f"to={rcpt}, delay=01:00:00, mailer=esmtp, relay=mx.dest.example [192.0.2.20], stat={stat}",
+            )
+        elif shape == "notice":
+            bounce = f"BBB{n:05d}"
+            line(
+                t + 1,
+                qid,
+                "to=<nobody@here.example>, delay=00:00:01, mailer=local, stat=User unknown",
+            )
+            line(t + 2, qid, f"{bounce}: return to sender: User unknown")
+            line(
+                t + 3,
+                bounce,
+                "from=<>, size=900, class=0, nrcpts=1, proto=SMTP, relay=localhost [127.0.0.1]",
+            )
+            line(t + 3, bounce, "to=root, delay=00:00:00, mailer=local, stat=Sent")
+        else:
+            rcpt = "<kenji@here.example>" if shape == "bomb" else f"<x{n % 7}@far{n % 3}.example>"
+            mailer = "local" if shape == "bomb" else "esmtp"
+            line(t + 1, qid, f"to={rcpt}, delay=00:00:01, mailer={mailer}, stat=Sent")
+        if shape not in ("deferred", "late"):
+            done.append(qid)
+    # lines after the end: a retry of a queue id no message holds any more
+    line(t + 10, "ZZZ00001", "to=<late@far.example>, delay=9:00:00, mailer=esmtp, stat=Sent")
+    out.sort(key=lambda x: x[0])
+    stamp = lambda at: iso(at).replace("1970-01-", "Jan ").replace("T", " ")  # noqa: E731
+    return "".join(f"{stamp(at)} {text}\n" for at, text in out).encode()
+
+
+SENDMAIL = DetectConfig(local_nets=("10.0.0.0/8",), bomb_min=3, bounce_per_hour=2)
+
+
+def _scan_files(
+    paths: list[Path], jobs: int, native: bool, final: bool = True
+) -> list[dict[str, object]]:
+    sc = Scanner(SENDMAIL.with_overrides(jobs=jobs), year=1970, native=native)
+    for n, p in enumerate(paths):
+        sc.scan(p, final=final and n == len(paths) - 1)
+    return [f.to_dict() for f in sc.result().findings]
+
+
+def _but_evidence(findings: list[dict[str, object]]) -> list[dict[str, object]]:
+    # a mail bomb's sources are the clients named in its evidence lines
+    return [
+        {
+            k: v
+            for k, v in f.items()
+            if k != "evidence" and (k, f["kind"]) != ("sources", "mail-bomb")
+        }
+        for f in findings
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_messages_no_later_range_changes_are_folded_early_as_the_end_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # the first byte range of the last file folds the messages no later range changes
+    # before the others are merged; the findings are those of folding them all at the end
+    # (final=False)
+    monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
+    log = tmp_path / "maillog"
+    log.write_bytes(sendmail_log(seed, 400))
+    one = _scan_files([log], 1, True)
+    assert {f["kind"] for f in one} >= {"relay-abuse", "mail-bomb", "bounce-storm"}
+    assert one == _scan_files([log], 1, False)
+    for jobs in (2, 3, 7):
+        many = _scan_files([log], jobs, True)
+        assert many == _scan_files([log], jobs, False)  # the C scanner and Python, evidence and all
+        assert _but_evidence(many) == _but_evidence(_scan_files([log], jobs, True, final=False))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sendmail_messages_continued_in_the_next_file_are_not_folded_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # deferred messages sent after the log was rotated: the first file's ranges must not
+    # fold them before the second file is read
+    monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
+    whole = sendmail_log(seed, 400).splitlines(keepends=True)
+    older, newer = tmp_path / "maillog.1", tmp_path / "maillog"
+    older.write_bytes(b"".join(whole[: len(whole) // 2]))
+    newer.write_bytes(b"".join(whole[len(whole) // 2 :]))
+    one = _but_evidence(_scan_files([older, newer], 1, True))
+    assert any(f["details"].get("delivery", {}).get("sent") for f in one)  # type: ignore[attr-defined]
+    for jobs in (2, 3):
+        many = _scan_files([older, newer], jobs, True)
+        assert many == _scan_files([older, newer], jobs, False)
+        assert _but_evidence(many) == _but_evidence(
+            _scan_files([older, newer], jobs, True, final=False)
+        )
+
+
 def test_rotated_set_reads_as_one_log(tmp_path: Path) -> None:
     lines = (CORPUS / "open.maillog").read_bytes().splitlines(keepends=True)
     third = len(lines) // 3

@@ -11,16 +11,17 @@ and standard input are read in one stream. ``Scanner`` is the incremental form u
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from todokede.detect.config import DetectConfig
@@ -71,7 +72,7 @@ def year_rule(path: Path | str, year: int | None) -> YearRule:
     return YearRule.newest(datetime.fromtimestamp(mtime).date())
 
 
-@contextmanager
+@contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while reading a file or building findings: the scan
     makes many small containers and no cycles, and each collection would walk them all."""
@@ -185,11 +186,16 @@ class Scanner:
                 reader.close()
                 self._read_warnings += reader.warnings
 
-    def scan(self, path: Path | str, progress: Progress | None = None) -> None:
+    def scan(
+        self, path: Path | str, progress: Progress | None = None, *, final: bool = False
+    ) -> None:
+        """Read a log to its end. ``final``: nothing is read after it (no later file or
+        journal can continue its mail messages), so that the first byte range of a big file
+        may fold at once the messages no later range changes (:meth:`_fold_alone`)."""
         with _gc_paused():
-            self._scan(path, progress)
+            self._scan(path, progress, final)
 
-    def _scan(self, path: Path | str, progress: Progress | None) -> None:
+    def _scan(self, path: Path | str, progress: Progress | None, final: bool) -> None:
         p = Path(path)
         jobs = _jobs(self.config)
         if (
@@ -200,7 +206,7 @@ class Scanner:
             and p.stat().st_size >= PARALLEL_MIN
             and files.compression(p) is None
         ):
-            self._scan_parallel(p, jobs, progress)
+            self._scan_parallel(p, jobs, progress, final)
             return
         read = 0
         # small reads from a compressed stream: a damaged one then loses little
@@ -219,7 +225,7 @@ class Scanner:
                 # was read and say so
                 self._read_warnings.append(f"{exc} (after {read} bytes; the rest is skipped)")
 
-    def _scan_parallel(self, path: Path, jobs: int, progress: Progress | None) -> None:
+    def _scan_parallel(self, path: Path, jobs: int, progress: Progress | None, final: bool) -> None:
         framer = self.framer(path)
         ranges = files.byte_ranges(path, jobs)
         ctx = multiprocessing.get_context("fork")
@@ -229,7 +235,7 @@ class Scanner:
             # the child takes its state out of the box, so that it can let go of it
             box = [self._new_state()]
             proc = ctx.Process(
-                target=_child, args=(send, path, start, end, framer, box), daemon=True
+                target=_child, args=(send, final, path, start, end, framer, box), daemon=True
             )
             proc.start()
             send.close()
@@ -241,6 +247,8 @@ class Scanner:
                 self.feed(path, block)
                 if progress is not None:
                     progress(len(block))
+            if final:
+                self._fold_alone(key, children)
             for proc, recv, size in children:
                 try:
                     tag = recv.recv_bytes()
@@ -269,6 +277,30 @@ class Scanner:
                     proc.kill()
                 proc.join()
 
+    def _fold_alone(
+        self, key: str, children: Sequence[tuple[BaseProcess, Connection, int]]
+    ) -> None:
+        """Fold the messages of this process's range that no later range can change, while
+        the children pack theirs, instead of folding all of them at the end: sendmail never
+        says it is done with a message, so most of a sendmail log's are still queued at its
+        end. The children offer the tags of their queued messages (:meth:`Queue.tags`) and
+        their notices first; the messages kept (:func:`_kept`) are merged in file order as
+        before. (The children send theirs as records, as before: folded there, their
+        aggregates would travel, bigger than the records, and be held twice meanwhile.)"""
+        offers = [(self.state.msgs.tags(), self.state.notices)]
+        for _proc, recv, _size in children:
+            try:
+                offer = recv.recv_bytes()
+            except EOFError as exc:
+                raise LogError("a worker process died while reading", source=key) from exc
+            if offer[:1] == b"E":
+                raise LogError(offer[1:].decode("utf-8", "replace"), source=key)
+            offers.append(pickle.loads(offer[1:]))  # noqa: S301 - our own child's pickle
+        keep = _kept([tags for tags, _ in offers])
+        notices = set().union(*(theirs for _, theirs in offers))
+        del offers
+        self.state.fold_alone(keep, notices)
+
     def findings(self) -> list[Finding]:
         return build(self.state, self.config)
 
@@ -285,17 +317,55 @@ class Scanner:
         )
 
 
+def _kept(offers: list[tuple[bytes, bytes, bytes]]) -> set[int]:
+    """The tags of the first range's queued messages that it keeps queued, given each
+    range's :meth:`Queue.tags` in file order. Merging the queues in file order
+    (:meth:`Queue.merge`) leaves a message queued in the first range only as it is, so it
+    is folded at once. For a key also queued in a later range, the next such range
+    decides: the merge folds the first range's message as it is when it has a sender and
+    the later one a client (the queue id used again), and merges the two otherwise, when
+    the message is kept.
+
+    Two keys with one tag (a 64-bit hash) change no result: each test only keeps more (a
+    tag without a sender or a client if one of its messages has none), and a message
+    folded for a tag it shares is folded as it is either way."""
+
+    def split(blob: bytes) -> set[int]:
+        return set(memoryview(blob).cast("Q"))
+
+    undecided = split(offers[0][0])
+    no_sender = split(offers[0][1])
+    keep: set[int] = set()
+    for every, _, no_client in offers[1:]:
+        met = undecided & split(every)
+        keep |= met & (no_sender | split(no_client))
+        undecided -= met
+    return keep
+
+
 def _child(
-    send: Connection, path: Path, start: int, end: int, framer: Framer, box: list[State]
+    send: Connection,
+    offer: bool,
+    path: Path,
+    start: int,
+    end: int,
+    framer: Framer,
+    box: list[State],
 ) -> None:
     """Read one byte range and send back what it found. Messages still queued at the end of
     the range are sent as they are: the parent folds them with its own at the end, in time
-    order, as one pass over the file does."""
+    order, as one pass over the file does. With ``offer`` (nothing is read after the file)
+    the tags of the messages it has queued and its notices go first
+    (:meth:`Scanner._fold_alone`)."""
     state = box.pop()
     try:
         lineno = 1
         for block in files.read_range(path, start, end):
             lineno += state.feed(block, framer, str(path), lineno)
+        if offer:
+            tags = (state.msgs.tags(), state.notices)
+            send.send_bytes(b"K" + pickle.dumps(tags, protocol=pickle.HIGHEST_PROTOCOL))
+            del tags
         # the C queue packs its messages itself, and lets go of them before the rest is
         # pickled: the two are never held twice at once
         queued = state.pack_queue()
@@ -338,8 +408,9 @@ def scan_paths(
     journal's source the same one).
     """
     scanner = Scanner(config, year=year, window=window)
-    for path in files.time_order([Path(p) for p in paths]):
-        scanner.scan(path, progress)
+    ordered = files.time_order([Path(p) for p in paths])
+    for n, path in enumerate(ordered):
+        scanner.scan(path, progress, final=n == len(ordered) - 1 and journal is None)
     if journal is not None:
         scanner.scan_journal(journal)
     return scanner.result()

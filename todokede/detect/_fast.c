@@ -214,7 +214,7 @@ grants_add(Grants *g, const char *prog, Py_ssize_t pn, const char *client, Py_ss
 typedef struct {
     Queue *q;
     Grants g;
-    PyObject *logins;
+    PyObject *logins, *refused;
     const char *sasl, *end; /* the block's next "authentication failed", and its end */
     int64_t days[12 * 32];
 } Scan;
@@ -274,7 +274,7 @@ fast_line(Scan *s, const char *line, Py_ssize_t len)
     if (tk_starts(msg, mn, 0, LIT("connect from ")))
         return grants_add(&s->g, f.prog.s, f.prog.n, msg + 13, mn - 13, line, len) < 0 ? -1 : 1;
     if (tk_starts(msg, mn, 0, LIT("refused connect from ")))
-        return 0; /* a probe: few, and kept with its evidence by Python */
+        return tk_refused(s->refused, &f, line, len);
     if (is_word(f.prog, LIT("sendmail")) || is_word(f.prog, LIT("sm-mta")))
         return tk_sendmail(s->q, &f, line, len);
     if (tk_imap_program(f.prog))
@@ -297,9 +297,10 @@ may_grant(const char *line, Py_ssize_t len)
 }
 
 PyDoc_STRVAR(scan_block_doc,
-             "scan_block(block, days, queue, granted, logins, source, general)\n\n"
+             "scan_block(block, days, queue, granted, logins, source, general, refused)\n\n"
              "Read a block of whole lines as State._general reads them: Postfix and "
              "sendmail queue lines into queue, granted tcpd connections into granted, "
+             "refused ones to refused(service, ts, host, addr, user, line, target), "
              "IMAP and POP logins into logins, lines of other programs skipped (and those "
              "of sshd that are no failed login); every line that may be a failed login "
              "or that it is unsure of "
@@ -311,19 +312,20 @@ PyDoc_STRVAR(scan_block_doc,
 static PyObject *
 scan_block(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) ||
+    if (nargs != 8 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) ||
         PyBytes_GET_SIZE(args[1]) != 12 * 32 * 8 || !PyObject_TypeCheck(args[2], &tk_QueueType) ||
         !PyDict_Check(args[3]) || !PySet_Check(args[4]) || !PyUnicode_Check(args[5]) ||
-        !PyCallable_Check(args[6])) {
+        !PyCallable_Check(args[6]) || !PyCallable_Check(args[7])) {
         PyErr_SetString(PyExc_TypeError,
                         "scan_block(block: bytes, days: bytes, queue: Queue, granted: dict, "
-                        "logins: set, source: str, general: callable)");
+                        "logins: set, source: str, general: callable, refused: callable)");
         return NULL;
     }
     PyObject *block = args[0], *general = args[6];
     const char *buf = PyBytes_AS_STRING(block);
     Py_ssize_t n = PyBytes_GET_SIZE(block), pos = 0, lineno = 0, newlines = 0, tail = 0;
-    Scan sc = {(Queue *)args[2], {NULL, 0, 0, args[3], args[5]}, args[4], buf, buf + n, {0}};
+    Scan sc = {(Queue *)args[2], {NULL, 0, 0, args[3], args[5]}, args[4], args[7], buf, buf + n,
+               {0}};
     sc.sasl = memmem(buf, (size_t)n, LIT(SASL_FAILED));
     memcpy(sc.days, PyBytes_AS_STRING(args[1]), sizeof(sc.days));
     int failed = 0;

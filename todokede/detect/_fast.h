@@ -3,6 +3,7 @@
  *   _fast_frame.c  a line's syslog framing (Framer.frame): BSD, RFC 3339, RFC 5424
  *   _fast_sendmail.c  sendmail's from= and to= lines into the queue (State._mail)
  *   _fast_imap.c   UW imapd/ipop3d and Dovecot lines (imap.parse, State._imap)
+ *   _fast_tcpd.c   tcpd's refused connections (tcpd.parse, State.refused_connect)
  *   _fast_auth.c   which lines of sshd may be failed logins; the lists of login programs
  *   _fast_msg.c    a message record: its fields packed into one buffer, and to/from Python
  *   _fast_py.c     a record to and from Python objects (queue.Msg, the fields of a Done call)
@@ -194,6 +195,12 @@ int tk_sendmail(Queue *q, const Frame *f, const char *line, Py_ssize_t ln);
 /* 1: taken (a login added to logins, or nothing to note), 0: general path, -1: error */
 int tk_imap(PyObject *logins, const Frame *f);
 
+/* -- refused connections (_fast_tcpd.c) ------------------------------------------------ */
+
+/* 1: handed to refused(service, ts, host, addr, user, raw, target), 0: general path,
+ * -1: error */
+int tk_refused(PyObject *refused, const Frame *f, const char *line, Py_ssize_t len);
+
 /* -- failed logins (_fast_auth.c) ------------------------------------------------------ */
 
 int tk_sshd_program(Span prog); /* one of auth.SSHD */
@@ -231,9 +238,13 @@ typedef struct {
     int own; /* the user named the site's domains: MailAgg._own decides */
     char lastdom[64]; /* the last local domain added (a log repeats it); -1: none yet */
     Py_ssize_t lastdomn;
-    Span words[8]; /* statuses seen, and their str */
+    Span words[8]; /* statuses and services seen, and their str */
     PyObject *wordobj[8];
     int nwords;
+    struct Client *clients;  /* clients seen: their name and address as str (see client) */
+    uint64_t *notice_hashes; /* the notices' keys' hashes, sorted (see is_notice) */
+    Py_ssize_t nnotices, nhashes; /* the set's size when they were taken (-1: not yet),
+                                     and how many hashes */
 } Fold;
 
 /* attribute names of mailagg.Relay */

@@ -287,6 +287,126 @@ add_pairs(Fold *f, const View *v, long long ts, PyObject *service, PyObject **ra
     return 0;
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* the hashes of the notices' keys, sorted: taken again when the set has grown (it only
+ * grows); a key that is not (bytes, bytes) cannot be a record's: left out */
+static int
+notice_hashes(Fold *f)
+{
+    Py_ssize_t size = PySet_GET_SIZE(f->notices), n = 0;
+    uint64_t *hashes = PyMem_Malloc((size_t)(size + 1) * sizeof(uint64_t));
+    if (hashes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *it = PyObject_GetIter(f->notices), *key;
+    if (it == NULL) {
+        PyMem_Free(hashes);
+        return -1;
+    }
+    while (n < size && (key = PyIter_Next(it)) != NULL) {
+        const char *h, *qid;
+        Py_ssize_t hn, qn;
+        if (tk_split_key(key, &h, &hn, &qid, &qn) == 0)
+            hashes[n++] = tk_hash(h, hn, qid, qn);
+        else
+            PyErr_Clear();
+        Py_DECREF(key);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        PyMem_Free(hashes);
+        return -1;
+    }
+    qsort(hashes, (size_t)n, sizeof(uint64_t), cmp_u64);
+    PyMem_Free(f->notice_hashes);
+    f->notice_hashes = hashes;
+    f->nnotices = size;
+    f->nhashes = n;
+    return 0;
+}
+
+/* is the record's key in notices? Most are ruled out by their hash, without a key object */
+static int
+is_notice(Fold *f, const Msg *m)
+{
+    if (PySet_GET_SIZE(f->notices) == 0)
+        return 0;
+    if (PySet_GET_SIZE(f->notices) != f->nnotices && notice_hashes(f) < 0)
+        return -1;
+    if (bsearch(&m->hash, f->notice_hashes, (size_t)f->nhashes, sizeof(uint64_t), cmp_u64) ==
+        NULL)
+        return 0;
+    PyObject *key = tk_key(m);
+    int notice = key ? PySet_Contains(f->notices, key) : -1;
+    Py_XDECREF(key);
+    return notice;
+}
+
+/* a client's name and address as str, and whether the address is inside the site: a log
+ * repeats its clients, and the fold asks for them for each message */
+#define CLIENTS 64 /* entries, one per hash: a client that collides is made again */
+struct Client {
+    char *text; /* name, NUL, address (NULL: an empty entry) */
+    Py_ssize_t hn, an;
+    PyObject *host, *addr;
+    int inside;
+};
+
+static void
+clients_free(Fold *f)
+{
+    for (int i = 0; f->clients != NULL && i < CLIENTS; i++) {
+        PyMem_Free(f->clients[i].text);
+        Py_XDECREF(f->clients[i].host);
+        Py_XDECREF(f->clients[i].addr);
+    }
+    PyMem_Free(f->clients);
+    f->clients = NULL;
+}
+
+/* the client of a view (new references); -1: error */
+static int
+client(Fold *f, const View *v, PyObject **host, PyObject **addr, int *inside)
+{
+    if (f->clients == NULL && (f->clients = PyMem_Calloc(CLIENTS, sizeof(struct Client))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    struct Client *c = &f->clients[tk_hash(v->host.s, v->host.n, v->addr.s, v->addr.n) % CLIENTS];
+    if (c->text == NULL || c->hn != v->host.n || c->an != v->addr.n ||
+        memcmp(c->text, v->host.s, (size_t)c->hn) != 0 ||
+        memcmp(c->text + c->hn + 1, v->addr.s, (size_t)c->an) != 0) {
+        PyObject *h = tk_str(v->host), *a = h ? tk_str(v->addr) : NULL;
+        int in = a == NULL ? -1 : v->addr.n > 0 ? in_nets(f, a) : 0;
+        char *text = in < 0 ? NULL : PyMem_Malloc((size_t)(v->host.n + v->addr.n + 1));
+        if (text == NULL) {
+            if (in >= 0)
+                PyErr_NoMemory();
+            Py_XDECREF(h);
+            Py_XDECREF(a);
+            return -1;
+        }
+        memcpy(text, v->host.s, (size_t)v->host.n);
+        text[v->host.n] = 0;
+        memcpy(text + v->host.n + 1, v->addr.s, (size_t)v->addr.n);
+        PyMem_Free(c->text);
+        Py_XDECREF(c->host);
+        Py_XDECREF(c->addr);
+        *c = (struct Client){text, v->host.n, v->addr.n, h, a, in};
+    }
+    *host = Py_NewRef(c->host);
+    *addr = Py_NewRef(c->addr);
+    *inside = c->inside;
+    return 0;
+}
+
 /* MailAgg.add for one record */
 static int
 fold_msg(Fold *f, const Msg *m)
@@ -300,16 +420,11 @@ fold_msg(Fold *f, const Msg *m)
         r = 0;
         goto done;
     }
-    if (add_local_domains(f, &v) < 0 || (service = tk_str(v.service)) == NULL)
+    if (add_local_domains(f, &v) < 0 || (service = tk_status_str(f, v.service)) == NULL)
         goto done;
-    int notice = 0;
-    if (PySet_GET_SIZE(f->notices) > 0) {
-        PyObject *key = tk_key(m);
-        notice = key ? PySet_Contains(f->notices, key) : -1;
-        Py_XDECREF(key);
-        if (notice < 0)
-            goto done;
-    }
+    int notice = is_notice(f, m);
+    if (notice < 0)
+        goto done;
     if (notice || v.sender.n <= 0 || (strchr("dDmM<", v.sender.s[0]) && null_sender(v.sender))) {
         r = bounce(f, &v, service);
         goto done;
@@ -319,11 +434,8 @@ fold_msg(Fold *f, const Msg *m)
         r = 0;
         goto done;
     }
-    if (add_pairs(f, &v, m->ts, service, &raw0) < 0 || (host = tk_str(v.host)) == NULL ||
-        (addr = tk_str(v.addr)) == NULL)
-        goto done;
-    int inside = v.addr.n > 0 ? in_nets(f, addr) : 0;
-    if (inside < 0)
+    int inside;
+    if (add_pairs(f, &v, m->ts, service, &raw0) < 0 || client(f, &v, &host, &addr, &inside) < 0)
         goto done;
     r = inside ? 0 : tk_add_relay(f, &v, m->ts, service, host, addr);
 done:
@@ -357,6 +469,7 @@ Fold_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (f == NULL)
         return NULL;
     f->lastdomn = -1;
+    f->nnotices = -1;
     f->agg = Py_NewRef(agg);
     f->notices = Py_NewRef(notices);
     f->nets = Py_NewRef(nets);
@@ -439,6 +552,8 @@ Fold_dealloc(Fold *f)
         PyMem_Free((char *)f->words[i].s);
         Py_CLEAR(f->wordobj[i]);
     }
+    PyMem_Free(f->notice_hashes);
+    clients_free(f);
     tp->tp_free((PyObject *)f);
 }
 

@@ -39,6 +39,18 @@ span_size(Span s)
     return 4 + (s.n > 0 ? s.n : 0);
 }
 
+/* an empty view; the inline buffers are left as they are (a view is made for each line
+ * of a message: clearing them costs more than the rest) */
+static void
+view_init(View *v)
+{
+    v->service = v->host = v->addr = v->sender = v->bigsize = (Span){"", 0};
+    v->size = 0;
+    v->nrcpt = v->nraw = v->caprcpt = v->capraw = 0;
+    v->rcpts = NULL;
+    v->raw = NULL;
+}
+
 int
 tk_pack(Msg *m, const View *v)
 {
@@ -113,9 +125,8 @@ tk_msg_new(const char *h, Py_ssize_t hn, const char *qid, Py_ssize_t qn, long lo
     m->hash = tk_hash(h, hn, qid, qn);
     m->ts = ts;
     View v;
-    memset(&v, 0, sizeof v);
+    view_init(&v);
     v.service = service;
-    v.host.s = v.addr.s = v.bigsize.s = "";
     v.sender = (Span){"", -1};
     if (tk_pack(m, &v) < 0) {
         tk_msg_free(m);
@@ -259,7 +270,7 @@ tk_view_free(View *v)
 int
 tk_view(const Msg *m, View *v)
 {
-    memset(v, 0, sizeof *v);
+    view_init(v);
     Cursor c = {m->blob + m->hostlen + m->qidlen, m->blob + m->bloblen};
     Py_ssize_t nrcpt, nraw;
     if (get_span(&c, &v->service, 0) || get_span(&c, &v->host, 0) ||

@@ -357,31 +357,79 @@ Queue_postfix(Queue *q, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(r);
 }
 
+/* is the message's tag (its key's hash) in keep (a set of ints; -1: error)? No Python code
+ * runs */
+static int
+q_kept(PyObject *keep, const Msg *m)
+{
+    if (keep == NULL || PySet_GET_SIZE(keep) == 0)
+        return 0;
+    PyObject *tag = PyLong_FromUnsignedLongLong(m->hash);
+    int r = tag ? PySet_Contains(keep, tag) : -1;
+    Py_XDECREF(tag);
+    return r;
+}
+
+/* the messages of all whose tag is not in keep, moved to its front (*n: how many); with
+ * ALL_TAKE the others go back into the (emptied) table, in their order of first sight */
+static int
+q_but(Queue *q, Msg **all, size_t *n, PyObject *keep, int mode)
+{
+    size_t out = 0;
+    int failed = 0;
+    for (size_t i = 0; i < *n; i++) {
+        Msg *m = all[i];
+        int kept = failed ? 1 : q_kept(keep, m);
+        if (kept < 0)
+            failed = kept = 1;
+        if (!kept) {
+            all[out++] = m;
+            continue;
+        }
+        if (mode != ALL_TAKE) {
+            tk_msg_free(m);
+            continue;
+        }
+        unsigned long long seq = m->seq;
+        if (tk_insert(q, m) < 0) {
+            tk_msg_free(m);
+            failed = 1;
+            continue;
+        }
+        m->seq = seq;
+    }
+    *n = out;
+    return failed ? -1 : 0;
+}
+
 static PyObject *
 Queue_fold(Queue *q, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyCallable_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "fold(done: callable, consume: bool)");
+    if (nargs < 2 || nargs > 3 || !PyCallable_Check(args[0]) ||
+        (nargs == 3 && !PyAnySet_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "fold(done: callable, consume: bool, keep: set = ...)");
         return NULL;
     }
     int consume = PyObject_IsTrue(args[1]);
     if (consume < 0)
         return NULL;
+    PyObject *keep = nargs == 3 ? args[2] : NULL;
     size_t n;
     /* consume: the table lets go of them, each is freed once handed on, so that the
      * aggregates grow into the memory the messages leave; else copies, since done() may
      * change the queue (Python's fold goes over a list of the messages) */
-    Msg **all = tk_all(q, by_time, &n, consume ? ALL_TAKE : ALL_COPY);
+    int mode = consume ? ALL_TAKE : ALL_COPY;
+    Msg **all = tk_all(q, by_time, &n, mode);
     if (all == NULL)
         return NULL;
-    int failed = 0;
+    int failed = q_but(q, all, &n, keep, mode) < 0;
     for (size_t i = 0; i < n; i++) {
         if (!failed && tk_retire(args[0], all[i]) < 0)
             failed = 1;
         tk_msg_free(all[i]);
         /* the aggregates grow in Python's arenas, not in the pages the records leave:
          * give those back as the fold goes */
-        if (consume && i % 4096 == 4095 && getenv("NOTRIM") == NULL)
+        if (consume && i % 4096 == 4095)
             q_trim();
     }
     PyMem_Free(all);
@@ -390,6 +438,48 @@ Queue_fold(Queue *q, PyObject *const *args, Py_ssize_t nargs)
     if (failed)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* Queue.tags: the tags of every message, of those without a sender, of those without a
+ * client (what Queue.merge asks of them), in no order */
+static PyObject *
+Queue_tags(Queue *q, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out[3] = {NULL, NULL, NULL}, *result = NULL;
+    Py_ssize_t len[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++)
+        if ((out[k] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(q->live * 8))) == NULL)
+            goto done;
+    for (size_t i = 0; i < q->cap; i++) {
+        const Msg *m = q->slots[i];
+        if (m == NULL || m == TOMB)
+            continue;
+        int in[3] = {1, !m->has_sender, !m->has_client};
+        for (int k = 0; k < 3; k++)
+            if (in[k]) {
+                memcpy(PyBytes_AS_STRING(out[k]) + len[k], &m->hash, 8);
+                len[k] += 8;
+            }
+    }
+    for (int k = 1; k < 3; k++)
+        if (_PyBytes_Resize(&out[k], len[k]) < 0)
+            goto done;
+    result = PyTuple_Pack(3, out[0], out[1], out[2]);
+done:
+    for (int k = 0; k < 3; k++)
+        Py_XDECREF(out[k]);
+    return result;
+}
+
+/* Queue.tag: the tag of a key */
+static PyObject *
+Queue_tag(Queue *q, PyObject *key)
+{
+    const char *h, *qid;
+    Py_ssize_t hn, qn;
+    if (tk_split_key(key, &h, &hn, &qid, &qn) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(tk_hash(h, hn, qid, qn));
 }
 
 static PyObject *
@@ -453,7 +543,12 @@ static PyMethodDef Queue_methods[] = {
      "The messages in flight, in the order they were first seen."},
     {"clear", (PyCFunction)Queue_clear_method, METH_NOARGS, "Forget every message."},
     {"fold", (PyCFunction)(void (*)(void))Queue_fold, METH_FASTCALL,
-     "Hand every message to done() in time order; consume: empty the queue."},
+     "Hand every message to done() in time order; consume: empty the queue; keep: tags "
+     "of messages neither handed on nor taken out."},
+    {"tags", (PyCFunction)Queue_tags, METH_NOARGS,
+     "The tags (64-bit hashes of the key, packed) of the queued messages, of those without "
+     "a sender and of those without a client, in no order."},
+    {"tag", (PyCFunction)Queue_tag, METH_O, "The tag of a key."},
     {"merge", (PyCFunction)Queue_merge, METH_O,
      "Take in the messages of the next byte range (the other queue is emptied)."},
     {"dump", (PyCFunction)tk_queue_dump, METH_NOARGS, "The messages, packed into bytes."},

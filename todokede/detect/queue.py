@@ -11,7 +11,9 @@ hundred bytes instead of a couple of kilobytes; :func:`new_queue` picks it when 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from todokede.logs.mail import LOCAL_TRANSPORTS
@@ -99,6 +101,10 @@ class Msg:
         self.raw.extend(other.raw[: 2 - len(self.raw)])
 
 
+def _tag(key: MsgKey) -> int:
+    return hash(key) & 0xFFFF_FFFF_FFFF_FFFF
+
+
 def _msg(*values: Any) -> Msg:
     m = Msg.__new__(Msg)
     for name, value in zip(Msg.__slots__, values, strict=True):
@@ -146,13 +152,43 @@ class Queue:
     def put(self, m: Msg) -> None:
         self._msgs[m.key] = m
 
-    def fold(self, done: Done, consume: bool) -> None:
+    def tags(self) -> tuple[bytes, bytes, bytes]:
+        """The tags (:meth:`tag`) of the queued messages, of those without a sender and of
+        those without a client (what :meth:`merge` asks of them), each packed as native
+        unsigned 64-bit integers, in no order."""
+        every, no_sender, no_client = [], [], []
+        for key, m in self._msgs.items():
+            t = _tag(key)
+            every.append(t)
+            if m.sender is None:
+                no_sender.append(t)
+            if not (m.host or m.addr):
+                no_client.append(t)
+        return (
+            array("Q", every).tobytes(),
+            array("Q", no_sender).tobytes(),
+            array("Q", no_client).tobytes(),
+        )
+
+    def tag(self, key: MsgKey) -> int:
+        """A key's tag: a 64-bit hash, the same for the same key within a process and the
+        processes it forks (two keys may share one)."""
+        return _tag(key)
+
+    def fold(self, done: Done, consume: bool, keep: AbstractSet[int] = frozenset()) -> None:
         """Hand every message to ``done`` in time order (then by key), as the end of a log
-        does with the messages still open; ``consume`` empties the queue as it goes."""
+        does with the messages still open; ``consume`` takes them out of the queue as it
+        goes. Messages whose tag is in ``keep`` are neither handed on nor taken out."""
         # newest first, taken from the end: each message is let go of once handed on, so
         # that the aggregates grow into the memory the messages leave (keys are unique)
-        todo = sorted(self._msgs.values(), key=lambda m: (m.ts, m.key), reverse=True)
-        if consume:
+        msgs = self._msgs.values()
+        if keep:
+            msgs = [m for m in msgs if _tag(m.key) not in keep]  # type: ignore[assignment]
+        todo = sorted(msgs, key=lambda m: (m.ts, m.key), reverse=True)
+        if consume and keep:
+            for m in todo:
+                del self._msgs[m.key]
+        elif consume:
             self._msgs.clear()
         while todo:
             m = todo.pop()

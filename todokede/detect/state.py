@@ -63,6 +63,9 @@ class Agg:
         self.users: set[str] = set()
 
     def add(self, ts: int, raw: bytes, ev: Event, target: str) -> None:
+        self.add_fields(ts, raw, ev.host, ev.addr, ev.user, target)
+
+    def add_fields(self, ts: int, raw: bytes, host: str, addr: str, user: str, target: str) -> None:
         if self.count == 0 or ts < self.first:
             self.first = ts
         if ts > self.last or self.count == 0:
@@ -72,14 +75,14 @@ class Agg:
             self.lines.append(raw)
         else:
             self.last_line = raw
-        if ev.host:
-            self.names.add(ev.host)
-        if ev.addr:
-            self.addrs.add(ev.addr)
+        if host:
+            self.names.add(host)
+        if addr:
+            self.addrs.add(addr)
         if target:
             self.targets.add(target)
-        if ev.user and len(self.users) < 20:
-            self.users.add(ev.user)
+        if user and len(self.users) < 20:
+            self.users.add(user)
 
     def merge(self, other: Agg) -> None:
         if other.count == 0:
@@ -240,6 +243,7 @@ class State:
                 self.logins,
                 source,
                 lambda line, n: self._other(line, framer, source, first + n),
+                self.refused_connect,
             )
             self.lines += total
             return total
@@ -485,13 +489,21 @@ class State:
 
     def _connect(self, ev: Event, host: bytes, raw: bytes) -> None:
         """A refused connection (granted ones are only counted, in :meth:`feed`)."""
-        key = ev.addr or ev.host
-        if ev.host and ev.addr:
-            self.names[ev.host.lower()] = ev.addr
-        agg = self.refused.get((ev.service, key))
+        target = host.decode("ascii", "replace")
+        self.refused_connect(ev.service, ev.ts, ev.host, ev.addr, ev.user, raw, target)
+
+    def refused_connect(
+        self, service: str, ts: int, host: str, addr: str, user: str, raw: bytes, target: str
+    ) -> None:
+        """A refused connection's fields (``target``: the logging host), as
+        :func:`tcpd.parse` reads them; the C loop calls this too."""
+        key = addr or host
+        if host and addr:
+            self.names[host.lower()] = addr
+        agg = self.refused.get((service, key))
         if agg is None:
-            agg = self.refused[(ev.service, key)] = Agg()
-        agg.add(ev.ts, raw, ev, host.decode("ascii", "replace"))
+            agg = self.refused[(service, key)] = Agg()
+        agg.add_fields(ts, raw, host, addr, user, target)
 
     def _mail(self, ev: Event, host: bytes, raw: bytes) -> None:
         kind = ev.kind
@@ -651,6 +663,14 @@ class State:
         self.notices |= other.notices
         self.logins |= other.logins
         self.msgs.merge(other.msgs)  # type: ignore[arg-type]  # both of one kind
+
+    def fold_alone(self, keep: set[int], notices: set[MsgKey]) -> None:
+        """Fold in the queued messages whose tag (:meth:`Queue.tag`) is not in ``keep``:
+        in the first byte range of a file nothing is read after, those no later range's
+        lines can change (see ``Scanner._fold_alone``), folded as the end of the log would
+        fold them. ``notices``: every range's, which the fold asks for."""
+        self.notices |= notices
+        self.msgs.fold(self.folder(self.mail), True, keep)
 
     # -- pickling (a byte range's state goes to the parent process) ----------------------
 
