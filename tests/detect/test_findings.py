@@ -172,8 +172,11 @@ def sendmail_log(seed: int, messages: int, start: int = 0) -> bytes:
     # lines after the end: a retry of a queue id no message holds any more
     line(t + 10, "ZZZ00001", "to=<late@far.example>, delay=9:00:00, mailer=esmtp, stat=Sent")
     out.sort(key=lambda x: x[0])
-    stamp = lambda at: iso(at).replace("1970-01-", "Jan ").replace("T", " ")  # noqa: E731
-    return "".join(f"{stamp(at)} {text}\n" for at, text in out).encode()
+    return "".join(f"{_jan_stamp(at)} {text}\n" for at, text in out).encode()
+
+
+def _jan_stamp(at: int) -> str:
+    return iso(at).replace("1970-01-", "Jan ").replace("T", " ")
 
 
 SENDMAIL = DetectConfig(local_nets=("10.0.0.0/8",), bomb_min=3, bounce_per_hour=2)
