@@ -132,21 +132,7 @@ def _save(ctx: Ctx, user: User, form: FormData, stored: StoredReport | None) -> 
     remove = {v for v in form.getlist("evidence.remove") if isinstance(v, str)}
     evidence = [e for i, e in enumerate(evidence) if str(i) not in remove]
     if action == "fill":
-        scan_text = str(values.get("scan_json") or "")
-        upload = form.get("scan_file")
-        try:
-            if isinstance(upload, UploadFile) and upload.filename:
-                scan_text += "\n" + _read_upload(upload)
-            findings = forms.parse_findings(scan_text)
-            drafted = forms.draft(findings, ctx.lang) if findings else None
-        except InputError as exc:
-            return _form_page(ctx, values, evidence, {"scan_json": str(exc)}, stored)
-        if drafted is None:
-            return _form_page(ctx, values, evidence, {"scan_json": "no findings"}, stored)
-        values = forms.merge(values, drafted)
-        values["scan_json"] = ""
-        notice = "filled_from_scan"
-        return _form_page(ctx, values, evidence + drafted.evidence, {}, stored, notice)
+        return _fill(ctx, form, values, evidence, stored)
     try:
         evidence += _new_evidence(form)
     except InputError as exc:  # too big: say so and keep everything typed
@@ -175,6 +161,31 @@ def _save(ctx: Ctx, user: User, form: FormData, stored: StoredReport | None) -> 
     if sending:
         return ctx.redirect(f"/reports/{saved.id}")
     return ctx.redirect(f"/reports/{saved.id}/edit")
+
+
+def _fill(
+    ctx: Ctx,
+    form: FormData,
+    values: forms.Values,
+    evidence: list[Evidence],
+    stored: StoredReport | None,
+) -> Response:
+    """The form again, filled from the pasted or attached ``scan --json`` findings."""
+    scan_text = str(values.get("scan_json") or "")
+    upload = form.get("scan_file")
+    try:
+        if isinstance(upload, UploadFile) and upload.filename:
+            scan_text += "\n" + _read_upload(upload)
+        findings = forms.parse_findings(scan_text)
+        drafted = forms.draft(findings, ctx.lang) if findings else None
+    except InputError as exc:
+        return _form_page(ctx, values, evidence, {"scan_json": str(exc)}, stored)
+    if drafted is None:
+        return _form_page(ctx, values, evidence, {"scan_json": "no findings"}, stored)
+    values = forms.merge(values, drafted)
+    values["scan_json"] = ""
+    notice = "filled_from_scan"
+    return _form_page(ctx, values, evidence + drafted.evidence, {}, stored, notice)
 
 
 def _form_page(
