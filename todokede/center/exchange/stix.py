@@ -90,34 +90,11 @@ def _reporter_identity(stored: StoredReport, center: Any) -> Any | None:
 
 def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) -> list[Any]:
     rep = stored.report
-    lang = rep.language
     created = _utc(stored.created_at)
-    modified = max(created, _utc(stored.updated_at))
-    methods = stored.effective_methods()
-    # Without personal data only public text: the reporter's title and narrative stay here.
-    if personal:
-        name = rep.title or (
-            " / ".join(taxonomy.label("method", m, lang) for m in methods) or f"report {stored.id}"
-        )
-        narrative = rep.narrative
-    else:
-        name, narrative = public_title(stored, lang), public_narrative(stored, lang)
+    stamp = {"created_by_ref": center.id, "created": created}
+    stamp["modified"] = max(created, _utc(stored.updated_at))
     marking = [(stix2.TLP_RED if personal else stix2.TLP_AMBER).id]
-    labels = list(
-        dict.fromkeys(methods + [taxonomy.term("method", m).rsit.lower() for m in methods])
-    )
-    incident = stix2.Incident(
-        id=_id("incident", domain, stored.id),
-        created_by_ref=center.id,
-        created=created,
-        modified=modified,
-        name=name,
-        description=narrative or None,
-        labels=labels or None,
-        lang=lang,
-        external_references=[{"source_name": domain, "external_id": str(stored.id)}],
-        object_marking_refs=marking,
-    )
+    incident = _incident(stored, stamp, marking, personal=personal, domain=domain)
     out: list[Any] = [incident]
     seen = rep.period.start if rep.period and rep.period.start else rep.received
     valid_from = _day(seen) if seen else created
@@ -128,47 +105,63 @@ def _objects(stored: StoredReport, center: Any, *, personal: bool, domain: str) 
         sco, pattern = found
         indicator = stix2.Indicator(
             id=_id("indicator", domain, stored.id, sco.id),
-            created_by_ref=center.id,
-            created=created,
-            modified=modified,
-            name=f"{source} ({name})",
+            name=f"{source} ({incident.name})",
             pattern=pattern,
             pattern_type="stix",
             valid_from=valid_from,
             indicator_types=["malicious-activity"],
             object_marking_refs=marking,
+            **stamp,
         )
         out += [sco, indicator]
         for src, dst in ((incident.id, sco.id), (indicator.id, incident.id)):
-            out.append(
-                stix2.Relationship(
-                    id=_id("relationship", src, dst),
-                    created_by_ref=center.id,
-                    created=created,
-                    modified=modified,
-                    relationship_type="related-to",
-                    source_ref=src,
-                    target_ref=dst,
-                    object_marking_refs=marking,
-                )
-            )
+            out.append(_related(src, dst, stamp, object_marking_refs=marking))
     if personal:
         who = _reporter_identity(stored, center)
         if who is not None:
             out.append(who)
-            out.append(
-                stix2.Relationship(
-                    id=_id("relationship", who.id, incident.id),
-                    created_by_ref=center.id,
-                    created=created,
-                    modified=modified,
-                    relationship_type="related-to",
-                    description="reporter",
-                    source_ref=who.id,
-                    target_ref=incident.id,
-                )
-            )
+            out.append(_related(who.id, incident.id, stamp, description="reporter"))
     return out
+
+
+def _incident(
+    stored: StoredReport, stamp: dict[str, Any], marking: list[str], *, personal: bool, domain: str
+) -> Any:
+    rep = stored.report
+    lang = rep.language
+    methods = stored.effective_methods()
+    # Without personal data only public text: the reporter's title and narrative stay here.
+    if personal:
+        name = rep.title or (
+            " / ".join(taxonomy.label("method", m, lang) for m in methods) or f"report {stored.id}"
+        )
+        narrative = rep.narrative
+    else:
+        name, narrative = public_title(stored, lang), public_narrative(stored, lang)
+    labels = list(
+        dict.fromkeys(methods + [taxonomy.term("method", m).rsit.lower() for m in methods])
+    )
+    return stix2.Incident(
+        id=_id("incident", domain, stored.id),
+        name=name,
+        description=narrative or None,
+        labels=labels or None,
+        lang=lang,
+        external_references=[{"source_name": domain, "external_id": str(stored.id)}],
+        object_marking_refs=marking,
+        **stamp,
+    )
+
+
+def _related(src: str, dst: str, stamp: dict[str, Any], **extra: Any) -> Any:
+    return stix2.Relationship(
+        id=_id("relationship", src, dst),
+        relationship_type="related-to",
+        source_ref=src,
+        target_ref=dst,
+        **stamp,
+        **extra,
+    )
 
 
 def to_stix(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -79,6 +80,79 @@ def _bytes(details: Mapping[str, Any]) -> int | None:
     return None
 
 
+@dataclass
+class _Tally:
+    """What a site's findings add up to, one finding at a time."""
+
+    methods: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    attempts: int = 0  # of the attempts that got through, or of all when none did
+    tried: int = 0
+    succeeded: bool = False
+    bounce_bytes: int = 0
+    bounces: int = 0
+    days: list[date] = field(default_factory=list)
+    tools: set[str] = field(default_factory=set)
+
+    def add(self, finding: Mapping[str, Any], where: str) -> None:
+        _check(finding, where)
+        kind = str(finding["kind"])
+        service = service_of(_clean(finding.get("service") or "unknown", 40) or "unknown")
+        # Dates as the log wrote them (its local time); mixed zones cannot be compared.
+        self.days.append(_when(finding["first_seen"], where).date())
+        self.days.append(_when(finding["last_seen"], where).date())
+        if service not in self.targets and service != "unknown":
+            self.targets.append(service)
+        # A bounce storm's "sources" are MAILER-DAEMONs, not the attackers.
+        for source in (finding.get("sources") or []) if kind != "bounce-storm" else []:
+            source = _clean(source)
+            if source and source not in self.sources and len(self.sources) < 1000:
+                self.sources.append(source)
+        failed = _failed(str(finding.get("outcome") or ""))
+        count = int(finding.get("count") or 0)
+        if self._classify(kind, failed, count, finding.get("details") or {}):
+            self.tried += count
+            self.attempts += 0 if failed else count
+        self.succeeded = self.succeeded or not failed
+        self.evidence.append(_evidence(finding, where))
+
+    def _classify(self, kind: str, failed: bool, count: int, details: Mapping[str, Any]) -> bool:
+        """Record the finding's method and damage; whether it is an attack itself (its
+        count counts as attempts) rather than a side effect of one."""
+        if kind == "access-probe":
+            self.methods.append("access_probe")
+            self.tools.add("tcp_wrapper")
+        elif kind == "exploit-attempt":
+            self.methods.append("security_hole_attack")
+        elif kind == "relay-abuse":
+            self.methods.append("mail_relay")
+            self.damage.append("mail_relay" if not failed else "none")
+        elif kind == "mail-bomb":
+            self.methods.append("mail_bombing")
+            self.damage.append("service_lowering")
+        elif kind == "bounce-storm":
+            self.damage.append("service_lowering")
+            self.bounces += count
+            self.bounce_bytes += _bytes(details) or 0
+            return False
+        return True
+
+
+def _evidence(finding: Mapping[str, Any], where: str) -> Evidence:
+    lines = [str(line) for line in (finding.get("evidence") or [])][:_EVIDENCE_LINES]
+    try:
+        return Evidence(
+            kind="finding", source="todokede scan", text="\n".join(lines), data=dict(finding)
+        )
+    except ValidationError as exc:
+        raise ReportError(
+            f"evidence does not validate: {exc.errors()[0]['msg']}", source=where
+        ) from None
+
+
 def draft_from_findings(findings: Iterable[Mapping[str, Any]], *, lang: Lang = "ja") -> Report:
     """The report a site would file for these findings (all from one site).
 
@@ -87,92 +161,21 @@ def draft_from_findings(findings: Iterable[Mapping[str, Any]], *, lang: Lang = "
     items = list(findings)
     if not items:
         raise ReportError("no findings to draft a report from")
-    methods: list[str] = []
-    damage: list[str] = []
-    targets: list[str] = []
-    sources: list[str] = []
-    evidence: list[Evidence] = []
-    attempts = 0  # of the attempts that got through, or of all when none did
-    tried = 0
-    succeeded = False
-    bounce_bytes = 0
-    bounces = 0
-    starts: list[date] = []
-    ends: list[date] = []
-    tools: set[str] = set()
+    t = _Tally()
     for n, finding in enumerate(items, 1):
-        where = f"finding {n}"
-        _check(finding, where)
-        kind = str(finding["kind"])
-        service = service_of(_clean(finding.get("service") or "unknown", 40) or "unknown")
-        outcome = str(finding.get("outcome") or "")
-        count = int(finding.get("count") or 0)
-        details = finding.get("details") or {}
-        # Dates as the log wrote them (its local time); mixed zones cannot be compared.
-        starts.append(_when(finding["first_seen"], where).date())
-        ends.append(_when(finding["last_seen"], where).date())
-        if service not in targets and service != "unknown":
-            targets.append(service)
-        # A bounce storm's "sources" are MAILER-DAEMONs, not the attackers.
-        for source in (finding.get("sources") or []) if kind != "bounce-storm" else []:
-            source = _clean(source)
-            if source and source not in sources and len(sources) < 1000:
-                sources.append(source)
-        failed = _failed(outcome)
-        primary = False
-        if kind == "access-probe":
-            methods.append("access_probe")
-            tools.add("tcp_wrapper")
-            primary = True
-        elif kind == "exploit-attempt":
-            methods.append("security_hole_attack")
-            primary = True
-        elif kind == "relay-abuse":
-            methods.append("mail_relay")
-            damage.append("mail_relay" if not failed else "none")
-            primary = True
-        elif kind == "mail-bomb":
-            methods.append("mail_bombing")
-            damage.append("service_lowering")
-            primary = True
-        elif kind == "bounce-storm":
-            damage.append("service_lowering")
-            bounces += count
-            bounce_bytes += _bytes(details) or 0
-        succeeded = succeeded or not failed
-        if primary:
-            tried += count
-            attempts += 0 if failed else count
-        lines = [str(line) for line in (finding.get("evidence") or [])][:_EVIDENCE_LINES]
-        try:
-            evidence.append(
-                Evidence(
-                    kind="finding",
-                    source="todokede scan",
-                    text="\n".join(lines),
-                    data=dict(finding),
-                )
-            )
-        except ValidationError as exc:
-            raise ReportError(
-                f"evidence does not validate: {exc.errors()[0]['msg']}", source=where
-            ) from None
-    if not succeeded:
-        damage = ["none"]
-    attempts = attempts or tried
-    damage = [d for d in damage if d != "none"] or ["none"]
-    days = starts + ends
+        t.add(finding, f"finding {n}")
+    damage = [d for d in t.damage if d != "none"] if t.succeeded else []
     try:
-        period = Period(start=min(days), end=max(days))  # a date out of range: refused
+        period = Period(start=min(t.days), end=max(t.days))  # a date out of range: refused
         report = _report(
-            lang, period, max(days), tools, methods, damage, succeeded, targets, sources,
-            attempts, evidence,
+            lang, period, max(t.days), t.tools, t.methods, damage or ["none"], t.succeeded,
+            t.targets, t.sources, t.attempts or t.tried, t.evidence,
         )  # fmt: skip
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err.get("loc", ())) or None
-        raise ReportError(str(err.get("msg", "invalid")), field=field) from None
-    extra = {"bounces": bounces, "bounce_bytes": bounce_bytes}
+        loc = ".".join(str(p) for p in err.get("loc", ())) or None
+        raise ReportError(str(err.get("msg", "invalid")), field=loc) from None
+    extra = {"bounces": t.bounces, "bounce_bytes": t.bounce_bytes}
     report.title = _title(report.methods, report.targets, report.attempts, lang)
     report.narrative = _narrative(report, lang, extra)
     return report
@@ -291,63 +294,93 @@ def describe(
 ) -> str:
     """A plain account of a report built only from its codes, counts and dates: the one
     free-text field it looks at (``tool``) is only checked for a tool it may name."""
-    tool = known_tool(tool)
-    extra = extra or {}
-    start = period.start if period else None
-    end = period.end if period else None
-    ja = lang == "ja"
-    parts: list[str] = []
-    where = _service(targets, lang)
-    what = (
-        _labels("method", methods, lang)
-        if methods
-        else ("不正アクセス" if ja else "unauthorized access")
+    facts = _Facts(
+        methods=methods,
+        damage=damage,
+        where=_service(targets, lang),
+        what=_labels("method", methods, lang) if methods else "",
+        attempts=attempts,
+        sources=sources,
+        start=period.start if period else None,
+        end=period.end if period else None,
+        tool=known_tool(tool),
+        actual=actual,
+        extra=extra or {},
     )
-    if ja:
-        found = f"{tool}のログを調査したところ、" if tool else "ログを調査したところ、"
-        # A finding lists a host by name and by address: hosts are not counted here.
-        hosts = "外部のホストから" if sources else "外部から"
-        times = f"{attempts:,}{_unit(methods, lang)}" if attempts else ""
-        parts.append(f"{found}{where}に対して{hosts}{what}が{times}あったことが判明した。")
-        if start and end and start == end:
-            parts.append(f"{_fmt_date(start, lang)}のことであった。")
-        elif start and end:
-            parts.append(f"期間は{_fmt_date(start, lang)}から{_fmt_date(end, lang)}までであった。")
-        if extra.get("bounces"):
-            size = extra.get("bounce_bytes", 0)
-            mb = f"(約{round(size / 1_000_000):,} Mbyte)" if size >= 1_000_000 else ""
-            parts.append(
-                f"配送できなかった電子メールのエラー通知{extra['bounces']:,}通{mb}が管理者宛に届いた。"
-            )
-        if actual:
-            parts.append(f"被害内容は{_labels('damage', damage, lang)}であった。")
-        elif actual is None:
-            parts.append("実被害の有無は分かっていない。")
-        else:
-            parts.append("接続は拒否され、実害は無かった。")
-        return "".join(parts)
-    hosts = " from outside hosts" if sources else ""
-    times = f"{attempts:,}{_unit(methods, lang)} of " if attempts else ""
+    return _describe_ja(facts) if lang == "ja" else _describe_en(facts)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a public account of a report may say."""
+
+    methods: list[str]
+    damage: list[str]
+    where: str
+    what: str
+    attempts: int | None
+    sources: int
+    start: date | None
+    end: date | None
+    tool: str | None
+    actual: bool | None
+    extra: Mapping[str, int]
+
+
+def _describe_ja(f: _Facts) -> str:
+    parts: list[str] = []
+    found = f"{f.tool}のログを調査したところ、" if f.tool else "ログを調査したところ、"
+    # A finding lists a host by name and by address: hosts are not counted here.
+    hosts = "外部のホストから" if f.sources else "外部から"
+    times = f"{f.attempts:,}{_unit(f.methods, 'ja')}" if f.attempts else ""
+    what = f.what or "不正アクセス"
+    parts.append(f"{found}{f.where}に対して{hosts}{what}が{times}あったことが判明した。")
+    if f.start and f.end and f.start == f.end:
+        parts.append(f"{_fmt_date(f.start, 'ja')}のことであった。")
+    elif f.start and f.end:
+        parts.append(f"期間は{_fmt_date(f.start, 'ja')}から{_fmt_date(f.end, 'ja')}までであった。")
+    if f.extra.get("bounces"):
+        size = f.extra.get("bounce_bytes", 0)
+        mb = f"(約{round(size / 1_000_000):,} Mbyte)" if size >= 1_000_000 else ""
+        parts.append(
+            f"配送できなかった電子メールのエラー通知{f.extra['bounces']:,}通{mb}が管理者宛に届いた。"
+        )
+    if f.actual:
+        parts.append(f"被害内容は{_labels('damage', f.damage, 'ja')}であった。")
+    elif f.actual is None:
+        parts.append("実被害の有無は分かっていない。")
+    else:
+        parts.append("接続は拒否され、実害は無かった。")
+    return "".join(parts)
+
+
+def _describe_en(f: _Facts) -> str:
+    parts: list[str] = []
+    hosts = " from outside hosts" if f.sources else ""
+    times = f"{f.attempts:,}{_unit(f.methods, 'en')} of " if f.attempts else ""
     found = (
-        f"Examining the {tool} log, the administrator found "
-        if tool
+        f"Examining the {f.tool} log, the administrator found "
+        if f.tool
         else "Examining the logs, the administrator found "
     )
-    parts.append(f"{found}{times}{what.lower()} against {where}{hosts}.")
-    if start and end and start == end:
-        parts.append(f"It happened on {_fmt_date(start, lang)}.")
-    elif start and end:
-        parts.append(f"They took place from {_fmt_date(start, lang)} to {_fmt_date(end, lang)}.")
-    if extra.get("bounces"):
-        size = extra.get("bounce_bytes", 0)
+    what = f.what or "unauthorized access"
+    parts.append(f"{found}{times}{what.lower()} against {f.where}{hosts}.")
+    if f.start and f.end and f.start == f.end:
+        parts.append(f"It happened on {_fmt_date(f.start, 'en')}.")
+    elif f.start and f.end:
+        parts.append(
+            f"They took place from {_fmt_date(f.start, 'en')} to {_fmt_date(f.end, 'en')}."
+        )
+    if f.extra.get("bounces"):
+        size = f.extra.get("bounce_bytes", 0)
         mb = f" (about {round(size / 1_000_000):,} MB)" if size >= 1_000_000 else ""
         parts.append(
-            f"{extra['bounces']:,} error notices for undeliverable mail{mb} "
+            f"{f.extra['bounces']:,} error notices for undeliverable mail{mb} "
             "reached the administrator."
         )
-    if actual:
-        parts.append(f"Damage: {_labels('damage', damage, lang).lower()}.")
-    elif actual is None:
+    if f.actual:
+        parts.append(f"Damage: {_labels('damage', f.damage, 'en').lower()}.")
+    elif f.actual is None:
         parts.append("Whether there was actual damage is not known.")
     else:
         parts.append("The connections were refused and there was no actual damage.")

@@ -240,41 +240,9 @@ def report_from_form(fields: dict[str, str], *, notes: list[str]) -> dict[str, A
         if not value:
             continue
         if key.startswith("reporter."):
-            name = key.removeprefix("reporter.")
-            if name == "type":
-                codes, unknown = _codes("reporter_type", value)
-                if codes:
-                    reporter["type"] = codes[0]
-                else:
-                    notes.append(f"reporter type not understood: {value!r}")
-            elif name in ("email", "phone", "fax"):  # full-width ＠ and digits are common
-                reporter[name] = short(unicodedata.normalize("NFKC", value))
-            else:
-                reporter[name] = short(value)
-        elif key in ("received", "discovered"):
-            day = parse_date(value)
-            if day is None:
-                notes.append(f"{key}: not a date: {value!r}")
-            else:
-                out[key] = day
-        elif key == "period":
-            days = [parse_date(p) for p in re.split(r"[〜～~]|から|to|\s-\s", value)]
-            found = [d for d in days if d]
-            if found:
-                out["period"] = {"start": found[0], "end": found[-1] if len(found) > 1 else None}
-            else:
-                notes.append(f"period: no dates in {value!r}")
+            _reporter_field(reporter, key.removeprefix("reporter."), value, notes)
         elif key.startswith("system."):
-            name = key.removeprefix("system.")
-            if name == "device":
-                codes, _ = _codes("device", value)
-                system["device"] = codes[0] if codes else "other"
-                if not codes:
-                    system.setdefault("role", short(value))
-            elif name == "software":
-                system["software"] = [short(s) for s in _SPLIT.split(value) if s.strip()]
-            else:
-                system[name] = short(value)
+            _system_field(system, key.removeprefix("system."), value)
         elif key == "discovery":
             codes, _ = _codes("discovery", value)
             if codes:
@@ -289,31 +257,10 @@ def report_from_form(fields: dict[str, str], *, notes: list[str]) -> dict[str, A
                 codes = [*codes, "other"] if "other" not in codes else codes
                 extra_narrative.append(f"{key}: {value}")
             out[key] = codes
-        elif key == "actual_damage":
-            word = unicodedata.normalize("NFKC", value).casefold().strip(" 。.")
-            if word in _YES or word.startswith(("有", "あり")) or re.match(r"yes\b", word):
-                out["actual_damage"] = True
-            elif word in _NO or word.startswith(("無", "なし")) or re.match(r"no\b", word):
-                out["actual_damage"] = False
-            elif word not in _UNKNOWN:
-                notes.append(f"actual damage: neither yes nor no: {value!r}")
-        elif key == "sources":
-            value = unicodedata.normalize("NFKC", value)
-            out["sources"] = [short(s) for s in re.split(r"[\s,、;]+", value) if s.strip()]
-        elif key == "targets":
-            out["targets"] = [short(s).lower() for s in _SPLIT.split(value) if s.strip()]
-        elif key == "attempts":
-            digits = re.search(r"\d[\d,]*", unicodedata.normalize("NFKC", value))
-            if digits:
-                out["attempts"] = int(digits.group().replace(",", ""))
-            else:
-                notes.append(f"attempts: no number in {value!r}")
         elif key == "route":
             extra_narrative.append(f"侵入経路: {value}")
-        elif key == "title":
-            out["title"] = short(value)
-        else:  # narrative, network, countermeasures
-            out[key] = clean(value, MAX_NARRATIVE)
+        else:
+            _report_field(out, key, value, notes)
     if extra_narrative:
         out["narrative"] = "\n\n".join(filter(None, [out.get("narrative"), *extra_narrative]))
     if reporter:
@@ -323,3 +270,68 @@ def report_from_form(fields: dict[str, str], *, notes: list[str]) -> dict[str, A
     if discovery:
         out["discovery"] = discovery
     return out
+
+
+def _reporter_field(reporter: dict[str, Any], name: str, value: str, notes: list[str]) -> None:
+    if name == "type":
+        codes, _ = _codes("reporter_type", value)
+        if codes:
+            reporter["type"] = codes[0]
+        else:
+            notes.append(f"reporter type not understood: {value!r}")
+    elif name in ("email", "phone", "fax"):  # full-width ＠ and digits are common
+        reporter[name] = short(unicodedata.normalize("NFKC", value))
+    else:
+        reporter[name] = short(value)
+
+
+def _system_field(system: dict[str, Any], name: str, value: str) -> None:
+    if name == "device":
+        codes, _ = _codes("device", value)
+        system["device"] = codes[0] if codes else "other"
+        if not codes:
+            system.setdefault("role", short(value))
+    elif name == "software":
+        system["software"] = [short(s) for s in _SPLIT.split(value) if s.strip()]
+    else:
+        system[name] = short(value)
+
+
+def _report_field(out: dict[str, Any], key: str, value: str, notes: list[str]) -> None:
+    """A field of the report itself: dates, counts, hosts and its texts."""
+    if key in ("received", "discovered"):
+        day = parse_date(value)
+        if day is None:
+            notes.append(f"{key}: not a date: {value!r}")
+        else:
+            out[key] = day
+    elif key == "period":
+        days = [parse_date(p) for p in re.split(r"[〜～~]|から|to|\s-\s", value)]
+        found = [d for d in days if d]
+        if found:
+            out["period"] = {"start": found[0], "end": found[-1] if len(found) > 1 else None}
+        else:
+            notes.append(f"period: no dates in {value!r}")
+    elif key == "actual_damage":
+        word = unicodedata.normalize("NFKC", value).casefold().strip(" 。.")
+        if word in _YES or word.startswith(("有", "あり")) or re.match(r"yes\b", word):
+            out["actual_damage"] = True
+        elif word in _NO or word.startswith(("無", "なし")) or re.match(r"no\b", word):
+            out["actual_damage"] = False
+        elif word not in _UNKNOWN:
+            notes.append(f"actual damage: neither yes nor no: {value!r}")
+    elif key == "sources":
+        value = unicodedata.normalize("NFKC", value)
+        out["sources"] = [short(s) for s in re.split(r"[\s,、;]+", value) if s.strip()]
+    elif key == "targets":
+        out["targets"] = [short(s).lower() for s in _SPLIT.split(value) if s.strip()]
+    elif key == "attempts":
+        digits = re.search(r"\d[\d,]*", unicodedata.normalize("NFKC", value))
+        if digits:
+            out["attempts"] = int(digits.group().replace(",", ""))
+        else:
+            notes.append(f"attempts: no number in {value!r}")
+    elif key == "title":
+        out["title"] = short(value)
+    else:  # narrative, network, countermeasures
+        out[key] = clean(value, MAX_NARRATIVE)

@@ -209,39 +209,46 @@ def read_message(raw: bytes) -> Intake:
             for r in reports
         ]
     else:
-        fields, _rest = parse_form(body)
-        form_notes: list[str] = []
-        data: dict[str, Any]
-        # Two known keys make a form; one "key: value" line is just prose.
-        if len(fields) >= 2:
-            kind = "form"
-            data = report_from_form(fields, notes=form_notes)
-            if "narrative" not in data and _rest and any(line.strip() for line in _rest):
-                data["narrative"] = clean("\n".join(_rest).strip(), MAX_NARRATIVE)
-        else:
-            data = {"narrative": clean(body.strip(), MAX_NARRATIVE)} if body.strip() else {}
-            if not body.strip():
-                kind = "unreadable"
-                notes.append("no readable text in the message")
-        notes += form_notes
-        data.setdefault("title", subject or None)
-        data.setdefault("language", _language(body or subject))
-        if sender and "reporter" not in data:
-            data["reporter"] = sender
-        elif sender:
-            for k, v in sender.items():
-                data["reporter"].setdefault(k, v)
-        # 届出年月日 is the day the center takes the message in: the Date: header and a
-        # form's own date are the sender's claims (kept in the evidence, not used).
-        data.pop("received", None)
-        data["evidence"] = [evidence]
-        if len(body) > MAX_NARRATIVE and kind == "free-text":
-            notes.append(f"narrative truncated to {MAX_NARRATIVE} characters")
-        reports = [_validated(data, notes)]
+        report, kind = _from_body(body, subject, sender, evidence, notes)
+        reports = [report]
     note = None
     if notes or kind == "unreadable":
         note = clean(MANUAL + "; ".join(notes or ["nothing could be read"]), MAX_NARRATIVE)
     return Intake(reports=reports, triage=Triage(status="received", note=note), kind=kind, key=key)
+
+
+def _from_body(
+    body: str, subject: str, sender: dict[str, str], evidence: Evidence, notes: list[str]
+) -> tuple[Report, str]:
+    """The report a message's text gives, a filled-in form or free text, and which."""
+    fields, rest = parse_form(body)
+    kind = "free-text"
+    data: dict[str, Any]
+    # Two known keys make a form; one "key: value" line is just prose.
+    if len(fields) >= 2:
+        kind = "form"
+        data = report_from_form(fields, notes=notes)
+        if "narrative" not in data and rest and any(line.strip() for line in rest):
+            data["narrative"] = clean("\n".join(rest).strip(), MAX_NARRATIVE)
+    else:
+        data = {"narrative": clean(body.strip(), MAX_NARRATIVE)} if body.strip() else {}
+        if not body.strip():
+            kind = "unreadable"
+            notes.append("no readable text in the message")
+    data.setdefault("title", subject or None)
+    data.setdefault("language", _language(body or subject))
+    if sender and "reporter" not in data:
+        data["reporter"] = sender
+    elif sender:
+        for k, v in sender.items():
+            data["reporter"].setdefault(k, v)
+    # 届出年月日 is the day the center takes the message in: the Date: header and a
+    # form's own date are the sender's claims (kept in the evidence, not used).
+    data.pop("received", None)
+    data["evidence"] = [evidence]
+    if len(body) > MAX_NARRATIVE and kind == "free-text":
+        notes.append(f"narrative truncated to {MAX_NARRATIVE} characters")
+    return _validated(data, notes), kind
 
 
 # ---------------------------------------------------------------------------- mailboxes

@@ -148,9 +148,9 @@ def _bounce_bytes(report: StoredReport) -> int:
 
 def figure_for(report: StoredReport, lang: Lang) -> Figure:
     """The figure that tells this report's case."""
-    ja = lang == "ja"
-    r = report.report
     methods = set(report.effective_methods())
+    if "mail_relay" in methods or "spam" in methods:
+        return _relay_figure(report, lang)
     # Public labels only: the target code's, never the service as the reporter wrote it.
     targets = report.effective_targets()
     if targets:
@@ -158,59 +158,71 @@ def figure_for(report: StoredReport, lang: Lang) -> Figure:
         server_en = taxonomy.label("target", targets[0], "en")
     else:
         server_ja, server_en = "サーバ", "Server"
-    server = server_ja if ja else server_en
-    server_en = lower_first(server_en)
+    server = server_ja if lang == "ja" else server_en
+    if "mail_bombing" in methods:
+        return _bombing_figure(report.report.attempts, server, lang)
+    return _attempts_figure(report, server, lower_first(server_en), lang)
+
+
+def _relay_figure(report: StoredReport, lang: Lang) -> Figure:
+    ja = lang == "ja"
+    count = report.report.attempts
+    size = _bounce_bytes(report)
+    nodes = [
+        Node(
+            "SPAM送信元" if ja else "SPAM source",
+            "外部のプロバイダ" if ja else "outside provider",
+        ),
+        Node(
+            "電子メールサーバ" if ja else "Mail server",
+            "中継に悪用" if ja else "abused as relay",
+        ),
+        Node("多数の受信者" if ja else "Many recipients", "送付先" if ja else "addressees"),
+    ]
+    relayed = f"{count:,}通" if ja and count else (f"{count:,} messages" if count else "")
+    edges = [Edge(relayed), Edge("中継" if ja else "relayed")]
+    mb = (
+        f" 約{round(size / 1e6):,}MB"
+        if ja and size >= 1e6
+        else (f" ~{round(size / 1e6):,} MB" if size >= 1e6 else "")
+    )
+    branch = (
+        1,
+        Edge(("エラー通知" if ja else "bounces") + mb, dashed=True),
+        Node("root", "システム管理者宛" if ja else "administrator"),
+    )
+    text = " → ".join(n.label for n in nodes) + (
+        f"; エラー通知{mb} → root" if ja else f"; bounces{mb} → root"
+    )
+    title = "SPAM中継" if ja else "SPAM relay"
+    return Figure(draw(nodes, edges, branch, title), text, "SPAM中継の概要", "The SPAM relay")
+
+
+def _bombing_figure(count: int | None, server: str, lang: Lang) -> Figure:
+    ja = lang == "ja"
+    nodes = [
+        Node("送信者" if ja else "Sender"),
+        Node(server),
+        Node("受信者" if ja else "Recipient", "1名" if ja else "one address"),
+    ]
+    amount = (f"{count:,}通" if ja else f"{count:,} messages") if count else ""
+    text = " → ".join(n.label for n in nodes) + (f"({amount})" if amount else "")
+    title = "電子メール爆撃" if ja else "Mail bombing"
+    return Figure(
+        draw(nodes, [Edge(amount), Edge(amount)], None, title),
+        text,
+        title + ("の概要" if ja else ""),
+        title,
+    )
+
+
+def _attempts_figure(report: StoredReport, server: str, server_en: str, lang: Lang) -> Figure:
+    """Outside hosts trying a server, through tcp_wrapper when it was what saw them."""
+    ja = lang == "ja"
+    r = report.report
     count = r.attempts
     tool = known_tool(r.discovery.tool if r.discovery else None)
     refused = report.effective_actual_damage() is False
-
-    if "mail_relay" in methods or "spam" in methods:
-        size = _bounce_bytes(report)
-        nodes = [
-            Node(
-                "SPAM送信元" if ja else "SPAM source",
-                "外部のプロバイダ" if ja else "outside provider",
-            ),
-            Node(
-                "電子メールサーバ" if ja else "Mail server",
-                "中継に悪用" if ja else "abused as relay",
-            ),
-            Node("多数の受信者" if ja else "Many recipients", "送付先" if ja else "addressees"),
-        ]
-        relayed = f"{count:,}通" if ja and count else (f"{count:,} messages" if count else "")
-        edges = [Edge(relayed), Edge("中継" if ja else "relayed")]
-        mb = (
-            f" 約{round(size / 1e6):,}MB"
-            if ja and size >= 1e6
-            else (f" ~{round(size / 1e6):,} MB" if size >= 1e6 else "")
-        )
-        branch = (
-            1,
-            Edge(("エラー通知" if ja else "bounces") + mb, dashed=True),
-            Node("root", "システム管理者宛" if ja else "administrator"),
-        )
-        text = " → ".join(n.label for n in nodes) + (
-            f"; エラー通知{mb} → root" if ja else f"; bounces{mb} → root"
-        )
-        title = "SPAM中継" if ja else "SPAM relay"
-        return Figure(draw(nodes, edges, branch, title), text, "SPAM中継の概要", "The SPAM relay")
-
-    if "mail_bombing" in methods:
-        nodes = [
-            Node("送信者" if ja else "Sender"),
-            Node(server),
-            Node("受信者" if ja else "Recipient", "1名" if ja else "one address"),
-        ]
-        amount = (f"{count:,}通" if ja else f"{count:,} messages") if count else ""
-        text = " → ".join(n.label for n in nodes) + (f"({amount})" if amount else "")
-        title = "電子メール爆撃" if ja else "Mail bombing"
-        return Figure(
-            draw(nodes, [Edge(amount), Edge(amount)], None, title),
-            text,
-            title + ("の概要" if ja else ""),
-            title,
-        )
-
     outside = Node(
         "外部ホスト" if ja else "Outside hosts", "見ず知らずのホスト" if ja else "unknown hosts"
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from todokede.center import months
@@ -79,6 +79,28 @@ def _idem(owner: str | None, key: str | None) -> str | None:
 _INSERT_REPORTS = insert(t.reports).returning(t.reports.c.id, sort_by_parameter_order=True)
 
 
+def _by_idempotency(conn: Connection, keys: set[str]) -> dict[str, StoredReport]:
+    """The reports already stored under these idempotency keys."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        select(*_REPORT_COLS, t.reports.c.idempotency).where(t.reports.c.idempotency.in_(keys))
+    ).mappings()
+    return {r["idempotency"]: _stored(r) for r in rows}
+
+
+def _insert_reports(conn: Connection, params: list[dict[str, Any]]) -> list[int]:
+    """Insert report rows; their new ids, in order."""
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(_INSERT_REPORTS, params).scalars().all())
+    # BEGIN IMMEDIATE holds the write lock: number the rows here and insert them with one
+    # executemany (RETURNING would cost a statement per row).
+    last = conn.execute(select(func.max(t.reports.c.id))).scalar_one() or 0
+    ids = list(range(last + 1, last + 1 + len(params)))
+    conn.execute(insert(t.reports), [{**p, "id": i} for p, i in zip(params, ids, strict=True)])
+    return ids
+
+
 class Store(Changes, Users, Logins, Incidents, Publications, Statistics, Inbox, AuditLog):
     """The center's database. Thread-safe: one Store serves a whole web process."""
 
@@ -123,16 +145,8 @@ class Store(Changes, Users, Logins, Incidents, Publications, Statistics, Inbox, 
             prepared.append((_idem(it.owner, it.idempotency_key), draft, _columns(draft)))
         stored: dict[int, StoredReport] = {}
         first_of: dict[str, int] = {}
-        existing: dict[str, StoredReport] = {}
         with self._write() as conn:
-            keys = {idem for idem, _, _ in prepared if idem is not None}
-            if keys:
-                rows = conn.execute(
-                    select(*_REPORT_COLS, t.reports.c.idempotency).where(
-                        t.reports.c.idempotency.in_(keys)
-                    )
-                ).mappings()
-                existing = {r["idempotency"]: _stored(r) for r in rows}
+            existing = _by_idempotency(conn, {k for k, _, _ in prepared if k is not None})
             todo: list[int] = []
             for i, (idem, draft, _) in enumerate(prepared):
                 if idem is not None:
@@ -150,16 +164,7 @@ class Store(Changes, Users, Logins, Incidents, Publications, Statistics, Inbox, 
                  "idempotency": prepared[i][0], **prepared[i][2]}
                 for i in todo
             ]  # fmt: skip
-            if conn.dialect.name == "sqlite":
-                # BEGIN IMMEDIATE holds the write lock: number the rows here and insert
-                # them with one executemany (RETURNING would cost a statement per row).
-                last = conn.execute(select(func.max(t.reports.c.id))).scalar_one() or 0
-                ids = list(range(last + 1, last + 1 + len(params)))
-                conn.execute(
-                    insert(t.reports), [{**p, "id": i} for p, i in zip(params, ids, strict=True)]
-                )
-            else:
-                ids = list(conn.execute(_INSERT_REPORTS, params).scalars().all())
+            ids = _insert_reports(conn, params)
             terms: list[dict[str, Any]] = []
             audits: list[dict[str, Any]] = []
             for i, new_id in zip(todo, ids, strict=True):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
 from starlette.responses import Response
 
 from todokede.center import months
@@ -25,7 +24,7 @@ from todokede.center.web import triage as triage_form
 from todokede.center.web.evidence import finding_rows
 from todokede.center.web.public import chart_response
 from todokede.center.web.shapes import Summary
-from todokede.center.web.site import Ctx, Site, page
+from todokede.center.web.site import Ctx
 from todokede.errors import InputError
 
 if TYPE_CHECKING:
@@ -35,119 +34,97 @@ PAGE = 50
 NEW_TYPE_SCAN = 5_000  # reports examined at most when filtering by novelty
 
 
-def install(app: Starlette, site: Site) -> None:
-    on = page(site)
-    store = site.store
+def inbox(ctx: Ctx) -> Response:
+    q = ctx.request.query_params
+    filters = {
+        k: (q.get(k) or "").strip()[:200]
+        for k in ("status", "month", "method", "damage", "actual", "new", "q", "incident")
+    }
+    offset = min(max(0, _int(q.get("offset")) or 0), ID_MAX)
+    reports, total = _inbox_page(ctx.store, filters, offset)
+    data = {
+        "reports": [Summary.of(sr) for sr in reports],
+        "total": total,
+        "offset": offset,
+        "page": PAGE,
+        "filters": filters,
+        "months": ctx.store.report_months(),
+        "new": _novelty(ctx.store, reports),
+    }
+    return ctx.answer("inbox.html", data, reports=reports, f=filters, query=_query(filters))
 
-    @on
-    def inbox(ctx: Ctx) -> Response:
-        ctx.need_analyst()
-        q = ctx.request.query_params
-        filters = {
-            k: (q.get(k) or "").strip()[:200]
-            for k in ("status", "month", "method", "damage", "actual", "new", "q", "incident")
-        }
-        offset = min(max(0, _int(q.get("offset")) or 0), ID_MAX)
-        selected = _filter(filters)
-        if filters["new"] in ("yes", "no"):
-            if not filters["month"]:
-                raise InputError("choose a month to filter by new type")
-            candidates, _ = store.list_reports(
-                limit=NEW_TYPE_SCAN, newest_first=True, filters=selected
-            )
-            judged = novelty.month_novelty(store, filters["month"], candidates)
-            want = filters["new"] == "yes"
-            matching = [sr for sr in candidates if judged[sr.id].new == want]
-            total = len(matching)
-            reports = matching[offset : offset + PAGE]
-        else:
-            reports, total = store.list_reports(
-                limit=PAGE, offset=offset, newest_first=True, filters=selected
-            )
-        months = store.report_months()
-        new = _novelty(store, reports)
-        data = {
-            "reports": [Summary.of(sr) for sr in reports],
-            "total": total,
-            "offset": offset,
-            "page": PAGE,
-            "filters": filters,
-            "months": months,
-            "new": new,
-        }
-        return ctx.answer("inbox.html", data, reports=reports, f=filters, query=_query(filters))
 
-    @on
-    def triage(ctx: Ctx, report_id: int) -> Response:
-        user = ctx.need_analyst()
-        form = ctx.form()
-        stored = store.get_report(report_id, actor=user.name)
-        result, errors = triage_form.to_triage(form, form.getlist, stored)
-        if result is None:
-            return _report_again(ctx, stored, errors)
-        try:
-            store.set_triage(report_id, result, actor=user.name)
-        except InputError as exc:
-            return _report_again(ctx, stored, {exc.field or "form": exc.message})
-        ctx.flash("saved")
-        return ctx.redirect(f"/reports/{report_id}")
+def _inbox_page(
+    store: Store, filters: dict[str, str], offset: int
+) -> tuple[list[StoredReport], int]:
+    """One page of the inbox and how many reports match in all."""
+    selected = _filter(filters)
+    if filters["new"] not in ("yes", "no"):
+        return store.list_reports(limit=PAGE, offset=offset, newest_first=True, filters=selected)
+    if not filters["month"]:
+        raise InputError("choose a month to filter by new type")
+    candidates, _ = store.list_reports(limit=NEW_TYPE_SCAN, newest_first=True, filters=selected)
+    judged = novelty.month_novelty(store, filters["month"], candidates)
+    want = filters["new"] == "yes"
+    matching = [sr for sr in candidates if judged[sr.id].new == want]
+    return matching[offset : offset + PAGE], len(matching)
 
-    def _report_again(ctx: Ctx, stored: StoredReport, errors: dict[str, str]) -> Response:
-        return ctx.render(
-            "report.html",
-            status=422,
-            sr=stored,
-            findings=finding_rows(stored.report, ctx.lang),
-            mine=False,
-            triage_errors=errors,
-            **report_context(ctx, stored),
-        )
 
-    @on
-    def new_incident(ctx: Ctx, report_id: int) -> Response:
-        """Open an incident (what happened) with this report as its first."""
-        user = ctx.need_analyst()
-        form = ctx.form()
-        store.report_owner(report_id)  # NotFound before anything is created
-        incident = store.add_incident(str(form.get("title") or ""), actor=user.name)
-        store.update_triage(report_id, {"incident_id": incident.id}, actor=user.name)
-        ctx.flash("saved")
-        return ctx.redirect(f"/reports/{report_id}")
+def triage(ctx: Ctx, report_id: int) -> Response:
+    user = ctx.need_analyst()
+    form = ctx.form()
+    stored = ctx.store.get_report(report_id, actor=user.name)
+    result, errors = triage_form.to_triage(form, form.getlist, stored)
+    if result is None:
+        return _report_again(ctx, stored, errors)
+    try:
+        ctx.store.set_triage(report_id, result, actor=user.name)
+    except InputError as exc:
+        return _report_again(ctx, stored, {exc.field or "form": exc.message})
+    ctx.flash("saved")
+    return ctx.redirect(f"/reports/{report_id}")
 
-    @on
-    def dashboard(ctx: Ctx) -> Response:
-        ctx.need_analyst()
-        months = store.report_months(counted=True, limit=10_000)
-        month = ctx.request.query_params.get("month") or (months[0] if months else None)
-        month_stats = stats.month_stats(store, month) if month else None
-        data = {
-            "stats": month_stats,
-            "months": months,
-            "month": month,
-            "published": store.published_months(),
-        }
-        return ctx.answer("dashboard.html", data, chart_base=f"/dashboard/{month}")
 
-    @on
-    def dashboard_chart(ctx: Ctx, month: str, kind: str) -> Response:
-        ctx.need_analyst()
-        months.check(month)
-        return chart_response(ctx, month, kind)
-
-    app.add_route("/inbox", inbox, methods=["GET"], include_in_schema=False)
-    app.add_route(
-        "/reports/{report_id:int}/triage", triage, methods=["POST"], include_in_schema=False
+def _report_again(ctx: Ctx, stored: StoredReport, errors: dict[str, str]) -> Response:
+    return ctx.render(
+        "report.html",
+        status=422,
+        sr=stored,
+        findings=finding_rows(stored.report, ctx.lang),
+        mine=False,
+        triage_errors=errors,
+        **report_context(ctx, stored),
     )
-    app.add_route(
-        "/reports/{report_id:int}/incident",
-        new_incident,
-        methods=["POST"],
-        include_in_schema=False,
-    )
-    app.add_route("/dashboard", dashboard, methods=["GET"], include_in_schema=False)
-    app.add_route(
-        "/dashboard/{month}/{kind}.svg", dashboard_chart, methods=["GET"], include_in_schema=False
-    )
+
+
+def new_incident(ctx: Ctx, report_id: int) -> Response:
+    """Open an incident (what happened) with this report as its first."""
+    user = ctx.need_analyst()
+    form = ctx.form()
+    store = ctx.store
+    store.report_owner(report_id)  # NotFound before anything is created
+    incident = store.add_incident(str(form.get("title") or ""), actor=user.name)
+    store.update_triage(report_id, {"incident_id": incident.id}, actor=user.name)
+    ctx.flash("saved")
+    return ctx.redirect(f"/reports/{report_id}")
+
+
+def dashboard(ctx: Ctx) -> Response:
+    store = ctx.store
+    months = store.report_months(counted=True, limit=10_000)
+    month = ctx.request.query_params.get("month") or (months[0] if months else None)
+    data = {
+        "stats": stats.month_stats(store, month) if month else None,
+        "months": months,
+        "month": month,
+        "published": store.published_months(),
+    }
+    return ctx.answer("dashboard.html", data, chart_base=f"/dashboard/{month}")
+
+
+def dashboard_chart(ctx: Ctx, month: str, kind: str) -> Response:
+    months.check(month)
+    return chart_response(ctx, month, kind)
 
 
 def _filter(f: dict[str, str]) -> ReportFilter:

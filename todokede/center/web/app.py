@@ -49,7 +49,7 @@ def create_app(
             "publish. Authenticate with `Authorization: Bearer TOKEN`."
         ),
         openapi_url="/openapi.json",
-        docs_url=None,  # served by the pages, from the package (see pages.api_docs)
+        docs_url=None,  # served by the pages, from the package (see routes.ROUTES)
         redoc_url=None,
     )
     app.state.store = store
@@ -64,9 +64,9 @@ def create_app(
     assert api_months.router is api.router  # its routes are on the one router
     app.include_router(api.router)
 
-    from todokede.center.web import pages
+    from todokede.center.web import routes
 
-    app.state.site = pages.install(app, store)
+    app.state.site = routes.install(app, store)
     return app
 
 

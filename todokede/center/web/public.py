@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from starlette.applications import Starlette
 from starlette.responses import Response
 
 from todokede.center import months
 from todokede.center.publication import snapshot, stats
 from todokede.center.taxonomy import Lang
 from todokede.center.web import i18n
-from todokede.center.web.site import SECURITY_HEADERS, Ctx, Site, error_page, page
+from todokede.center.web.site import SECURITY_HEADERS, Ctx, error_page
 from todokede.errors import NotFound, PageError, Withdrawn
 
 _FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
@@ -37,96 +36,85 @@ PUBLICATION_CSP = (
 )
 
 
-def install(app: Starlette, site: Site) -> None:
-    on = page(site)
-    store = site.store
+def published_or_gone(ctx: Ctx, month: str) -> snapshot.Frozen:
+    """The month as published (its current revision's snapshot); 404 if never
+    published, 410 with the withdrawal notice if withdrawn."""
+    months.check(month)
+    try:
+        return snapshot.published(ctx.store, month)
+    except Withdrawn as exc:
+        raise PageError(410, "withdrawn_text", _withdrawn_detail(exc, ctx.lang)) from exc
+    except NotFound as exc:
+        raise PageError(404, "not_found") from exc
 
-    def published_or_gone(ctx: Ctx, month: str) -> snapshot.Frozen:
-        """The month as published (its current revision's snapshot); 404 if never
-        published, 410 with the withdrawal notice if withdrawn."""
+
+def home(ctx: Ctx) -> Response:
+    months = list(reversed(ctx.store.published_months()))
+    return ctx.answer("home.html", {"months": months[:6]})
+
+
+def published_list(ctx: Ctx) -> Response:
+    states = list(reversed(ctx.store.latest_revisions()))
+    withdrawn = [r for r in states if r.withdrawn]
+    data = {
+        "months": [r.month for r in states if not r.withdrawn],
+        # Publicly: when and why, not who.
+        "withdrawn": [
+            {"month": r.month, "withdrawn_at": r.withdrawn_at, "reason": r.withdrawn_reason}
+            for r in withdrawn
+        ],
+    }
+    return ctx.answer("published.html", data, withdrawn=withdrawn)
+
+
+def published_month(ctx: Ctx, month: str) -> Response:
+    try:
         months.check(month)
-        try:
-            return snapshot.published(store, month)
-        except Withdrawn as exc:
-            raise PageError(410, "withdrawn_text", _withdrawn_detail(exc, ctx.lang)) from exc
-        except NotFound as exc:
-            raise PageError(404, "not_found") from exc
-
-    @on
-    def home(ctx: Ctx) -> Response:
-        months = list(reversed(store.published_months()))
-        return ctx.answer("home.html", {"months": months[:6]})
-
-    @on
-    def published_list(ctx: Ctx) -> Response:
-        states = list(reversed(store.latest_revisions()))
-        withdrawn = [r for r in states if r.withdrawn]
-        data = {
-            "months": [r.month for r in states if not r.withdrawn],
-            # Publicly: when and why, not who.
-            "withdrawn": [
-                {"month": r.month, "withdrawn_at": r.withdrawn_at, "reason": r.withdrawn_reason}
-                for r in withdrawn
-            ],
-        }
-        return ctx.answer("published.html", data, withdrawn=withdrawn)
-
-    @on
-    def published_month(ctx: Ctx, month: str) -> Response:
-        try:
-            months.check(month)
-            frozen = snapshot.published(store, month)
-        except Withdrawn as exc:
-            # What a bulletin does: the notice stays where the month was.
-            detail = _withdrawn_detail(exc, ctx.lang)
-            return error_page(ctx, 410, "withdrawn_text", detail, heading="withdrawn_heading")
-        except NotFound as exc:
-            raise PageError(404, "not_found") from exc
-        return ctx.answer(
-            "published_month.html",
-            month_data(frozen, ctx.lang),
-            formats=available_formats(),
-            revision=frozen.revision,
-        )
-
-    @on
-    def published_file(ctx: Ctx, month: str, fmt: str) -> Response:
-        if fmt not in FORMATS or not available_formats():
-            raise PageError(404, "not_found")
-        frozen = published_or_gone(ctx, month)
-        lang: Lang = "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
-        # The PDF is rendered once per revision and kept; HTML and Markdown are stored.
-        body = snapshot.document(store, frozen.revision, lang, _FMT[fmt])
-        return document_response(body, fmt, f"{month}-{lang}", cache="public, max-age=300")
-
-    @on
-    def statistics(ctx: Ctx) -> Response:
-        months = store.published_months()
-        if not months:
-            return ctx.answer("statistics.html", {"stats": None, "months": [], "month": None})
-        month = ctx.request.query_params.get("month") or months[-1]
-        frozen = published_or_gone(ctx, month)
-        data = {"stats": frozen.snapshot.stats, "months": list(reversed(months)), "month": month}
-        return ctx.answer("statistics.html", data, chart_base=f"/statistics/{month}")
-
-    @on
-    def chart(ctx: Ctx, month: str, kind: str) -> Response:
-        if kind not in snapshot.CHART_KINDS:
-            raise PageError(404, "not_found")
-        frozen = published_or_gone(ctx, month)
-        return svg_response(snapshot.chart(store, frozen, ctx.lang, kind))
-
-    app.add_route("/", home, methods=["GET"], include_in_schema=False)
-    app.add_route("/published", published_list, methods=["GET"], include_in_schema=False)
-    app.add_route(
-        "/published/{month}.json", published_month, methods=["GET"], include_in_schema=False
+        frozen = snapshot.published(ctx.store, month)
+    except Withdrawn as exc:
+        # What a bulletin does: the notice stays where the month was.
+        detail = _withdrawn_detail(exc, ctx.lang)
+        return error_page(ctx, 410, "withdrawn_text", detail, heading="withdrawn_heading")
+    except NotFound as exc:
+        raise PageError(404, "not_found") from exc
+    return ctx.answer(
+        "published_month.html",
+        month_data(frozen, ctx.lang),
+        formats=available_formats(),
+        revision=frozen.revision,
     )
-    app.add_route("/published/{month}", published_month, methods=["GET"], include_in_schema=False)
-    app.add_route(
-        "/published/{month}/report.{fmt}", published_file, methods=["GET"], include_in_schema=False
-    )
-    app.add_route("/statistics", statistics, methods=["GET"], include_in_schema=False)
-    app.add_route("/statistics/{month}/{kind}.svg", chart, methods=["GET"], include_in_schema=False)
+
+
+def published_file(ctx: Ctx, month: str, fmt: str) -> Response:
+    if fmt not in FORMATS or not available_formats():
+        raise PageError(404, "not_found")
+    frozen = published_or_gone(ctx, month)
+    lang = document_lang(ctx)
+    # The PDF is rendered once per revision and kept; HTML and Markdown are stored.
+    body = snapshot.document(ctx.store, frozen.revision, lang, _FMT[fmt])
+    return document_response(body, fmt, f"{month}-{lang}", cache="public, max-age=300")
+
+
+def statistics(ctx: Ctx) -> Response:
+    months = ctx.store.published_months()
+    if not months:
+        return ctx.answer("statistics.html", {"stats": None, "months": [], "month": None})
+    month = ctx.request.query_params.get("month") or months[-1]
+    frozen = published_or_gone(ctx, month)
+    data = {"stats": frozen.snapshot.stats, "months": list(reversed(months)), "month": month}
+    return ctx.answer("statistics.html", data, chart_base=f"/statistics/{month}")
+
+
+def chart(ctx: Ctx, month: str, kind: str) -> Response:
+    if kind not in snapshot.CHART_KINDS:
+        raise PageError(404, "not_found")
+    frozen = published_or_gone(ctx, month)
+    return svg_response(snapshot.chart(ctx.store, frozen, ctx.lang, kind))
+
+
+def document_lang(ctx: Ctx) -> Lang:
+    """A document's language: ``?lang=``, else the reader's."""
+    return "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
 
 
 def _withdrawn_detail(exc: Withdrawn, lang: Lang) -> str:

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Literal
+from typing import Any
 
-from starlette.applications import Starlette
 from starlette.responses import Response
 
 from todokede.center import months
 from todokede.center.publication import snapshot
 from todokede.center.store.auth import User
-from todokede.center.taxonomy import Lang
 from todokede.center.web import status as http_status
-from todokede.center.web.public import FORMATS, available_formats, document_response, month_page
-from todokede.center.web.site import Ctx, Site, page
+from todokede.center.web.public import (
+    FORMATS,
+    available_formats,
+    document_lang,
+    document_response,
+    month_page,
+)
+from todokede.center.web.site import Ctx
 from todokede.errors import InputError, PageError
-
-_FMT: dict[str, Literal["html", "pdf", "md"]] = {"html": "html", "pdf": "pdf", "md": "md"}
 
 
 def _today(ctx: Ctx) -> date:
@@ -37,94 +39,81 @@ def _today(ctx: Ctx) -> date:
     return today()
 
 
-def install(app: Starlette, site: Site) -> None:
-    on = page(site)
-    store = site.store
-
-    def preview_page(
-        ctx: Ctx, month: str, problem: str | None = None, status: int = 200
-    ) -> Response:
-        """The preview of ``month`` (or why it cannot be published)."""
-        current = store.revision(month) if _valid(month) else None
-        try:
-            snapshot.check_month(month, _today(ctx))
-        except InputError as exc:
-            return ctx.render(
-                "publish_preview.html", status=http_status.answer(exc)[0], month=month,
-                refused=exc.message,
-                current=current, cases=[], stats=None, formats=[], digest="", problem=None,
-            )  # fmt: skip
-        taken = snapshot.take(store, month)
-        return ctx.render(
-            "publish_preview.html",
-            status=status,
-            **month_page(taken.snapshot, ctx.lang),
-            refused=None,
-            current=current,
-            unchanged=current is not None and current.digest == taken.digest,
-            next_revision=(current.revision if current else 0) + 1,
-            digest=taken.digest,
-            formats=available_formats(),
-            problem=problem,
-        )
-
-    @on
-    def preview(ctx: Ctx) -> Response:
-        ctx.need_analyst()
-        month = ctx.request.query_params.get("month") or ""
-        if not _valid(month):
-            raise InputError(f"month must be YYYY-MM, not {month[:20]!r}", field="month")
-        return preview_page(ctx, month)
-
-    @on
-    def preview_file(ctx: Ctx, fmt: str) -> Response:
-        ctx.need_analyst()
-        month = ctx.request.query_params.get("month") or ""
-        if fmt not in FORMATS or not available_formats() or not _valid(month):
-            raise PageError(404, "not_found")
+def preview_page(ctx: Ctx, month: str, problem: str | None = None, status: int = 200) -> Response:
+    """The preview of ``month`` (or why it cannot be published); its JSON twin is the
+    preview's data: what would be published, the current revision and the digest."""
+    current = ctx.store.revision(month) if _valid(month) else None
+    try:
         snapshot.check_month(month, _today(ctx))
-        lang: Lang = "en" if ctx.request.query_params.get("lang", ctx.lang) == "en" else "ja"
-        taken = snapshot.take(store, month)
-        if fmt == "pdf":
-            from todokede.center.publication.monthly import html_to_pdf
+    except InputError as exc:
+        refused: dict[str, Any] = {
+            "month": month, "refused": exc.message, "current": current, "cases": [],
+            "stats": None, "formats": [], "digest": "", "problem": None,
+        }  # fmt: skip
+        return ctx.answer("publish_preview.html", refused, status=http_status.answer(exc)[0])
+    taken = snapshot.take(ctx.store, month)
+    data = {
+        **month_page(taken.snapshot, ctx.lang),
+        "refused": None,
+        "current": current,
+        "unchanged": current is not None and current.digest == taken.digest,
+        "next_revision": (current.revision if current else 0) + 1,
+        "digest": taken.digest,
+        "formats": available_formats(),
+        "problem": problem,
+    }
+    return ctx.answer("publish_preview.html", data, status=status)
 
-            body = html_to_pdf(taken.files[f"{lang}.pdf.html"].decode())
-        else:
-            body = taken.files[f"{lang}.{fmt}"]
-        return document_response(body, fmt, f"{month}-{lang}-preview", cache="no-store")
 
-    @on
-    def confirm(ctx: Ctx) -> Response:
-        user, month, confirmed = _confirmed(ctx)
-        digest = str(ctx.form().get("digest") or "")
-        if not confirmed or not digest:
-            # Publishing is a second, explicit step after the preview.
-            return preview_page(ctx, month, "confirm_needed", status=422)
-        try:
-            rev = store.publish_month(month, actor=user.name, today=_today(ctx), digest=digest)
-        except InputError as exc:
-            if exc.field != "digest":
-                raise
-            return preview_page(ctx, month, "preview_changed", status=409)
-        ctx.flash("published_ok" if rev.revision == 1 else "republished_ok")
-        return ctx.redirect(f"/published/{month}")
+def preview(ctx: Ctx) -> Response:
+    month = ctx.request.query_params.get("month") or ""
+    if not _valid(month):
+        raise InputError(f"month must be YYYY-MM, not {month[:20]!r}", field="month")
+    return preview_page(ctx, month)
 
-    @on
-    def withdraw(ctx: Ctx) -> Response:
-        user, month, confirmed = _confirmed(ctx)
-        if not confirmed:
-            return preview_page(ctx, month, "confirm_needed", status=422)
-        reason = str(ctx.form().get("reason") or "").strip() or None
-        if reason is not None and len(reason) > 2000:
-            raise InputError("the reason is longer than 2,000 characters")
-        store.withdraw_month(month, actor=user.name, reason=reason)
-        ctx.flash("withdrawn_ok")
-        return ctx.redirect(f"/publish?month={month}")
 
-    app.add_route("/publish", preview, methods=["GET"], include_in_schema=False)
-    app.add_route("/publish", confirm, methods=["POST"], include_in_schema=False)
-    app.add_route("/publish/report.{fmt}", preview_file, methods=["GET"], include_in_schema=False)
-    app.add_route("/withdraw", withdraw, methods=["POST"], include_in_schema=False)
+def preview_file(ctx: Ctx, fmt: str) -> Response:
+    month = ctx.request.query_params.get("month") or ""
+    if fmt not in FORMATS or not available_formats() or not _valid(month):
+        raise PageError(404, "not_found")
+    snapshot.check_month(month, _today(ctx))
+    lang = document_lang(ctx)
+    taken = snapshot.take(ctx.store, month)
+    if fmt == "pdf":
+        from todokede.center.publication.monthly import html_to_pdf
+
+        body = html_to_pdf(taken.files[f"{lang}.pdf.html"].decode())
+    else:
+        body = taken.files[f"{lang}.{fmt}"]
+    return document_response(body, fmt, f"{month}-{lang}-preview", cache="no-store")
+
+
+def confirm(ctx: Ctx) -> Response:
+    user, month, confirmed = _confirmed(ctx)
+    digest = str(ctx.form().get("digest") or "")
+    if not confirmed or not digest:
+        # Publishing is a second, explicit step after the preview.
+        return preview_page(ctx, month, "confirm_needed", status=422)
+    try:
+        rev = ctx.store.publish_month(month, actor=user.name, today=_today(ctx), digest=digest)
+    except InputError as exc:
+        if exc.field != "digest":
+            raise
+        return preview_page(ctx, month, "preview_changed", status=409)
+    ctx.flash("published_ok" if rev.revision == 1 else "republished_ok")
+    return ctx.redirect(f"/published/{month}")
+
+
+def withdraw(ctx: Ctx) -> Response:
+    user, month, confirmed = _confirmed(ctx)
+    if not confirmed:
+        return preview_page(ctx, month, "confirm_needed", status=422)
+    reason = str(ctx.form().get("reason") or "").strip() or None
+    if reason is not None and len(reason) > 2000:
+        raise InputError("the reason is longer than 2,000 characters")
+    ctx.store.withdraw_month(month, actor=user.name, reason=reason)
+    ctx.flash("withdrawn_ok")
+    return ctx.redirect(f"/publish?month={month}")
 
 
 def _confirmed(ctx: Ctx) -> tuple[User, str, bool]:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -168,13 +168,15 @@ class Ctx:
         self.finish(response)
         return response
 
-    def answer(self, template: str, data: dict[str, Any], **extra: Any) -> Response:
+    def answer(
+        self, template: str, data: dict[str, Any], *, status: int = 200, **extra: Any
+    ) -> Response:
         """The page: ``data`` (plain values) rendered by ``template`` with ``extra`` (what
         only the template needs; a key of both is the template's), or ``data`` alone as
         JSON for the page's JSON twin, which needs the same sign-in and role."""
         if self.as_json:
-            return self.json(data)
-        return self.render(template, **{**data, **extra})
+            return self.json(data, status)
+        return self.render(template, status, **{**data, **extra})
 
     def json(self, data: Any, status: int = 200) -> Response:
         body = json.dumps(to_jsonable_python(data), ensure_ascii=False, separators=(",", ":"))
@@ -200,13 +202,15 @@ class Ctx:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# Who may open a page: anyone, a signed-in user (reporter or analyst), an analyst (or admin).
+Role = Literal["anyone", "user", "analyst"]
 
 
-def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
+def page(site: Site, role: Role = "anyone") -> Callable[[Callable[..., Response]], Handler]:
     """Decorate a route ``def f(ctx, **path_params)``: builds the Ctx, reads and checks a
-    posted form, runs the handler in a worker thread (the store, argon2 and the chart and
-    PDF renderers block; the event loop must not), and turns errors into pages (a sign-in
-    redirect, 403, 404, 400) instead of tracebacks."""
+    posted form, checks ``role`` (a sign-in redirect, or 403), runs the handler in a worker
+    thread (the store, argon2 and the chart and PDF renderers block; the event loop must
+    not), and turns errors into pages (403, 404, 422...) instead of tracebacks."""
 
     def decorate(func: Callable[..., Response]) -> Handler:
         @functools.wraps(func)
@@ -221,7 +225,7 @@ def page(site: Site) -> Callable[[Callable[..., Response]], Handler]:
                         return await run_in_threadpool(
                             error_page, ctx, exc.status, exc.key, exc.detail
                         )
-                return await run_in_threadpool(_answer, ctx, func, request.path_params)
+                return await run_in_threadpool(_answer, ctx, func, request.path_params, role)
             finally:
                 for form in ctx.forms:
                     await form.close()
@@ -240,9 +244,16 @@ def wants_json(request: Request) -> bool:
     return accept.split(",")[0].split(";")[0].strip().lower() == "application/json"
 
 
-def _answer(ctx: Ctx, func: Callable[..., Response], params: dict[str, Any]) -> Response:
-    """Run a page handler (in a worker thread) and turn its errors into pages."""
+def _answer(
+    ctx: Ctx, func: Callable[..., Response], params: dict[str, Any], role: Role
+) -> Response:
+    """Check the page's role, run its handler (in a worker thread) and turn its errors
+    into pages."""
     try:
+        if role == "user":
+            ctx.need_user()
+        elif role == "analyst":
+            ctx.need_analyst()
         return func(ctx, **params)
     except LoginRequired:
         if ctx.as_json:  # a JSON client cannot follow a sign-in form

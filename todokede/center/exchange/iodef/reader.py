@@ -172,25 +172,43 @@ def _incident_to_dict(inc: etree._Element) -> dict[str, Any]:
         out["narrative"] = "\n\n".join(descriptions)
     disc = inc.find(_q("Discovery"))
     if disc is not None:
-        d: dict[str, Any] = {}
-        source = disc.get("source")
-        if source in DISCOVERY_BACK:
-            d["how"] = DISCOVERY_BACK[source]
-        elif source == "unknown":
-            d["how"] = "other"
-        detail = [t for t in (_text(x) for x in _kids(disc, "Description")) if t]
-        if detail:
-            d["detail"] = "\n".join(detail)
-        tool = _text(disc.find(f"{_q('DetectionPattern')}/{_q('Application')}/{_q('Description')}"))
-        if tool:
-            d["tool"] = tool
-        out["discovery"] = d
+        out["discovery"] = _discovery(disc)
+    _read_methods(inc, out)
+    _read_assessments(inc, out)
+    reporter = _reporter(inc)
+    if reporter:
+        out["reporter"] = reporter
+    _read_events(inc, out)
+    additions = _additions(inc)
+    if additions:
+        out["additions"] = additions
+    return out
+
+
+def _discovery(disc: etree._Element) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    source = disc.get("source")
+    if source in DISCOVERY_BACK:
+        d["how"] = DISCOVERY_BACK[source]
+    elif source == "unknown":
+        d["how"] = "other"
+    detail = [t for t in (_text(x) for x in _kids(disc, "Description")) if t]
+    if detail:
+        d["detail"] = "\n".join(detail)
+    tool = _text(disc.find(f"{_q('DetectionPattern')}/{_q('Application')}/{_q('Description')}"))
+    if tool:
+        d["tool"] = tool
+    return d
+
+
+def _read_methods(inc: etree._Element, out: dict[str, Any]) -> None:
+    """The methods, by code; one outside the taxonomy is "other", its words kept in the
+    narrative."""
     methods: list[str] = []
     unknown: list[str] = []
     for m in _kids(inc, "Method"):
         found = _codes(list(_kids(m, "Description")), "method")
         if not found:
-            # A method outside the taxonomy: "other", and its words kept in the narrative.
             found = ["other"]
             unknown += [t for t in (_text(d) for d in _kids(m, "Description")) if t]
         methods += found
@@ -198,6 +216,10 @@ def _incident_to_dict(inc: etree._Element) -> dict[str, Any]:
     if unknown:
         note = "Method: " + "; ".join(unknown)
         out["narrative"] = f"{out['narrative']}\n\n{note}" if "narrative" in out else note
+
+
+def _read_assessments(inc: etree._Element, out: dict[str, Any]) -> None:
+    """Damage, causes, whether the damage is actual and the number of attempts."""
     damage: list[str] = []
     causes: list[str] = []
     occurrence = None
@@ -213,51 +235,26 @@ def _incident_to_dict(inc: etree._Element) -> dict[str, Any]:
     out["causes"] = list(dict.fromkeys(causes))
     if occurrence is not None:
         out["actual_damage"] = occurrence == "actual"
-    reporter = _reporter(inc)
-    if reporter:
-        out["reporter"] = reporter
+
+
+def _read_events(inc: etree._Element, out: dict[str, Any]) -> None:
+    """Sources, targeted services, the targeted systems and the evidence."""
     sources: list[str] = []
     targets: list[str] = []
     systems: list[dict[str, Any]] = []
     evidence: list[dict[str, Any]] = []
     for ev in inc.iter(_q("EventData")):
         for system in ev.iterfind(f"{_q('Flow')}/{_q('System')}"):
-            node = system.find(_q("Node"))
-            hosts = (
-                []
-                if node is None
-                else [t for t in (_text(x) for x in node.iter(_q("Address"), _q("Name"))) if t]
-            )
             if system.get("category") == "source":
-                sources += hosts
-                continue
-            if system.get("category") != "target":
-                continue
-            entry: dict[str, Any] = {}
-            device = _extras(system).get("device")
-            role = system.find(_q("NodeRole"))
-            if device:
-                entry["device"] = device
-            elif role is not None and role.get("category") in NODE_ROLE_BACK:
-                entry["device"] = NODE_ROLE_BACK[role.get("category", "")]
-            desc = _text(system.find(_q("Description")))
-            if desc:
-                entry["role"] = desc
-            os_name = _text(system.find(f"{_q('OperatingSystem')}/{_q('Description')}"))
-            if os_name:
-                entry["os"] = os_name
-            software = []
-            for service in _kids(system, "Service"):
-                name = _text(service.find(f"{_q('ServiceName')}/{_q('IANAService')}"))
-                if name:
-                    targets.append(name)
-                app = _text(service.find(f"{_q('Application')}/{_q('Description')}"))
-                if app:
-                    software.append(app)
-            if software:
-                entry["software"] = software
-            if entry:
-                systems.append(entry)
+                node = system.find(_q("Node"))
+                if node is not None:
+                    sources += [
+                        t for t in (_text(x) for x in node.iter(_q("Address"), _q("Name"))) if t
+                    ]
+            elif system.get("category") == "target":
+                entry = _target_system(system, targets)
+                if entry:
+                    systems.append(entry)
         for data in ev.iterfind(f"{_q('Record')}/{_q('RecordData')}"):
             evidence.append(_evidence(data))
     if sources:
@@ -268,14 +265,43 @@ def _incident_to_dict(inc: etree._Element) -> dict[str, Any]:
         out["systems"] = systems
     if evidence:
         out["evidence"] = evidence
+
+
+def _target_system(system: etree._Element, targets: list[str]) -> dict[str, Any]:
+    """A targeted system's description; its services' names are added to ``targets``."""
+    entry: dict[str, Any] = {}
+    device = _extras(system).get("device")
+    role = system.find(_q("NodeRole"))
+    if device:
+        entry["device"] = device
+    elif role is not None and role.get("category") in NODE_ROLE_BACK:
+        entry["device"] = NODE_ROLE_BACK[role.get("category", "")]
+    desc = _text(system.find(_q("Description")))
+    if desc:
+        entry["role"] = desc
+    os_name = _text(system.find(f"{_q('OperatingSystem')}/{_q('Description')}"))
+    if os_name:
+        entry["os"] = os_name
+    software = []
+    for service in _kids(system, "Service"):
+        name = _text(service.find(f"{_q('ServiceName')}/{_q('IANAService')}"))
+        if name:
+            targets.append(name)
+        app = _text(service.find(f"{_q('Application')}/{_q('Description')}"))
+        if app:
+            software.append(app)
+    if software:
+        entry["software"] = software
+    return entry
+
+
+def _additions(inc: etree._Element) -> list[dict[str, Any]]:
     additions = []
     for item in inc.iterfind(f"{_q('History')}/{_q('HistoryItem')}"):
         at = datetime.fromisoformat((_text(item.find(_q("DateTime"))) or "").replace("Z", "+00:00"))
         text = "\n".join(t for t in (_text(x) for x in _kids(item, "Description")) if t)
         additions.append({"at": at, "text": text})
-    if additions:
-        out["additions"] = additions
-    return out
+    return additions
 
 
 def _evidence(data: etree._Element) -> dict[str, Any]:

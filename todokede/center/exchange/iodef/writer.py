@@ -22,7 +22,7 @@ from todokede.center.exchange.iodef.mapping import (
     STATUS,
     center_domain,
 )
-from todokede.center.intake.schema import AffectedSystem, StoredReport
+from todokede.center.intake.schema import AffectedSystem, Discovery, Report, StoredReport
 from todokede.center.publication.titles import public_narrative, public_title
 from todokede.errors import ReportError
 
@@ -143,13 +143,36 @@ def _incident(
     if narrative:
         _ml(inc, "Description", narrative, rep.language)
     if rep.discovery:
-        d = rep.discovery
-        disc = _e(inc, "Discovery", **({"source": DISCOVERY[d.how]} if d.how else {}))
-        if d.detail and personal:
-            _ml(disc, "Description", d.detail, rep.language)
-        if d.tool and personal:
-            app = _e(_e(disc, "DetectionPattern"), "Application")
-            _e(app, "Description", d.tool)
+        _discovery(inc, rep.discovery, rep.language, personal=personal)
+    _assessment(inc, stored)
+    for code in stored.effective_methods():
+        _labels(_e(inc, "Method"), "Description", "method", code)
+    _contact_center(inc, domain)
+    if personal:
+        _contact_reporter(inc, stored)
+    _event_data(inc, stored, personal=personal)
+    if rep.additions:
+        _history(inc, rep, personal=personal)
+    texts = (
+        (("title", rep.title), ("network", rep.network), ("countermeasures", rep.countermeasures))
+        if personal
+        else (("title", public_title(stored, rep.language)),)
+    )
+    for meaning, value in texts:
+        if value:
+            _extra(inc, meaning, value)
+
+
+def _discovery(inc: etree._Element, d: Discovery, language: str, *, personal: bool) -> None:
+    disc = _e(inc, "Discovery", **({"source": DISCOVERY[d.how]} if d.how else {}))
+    if d.detail and personal:
+        _ml(disc, "Description", d.detail, language)
+    if d.tool and personal:
+        app = _e(_e(disc, "DetectionPattern"), "Application")
+        _e(app, "Description", d.tool)
+
+
+def _assessment(inc: etree._Element, stored: StoredReport) -> None:
     damage = stored.effective_damage()
     # 実被害 unknown (neither the reporter nor an analyst said) leaves occurrence out.
     actual = stored.effective_actual_damage()
@@ -162,31 +185,20 @@ def _incident(
             impact.set("completion", "failed")
         if damage:
             _labels(impact, "Description", "damage", code)
-    if rep.attempts is not None:
-        _e(assess, "Counter", str(rep.attempts), type="count", unit="event", meaning="attempts")
+    attempts = stored.report.attempts
+    if attempts is not None:
+        _e(assess, "Counter", str(attempts), type="count", unit="event", meaning="attempts")
     for code in stored.effective_causes():
         _labels(assess, "Cause", "cause", code)
-    for code in stored.effective_methods():
-        _labels(_e(inc, "Method"), "Description", "method", code)
-    _contact_center(inc, domain)
-    if personal:
-        _contact_reporter(inc, stored)
-    _event_data(inc, stored, personal=personal)
-    if rep.additions:
-        hist = _e(inc, "History")
-        for add in rep.additions:
-            item = _e(hist, "HistoryItem", action="status-new-info")
-            _e(item, "DateTime", add.at.isoformat())
-            if add.text and personal:
-                _ml(item, "Description", add.text, rep.language)
-    texts = (
-        (("title", rep.title), ("network", rep.network), ("countermeasures", rep.countermeasures))
-        if personal
-        else (("title", public_title(stored, rep.language)),)
-    )
-    for meaning, value in texts:
-        if value:
-            _extra(inc, meaning, value)
+
+
+def _history(inc: etree._Element, rep: Report, *, personal: bool) -> None:
+    hist = _e(inc, "History")
+    for add in rep.additions:
+        item = _e(hist, "HistoryItem", action="status-new-info")
+        _e(item, "DateTime", add.at.isoformat())
+        if add.text and personal:
+            _ml(item, "Description", add.text, rep.language)
 
 
 def _event_data(inc: etree._Element, stored: StoredReport, *, personal: bool) -> None:

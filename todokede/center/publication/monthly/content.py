@@ -21,7 +21,7 @@ from todokede.center.publication.monthly.model import (
     Row,
     Segment,
 )
-from todokede.center.publication.novelty import month_novelty
+from todokede.center.publication.novelty import Novelty, month_novelty
 from todokede.center.publication.stats import (
     MonthStats,
     methods_chart_svg,
@@ -190,28 +190,53 @@ def build(
     if lang not in LANGS:
         raise InputError(f"unknown language {lang!r} (allowed: ja, en)", field="lang")
     year, mon = parse_month(month)
-    publisher = publisher or Publisher()
-    ja = lang == "ja"
     month_reports = published_month.month_reports(store, month)
     novelty = month_novelty(store, month, month_reports)
+    stats = month_stats(store, month)
+    period = (
+        f"{era(year, mon)}({year}年){mon}月" if lang == "ja" else f"{_EN_MONTHS[mon - 1]} {year}"
+    )
+    title = (
+        f"コンピュータ不正アクセス被害の届出状況 — {period}"
+        if lang == "ja"
+        else f"Reports of unauthorized computer access — {period}"
+    )
+    return Publication(
+        month=month,
+        lang=lang,
+        published=month in store.published_months() if published is None else published,
+        title=title,
+        period=period,
+        publisher=publisher or Publisher(),
+        count=stats.this.reports.n,  # every counted report; the rows list the accepted
+        cases=_cases(month_reports, novelty, lang),
+        rows=_rows(month_reports, novelty, lang, max_rows),
+        stats=stats,
+        charts=_charts(stats, lang),
+        vocabularies=_vocabularies(stats, lang),
+        labels=LABELS[lang],
+    )
+
+
+def _cases(reports: list[StoredReport], novelty: dict[int, Novelty], lang: Lang) -> list[Case]:
+    """The month's reports of a new type, each told with its figure, notes and advisory."""
     used: dict[str, int] = {}
     cases: list[Case] = []
-    for report in month_reports:
+    for report in reports:
         nov = novelty[report.id]
         if not nov.new:
             continue
         methods, targets = report.effective_methods(), report.effective_targets()
         advisory = advisory_for(methods, targets)
         heading = advisory.case(lang) if advisory else public_title(report, lang)
-        chosen = report.triage.published_title if ja else report.triage.published_title_en
-        heading = chosen or heading
+        chosen = report.triage.published_title if lang == "ja" else report.triage.published_title_en
         paragraphs, notes = _annotate(_paragraphs(public_narrative(report, lang)), lang, used)
         number = len(cases) + 1
         cases.append(
             Case(
                 number=number,
                 report_id=report.id,
-                heading=heading,
+                heading=chosen or heading,
                 paragraphs=paragraphs,
                 figure=figure_for(report, lang),
                 figure_number=number,
@@ -223,10 +248,16 @@ def build(
                 reason=nov.reason(lang),
             )
         )
-    rows = []
+    return cases
+
+
+def _rows(
+    reports: list[StoredReport], novelty: dict[int, Novelty], lang: Lang, max_rows: int
+) -> list[Row]:
     # A huge month cannot be listed whole: keep the new types, then the earliest others.
-    shown = sorted(month_reports, key=lambda r: not novelty[r.id].new)[:max_rows]
+    shown = sorted(reports, key=lambda r: not novelty[r.id].new)[:max_rows]
     shown.sort(key=lambda r: (r.report.received or date.min, r.id))
+    rows = []
     for report in shown:
         received = report.report.received or date.min
         advisory = advisory_for(report.effective_methods(), report.effective_targets())
@@ -240,10 +271,16 @@ def build(
                 new=novelty[report.id].new,
             )
         )
-    stats = month_stats(store, month)
+    return rows
+
+
+def _vocabularies(
+    stats: MonthStats, lang: Lang
+) -> list[tuple[str, str, list[tuple[str, list[str]]]]]:
+    """The statistics tables, one per vocabulary: (vocabulary, title, lines)."""
+    ja = lang == "ja"
     vocabularies = []
     for vocabulary in ("method", "damage", "cause", "reporter_type"):
-        codes = stats.codes(vocabulary)
         lines = [
             (
                 taxonomy.label(vocabulary, code, lang)
@@ -251,7 +288,7 @@ def build(
                 else code,
                 [p.term(vocabulary, code).text(lang) for p in stats.periods],
             )
-            for code in codes
+            for code in stats.codes(vocabulary)
         ]
         ja_name, en_name = taxonomy.VOCABULARY_LABELS[vocabulary]
         title = (
@@ -267,7 +304,12 @@ def build(
             _actual_lines(stats, lang),
         )
     )
-    charts = [
+    return vocabularies
+
+
+def _charts(stats: MonthStats, lang: Lang) -> list[tuple[str, str]]:
+    ja = lang == "ja"
+    return [
         (
             "月別届出件数(過去13か月)" if ja else "Reports per month (13 months)",
             monthly_chart_svg(stats, lang),
@@ -279,24 +321,3 @@ def build(
             methods_chart_svg(stats, lang),
         ),
     ]
-    period = f"{era(year, mon)}({year}年){mon}月" if ja else f"{_EN_MONTHS[mon - 1]} {year}"
-    title = (
-        f"コンピュータ不正アクセス被害の届出状況 — {period}"
-        if ja
-        else f"Reports of unauthorized computer access — {period}"
-    )
-    return Publication(
-        month=month,
-        lang=lang,
-        published=month in store.published_months() if published is None else published,
-        title=title,
-        period=period,
-        publisher=publisher,
-        count=stats.this.reports.n,  # every counted report; the rows list the accepted
-        cases=cases,
-        rows=rows,
-        stats=stats,
-        charts=charts,
-        vocabularies=vocabularies,
-        labels=LABELS[lang],
-    )
