@@ -92,16 +92,18 @@ class ConfigError(TodokedeError):
 
 
 class MissingExtra(TodokedeError):
-    """The center's dependencies (the ``center`` extra) are not installed.
+    """An extra's dependencies are not installed: the ``center`` (web, store, publication) or
+    ``report`` (drafting and submitting reports: pydantic).
 
-    The core (rules, wrapper, scanner, probes) installs without them, so a server that only
-    guards and scans does not carry a web stack; ``module`` is the import that failed."""
+    The core (rules, wrapper, scanner, probes, guard) installs with click and rich only, so a
+    server that only guards and scans carries neither a web stack nor pydantic; ``module`` is
+    the import that failed."""
 
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, extra: str = "center") -> None:
         self.module = module
-        super().__init__(
-            "this command needs the center's dependencies: pip install 'todokede[center]'"
-        )
+        self.extra = extra
+        what = "report drafting (pydantic)" if extra == "report" else "the center's dependencies"
+        super().__init__(f"this command needs {what}: pip install 'todokede[{extra}]'")
 
 
 class ProbeError(TodokedeError):

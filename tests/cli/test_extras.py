@@ -1,6 +1,7 @@
-"""The core installs without the center's extra: the rules, the wrapper, the scanner, the
-probes and report drafting work without FastAPI, SQLAlchemy, matplotlib or WeasyPrint, and
-a center command says what to install.
+"""The core installs without the extras: the rules, the wrapper, the scanner, the probes and
+guard work with click and rich only (no FastAPI, SQLAlchemy, matplotlib, WeasyPrint, nor
+pydantic); report drafting needs the ``report`` extra, the center's commands the ``center``
+one, and each says what to install.
 
 The fast tests run the command line in a subprocess whose imports of the center's
 libraries fail, as in a core install; the slow one builds a fresh venv with
@@ -43,9 +44,16 @@ CENTER = (
     "fastapi_offline",
     "multipart",
 )
+# ... and of the report extra: the core has neither.
+REPORT = ("pydantic", "pydantic_core")
+CORE_BLOCKED = (*CENTER, *REPORT)
 NEEDS_CENTER = (
     "todokede: error: this command needs the center's dependencies: "
     "pip install 'todokede[center]'\n"
+)
+NEEDS_REPORT = (
+    "todokede: error: this command needs report drafting (pydantic): "
+    "pip install 'todokede[report]'\n"
 )
 
 # Runs `todokede ARGS...` with the center's libraries made unimportable.
@@ -68,9 +76,12 @@ main()
 """
 
 
-def blocked(*args: str, stdin: str = "", token: str = "") -> subprocess.CompletedProcess[str]:
+def blocked(
+    *args: str, stdin: str = "", token: str = "", modules: tuple[str, ...] = CORE_BLOCKED
+) -> subprocess.CompletedProcess[str]:
+    """``todokede ARGS...`` as in a core install (or with only ``modules`` missing)."""
     return subprocess.run(
-        [sys.executable, "-c", BLOCKED_CLI, ",".join(CENTER), *args],
+        [sys.executable, "-c", BLOCKED_CLI, ",".join(modules), *args],
         input=stdin,
         env={**os.environ, "TODOKEDE_TOKEN": token},
         capture_output=True,
@@ -104,13 +115,46 @@ def test_core_commands_run_without_the_center(args: list[str], expect: str) -> N
     assert "blocked" not in result.stderr
 
 
-def test_scan_then_draft_without_the_center() -> None:
+def test_scan_then_draft_with_the_report_extra_only() -> None:
     scan = blocked("scan", "--json", str(IMAP_LOG))
     assert scan.returncode == 0, scan.stderr
     assert {json.loads(line)["kind"] for line in scan.stdout.splitlines()} == {"access-probe"}
-    draft = blocked("report", "draft", "--from-scan", "-", "--lang", "en", stdin=scan.stdout)
+    args = ("report", "draft", "--from-scan", "-", "--lang", "en")
+    draft = blocked(*args, stdin=scan.stdout, modules=CENTER)
     assert draft.returncode == 0, draft.stderr
     assert json.loads(draft.stdout)["methods"] == ["access_probe"]
+    core = blocked(*args, stdin=scan.stdout)
+    assert (core.returncode, core.stderr, core.stdout) == (2, NEEDS_REPORT, "")
+
+
+GUARD_CONF = """\
+[guard]
+state = "{tmp}/guard.db"
+hosts_deny = "{tmp}/guard.deny"
+report_dir = "{tmp}/reports"
+
+[jail.imap]
+logpath = "{log}"
+filters = ["imapd"]
+ignoreip = ["127.0.0.1"]
+{report}
+"""
+
+
+@pytest.mark.parametrize("report", ["", 'report = "draft"'])
+def test_guard_in_a_core_install(tmp_path: Path, report: str) -> None:
+    """guard runs with click and rich only; a jail that drafts reports says what to install
+    when guard starts, before anything is read or applied."""
+    conf = tmp_path / "guard.toml"
+    conf.write_text(GUARD_CONF.format(tmp=tmp_path, log=IMAP_LOG, report=report))
+    status = blocked("guard", "--config", str(conf), "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["jails"]["imap"]["banned"] == 0
+    if report:
+        run = blocked("guard", "--config", str(conf))
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert run.stderr.endswith(NEEDS_REPORT)
+        assert not (tmp_path / "guard.deny").exists() and not (tmp_path / "reports").exists()
 
 
 @pytest.mark.parametrize(
@@ -135,7 +179,8 @@ def test_center_commands_say_what_to_install(args: list[str], tmp_path: Path) ->
 def test_iodef_input_without_the_center_says_what_to_install(tmp_path: Path) -> None:
     report = tmp_path / "report.xml"
     report.write_text('<?xml version="1.0"?><IODEF-Document/>', encoding="utf-8")
-    result = blocked("report", "submit", str(report), "--center", "http://127.0.0.1:9", token="t")
+    args = ("report", "submit", str(report), "--center", "http://127.0.0.1:9")
+    result = blocked(*args, token="t", modules=CENTER)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr == NEEDS_CENTER
 
@@ -145,6 +190,10 @@ def test_other_missing_modules_are_not_blamed_on_the_extra() -> None:
     from todokede.cli import missing_extra
 
     assert missing_extra(ModuleNotFoundError("x", name="sqlalchemy.orm")) is not None
+    found = missing_extra(ModuleNotFoundError("x", name="pydantic"))
+    assert found is not None and found.extra == "report"
+    found = missing_extra(ModuleNotFoundError("x", name="pydantic"), "monthly")
+    assert found is not None and found.extra == "center"  # the center's extra brings it too
     assert missing_extra(ModuleNotFoundError("x", name="todokede.nothing")) is None
     assert missing_extra(ModuleNotFoundError("x")) is None
 
@@ -153,22 +202,27 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_every_center_dependency_is_known_to_the_command_line() -> None:
-    # A library added to the extra must be one the command line turns into the install hint.
-    from todokede.cli import CENTER_MODULES
+@pytest.mark.parametrize("extra", ["center", "report"])
+def test_every_extra_dependency_is_known_to_the_command_line(extra: str) -> None:
+    # A library added to an extra must be one the command line turns into the install hint.
+    from todokede.cli import CENTER_MODULES, REPORT_MODULES
 
+    known = CENTER_MODULES if extra == "center" else REPORT_MODULES
     with (ROOT / "pyproject.toml").open("rb") as f:
-        extra = tomllib.load(f)["project"]["optional-dependencies"]["center"]
+        project = tomllib.load(f)["project"]
+    assert project["dependencies"] == ["click>=8.1", "rich>=13"]  # the core: nothing more
     provided = importlib.metadata.packages_distributions()
-    for requirement in extra:
+    for requirement in project["optional-dependencies"][extra]:
         m = re.match(r"[A-Za-z0-9_.-]+", requirement)
         assert m, requirement
+        if m.group() == "todokede":
+            continue  # another extra of ours (center includes report)
         modules = {
             module
             for module, dists in provided.items()
             if _normal(m.group()) in {_normal(d) for d in dists}
         }
-        assert modules & CENTER_MODULES, (requirement, sorted(modules))
+        assert modules & known, (requirement, sorted(modules))
 
 
 # --- a real core install --------------------------------------------------------------------
@@ -225,7 +279,7 @@ def test_a_core_install_has_no_center(tmp_path: Path) -> None:
             "-c",
             "import importlib.util as u, sys; "
             "print(','.join(m for m in sys.argv[1:] if u.find_spec(m)))",
-            *CENTER,
+            *CORE_BLOCKED,
         ],
         capture_output=True,
         text=True,
@@ -241,3 +295,5 @@ def test_a_core_install_has_no_center(tmp_path: Path) -> None:
         assert run(command, "--help").returncode == 0
     serve = run("serve", "--db", str(tmp_path / "c.db"))
     assert (serve.returncode, serve.stderr) == (2, NEEDS_CENTER)
+    draft = run("report", "draft", "--from-scan", "-")
+    assert (draft.returncode, draft.stderr) == (2, NEEDS_REPORT)

@@ -57,10 +57,18 @@ CENTER_MODULES = frozenset(
 )
 
 
-def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
-    """The error to show when ``exc`` is a center library absent from a core install."""
+# ... and of the ``report`` extra (the center's extra includes it).
+REPORT_MODULES = frozenset({"pydantic", "pydantic_core"})
+# the commands of the center: whatever library they miss, the center's extra brings it
+CENTER_COMMANDS = frozenset({"serve", "user", "center", "export", "monthly", "publish", "demo"})
+
+
+def missing_extra(exc: ModuleNotFoundError, command: str = "") -> MissingExtra | None:
+    """The error to show when ``exc`` is an extra's library absent from a core install."""
     root = (exc.name or "").partition(".")[0]
-    return MissingExtra(root) if root in CENTER_MODULES else None
+    if root in CENTER_MODULES or (root in REPORT_MODULES and command in CENTER_COMMANDS):
+        return MissingExtra(root)
+    return MissingExtra(root, "report") if root in REPORT_MODULES else None
 
 
 class LazyGroup(click.Group):
@@ -71,6 +79,7 @@ class LazyGroup(click.Group):
         spec = COMMANDS.get(cmd_name)
         if spec is None:
             return None
+        ctx.meta["todokede.command"] = cmd_name  # for the install hint (invoke)
         module = importlib.import_module(spec[0])
         command = getattr(module, spec[1])
         assert isinstance(command, click.Command)
@@ -87,7 +96,7 @@ class LazyGroup(click.Group):
             try:
                 return super().invoke(ctx)
             except ModuleNotFoundError as exc:
-                missing = missing_extra(exc)
+                missing = missing_extra(exc, ctx.meta.get("todokede.command", ""))
                 if missing is None:
                     raise
                 raise missing from None

@@ -6,15 +6,18 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
 from todokede import settings
-from todokede.center.intake.schema import Report
-from todokede.center.intake.submit import submit_report
 from todokede.errors import ConfigError, ReportError
+
+if TYPE_CHECKING:
+    from todokede.center.intake.schema import Report
+
+# pydantic (the report extra) is imported by the commands that use it: without it `report
+# --help` still works, and running one says what to install
 
 
 @click.group()
@@ -101,6 +104,10 @@ def draft(findings: str, output: str, lang: str) -> None:
 
 def load_reports(path: str) -> list[Report]:
     """The reports in a JSON (one Report) or IODEF v2 file ('-': stdin)."""
+    from pydantic import ValidationError
+
+    from todokede.center.intake.schema import Report
+
     try:
         data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
@@ -133,6 +140,8 @@ def submit(file: str, center: str, idempotency_key: str | None) -> None:
     Example:
       TODOKEDE_TOKEN=... todokede report submit report.json --center http://127.0.0.1:8000
     """
+    from todokede.center.intake.submit import submit_report
+
     token = settings.api_token()
     if not token:
         raise ConfigError("set TODOKEDE_TOKEN to your API token (from `todokede user add`)")

@@ -17,9 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from todokede.center.intake.draft import draft_from_findings
-from todokede.center.intake.schema import Report
-from todokede.errors import ReportError, StoreError, TodokedeError
+from todokede.errors import MissingExtra, ReportError, StoreError, TodokedeError
 from todokede.guard.state import Ban, State
 
 RETRY_FIRST = 5.0
@@ -51,6 +49,17 @@ def finding(ban: Ban, service: str, first: float, evidence: list[str]) -> dict[s
     }
 
 
+def require() -> None:
+    """Raise :class:`MissingExtra` when reports cannot be drafted here (the core install has
+    no pydantic): a jail that reports says so when guard starts, not at its first ban."""
+    try:
+        import todokede.center.intake.draft  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in ("pydantic", "pydantic_core"):
+            raise MissingExtra(exc.name or "pydantic", "report") from None
+        raise
+
+
 class Reporter:
     def __init__(
         self,
@@ -74,6 +83,8 @@ class Reporter:
         lang: str,
     ) -> str | None:  # fmt: skip
         """Draft (and queue for sending) the report of ``ban``; None if it was made before."""
+        from todokede.center.intake.draft import draft_from_findings
+
         key = key_of(ban)
         if state.report_status(key) is not None:
             return None
@@ -127,6 +138,7 @@ class Reporter:
 
     def send_pending(self, state: State) -> int:
         """Send every pending report once; how many could not be sent this time."""
+        from todokede.center.intake.schema import Report
         from todokede.center.intake.submit import submit_report
 
         failed = 0

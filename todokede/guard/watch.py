@@ -26,7 +26,7 @@ from todokede.guard.config import GuardConfig, Jail
 from todokede.guard.counter import Counter
 from todokede.guard.detectors import Detector
 from todokede.guard.networks import Ignore, normalize
-from todokede.guard.reports import Reporter
+from todokede.guard.reports import Reporter, require
 from todokede.guard.sources import FileSource, JournalReader, JournalSource
 from todokede.guard.state import Ban, State
 from todokede.guard.wakeup import Wakeup
@@ -128,6 +128,8 @@ class Guard:
 
     def start(self) -> None:
         """Expire what ran out while stopped, re-apply the rest, open the logs."""
+        if any(j.report != "none" for j in self.config.jails.values()):
+            require()  # before anything is applied: a reload then keeps the running guard
         now = self.clock()
         for ban in self.state.expire(now):
             # the host list and the nftables sets are rebuilt from the state below
