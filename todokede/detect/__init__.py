@@ -465,8 +465,13 @@ def scan_paths(
     """
     scanner = Scanner(config, year=year, window=window)
     ordered = files.time_order([Path(p) for p in paths])
-    for n, path in enumerate(ordered):
-        scanner.scan(path, progress, final=n == len(ordered) - 1 and journal is None)
-    if journal is not None:
-        scanner.scan_journal(journal)
-    return scanner.result()
+    # one pause from the first file to the findings: a collection between them would walk
+    # every object of the state, which is let go of before the findings are returned
+    with _gc_paused():
+        for n, path in enumerate(ordered):
+            scanner.scan(path, progress, final=n == len(ordered) - 1 and journal is None)
+        if journal is not None:
+            scanner.scan_journal(journal)
+        result = scanner.result()
+        del scanner
+    return result
