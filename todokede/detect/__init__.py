@@ -314,8 +314,8 @@ class Scanner:
             if offer[:1] == b"E":
                 raise LogError(offer[1:].decode("utf-8", "replace"), source=key)
             offers.append(pickle.loads(offer[1:]))  # noqa: S301 - our own child's pickle
-        keep = _kept([tags for tags, _ in offers])
         notices = set().union(*(theirs for _, theirs in offers))
+        # the last range first: its fold and this one's then run side by side
         if back is not None:
             every = b"".join(tags[0] for tags, _ in offers[:-1])
             no_sender = b"".join(tags[1] for tags, _ in offers[:-1])
@@ -326,6 +326,7 @@ class Scanner:
                 raise LogError("a worker process died while reading", source=key) from exc
             finally:
                 back.close()
+        keep = _kept([tags for tags, _ in offers])
         del offers
         self.state.fold_alone(keep, notices)
 
@@ -361,7 +362,7 @@ def _kept(offers: list[tuple[bytes, bytes, bytes]]) -> set[int]:
     no_sender = _tags(offers[0][1])
     keep: set[int] = set()
     for every, _, no_client in offers[1:]:
-        met = undecided & _tags(every)
+        met = undecided.intersection(memoryview(every).cast("Q"))
         keep |= met & (no_sender | _tags(no_client))
         undecided -= met
     return keep
@@ -386,7 +387,7 @@ def _fold_last(state: State, told: Connection, no_client: bytes) -> None:
         told.close()
     if len(state.msgs) <= FOLD_LAST * len(state.mail.pairs):
         return
-    keep = _tags(every) & (_tags(no_sender) | _tags(no_client))
+    keep = (_tags(no_sender) | _tags(no_client)).intersection(memoryview(every).cast("Q"))
     state.fold_alone(keep, notices)
 
 
