@@ -203,14 +203,16 @@ def _but_evidence(findings: list[dict[str, object]]) -> list[dict[str, object]]:
     ]
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("seed", "fold_last"), [(0, 0), (1, 0), (2, 0), (0, 1 << 30)])
 def test_messages_no_later_range_changes_are_folded_early_as_the_end_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, fold_last: int
 ) -> None:
     # the first byte range of the last file folds the messages no later range changes
-    # before the others are merged; the findings are those of folding them all at the end
-    # (final=False)
+    # before the others are merged, and the last range those no earlier range continues
+    # (fold_last 0: whenever it has any; 1 << 30: never); the findings are those of
+    # folding them all at the end (final=False)
     monkeypatch.setattr(detect, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(detect, "FOLD_LAST", fold_last)
     log = tmp_path / "maillog"
     log.write_bytes(sendmail_log(seed, 400))
     one = _scan_files([log], 1, True)

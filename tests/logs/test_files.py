@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from todokede.errors import LogError
 from todokede.logs import files
@@ -64,6 +66,29 @@ def test_byte_ranges_cover_whole_lines(tmp_path: Path, parts: int) -> None:
     data = b"".join(b for a, z in ranges for b in files.read_range(p, a, z))
     assert data == LINES
     assert all(LINES[a - 1 : a] == b"\n" for a, _ in ranges[1:])
+
+
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+    tail=st.binary(max_size=20),
+    size=st.integers(1, 64),
+    window=st.integers(1, 16),
+    parts=st.integers(1, 4),
+)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_ranges_read_in_the_blocks_of_a_stream(
+    tmp_path: Path, lines: list[bytes], tail: bytes, size: int, window: int, parts: int
+) -> None:
+    # each range in the blocks blocks() cuts from a stream of it (lines longer than the
+    # window and than a block among them), the last one without its newline
+    data = b"".join(line + b"\n" for line in lines) + tail
+    p = tmp_path / "log"
+    p.write_bytes(data)
+    for a, z in files.byte_ranges(p, parts):
+        with open(p, "rb") as fh:
+            fh.seek(a)
+            want = list(files.blocks(fh, size=size, limit=z - a))
+        assert list(files.read_range(p, a, z, size=size, window=window)) == want
 
 
 def test_follower_survives_rotation(tmp_path: Path) -> None:

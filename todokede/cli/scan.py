@@ -363,9 +363,10 @@ def scan(
     for w in result.warnings:
         click.echo(f"scan: warning: {w}", err=True)
     if as_json:
-        out = sys.stdout
-        for f in result.findings:
-            out.write(json.dumps(f.to_dict(), ensure_ascii=False) + "\n")
+        # one write: with PYTHONUNBUFFERED set, a write a line costs a system call each
+        sys.stdout.write(
+            "".join(json.dumps(f.to_dict(), ensure_ascii=False) + "\n" for f in result.findings)
+        )
     else:
         _print_table(result.findings)
     _summary(result.lines, result.unparsed, result.unparsed_examples, len(plist) + bool(source))

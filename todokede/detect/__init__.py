@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 PARALLEL_MIN = 32 << 20  # smaller files are not worth a second process
+# the last byte range folds its queued messages when they are more than this many times
+# its sender-recipient pairs (_fold_last): records outweighing what they would add
+FOLD_LAST = 2
 
 Progress = Callable[[int], None]  # called with bytes read since the last call
 
@@ -230,15 +233,23 @@ class Scanner:
         ranges = files.byte_ranges(path, jobs)
         ctx = multiprocessing.get_context("fork")
         children = []
-        for start, end in ranges[1:]:
+        back: Connection | None = None
+        for n, (start, end) in enumerate(ranges[1:], 2):
             recv, send = ctx.Pipe(duplex=False)
+            # the last range folds its own messages too, once told what earlier ranges
+            # have queued (_fold_alone)
+            told, back = ctx.Pipe(duplex=False) if final and n == len(ranges) else (None, None)
             # the child takes its state out of the box, so that it can let go of it
             box = [self._new_state()]
             proc = ctx.Process(
-                target=_child, args=(send, final, path, start, end, framer, box), daemon=True
+                target=_child,
+                args=(send, final, path, start, end, framer, box, told),
+                daemon=True,
             )
             proc.start()
             send.close()
+            if told is not None:
+                told.close()
             children.append((proc, recv, end - start))
         key = str(path)
         try:
@@ -248,7 +259,7 @@ class Scanner:
                 if progress is not None:
                     progress(len(block))
             if final:
-                self._fold_alone(key, children)
+                self._fold_alone(key, children, back)
             for proc, recv, size in children:
                 try:
                     tag = recv.recv_bytes()
@@ -272,21 +283,28 @@ class Scanner:
                 if progress is not None:
                     progress(size)
         finally:
+            if back is not None:
+                back.close()
             for proc, _recv, _ in children:
                 if proc.is_alive():
                     proc.kill()
                 proc.join()
 
     def _fold_alone(
-        self, key: str, children: Sequence[tuple[BaseProcess, Connection, int]]
+        self,
+        key: str,
+        children: Sequence[tuple[BaseProcess, Connection, int]],
+        back: Connection | None,
     ) -> None:
         """Fold the messages of this process's range that no later range can change, while
         the children pack theirs, instead of folding all of them at the end: sendmail never
         says it is done with a message, so most of a sendmail log's are still queued at its
         end. The children offer the tags of their queued messages (:meth:`Queue.tags`) and
         their notices first; the messages kept (:func:`_kept`) are merged in file order as
-        before. (The children send theirs as records, as before: folded there, their
-        aggregates would travel, bigger than the records, and be held twice meanwhile.)"""
+        before. The last range (``back``: a pipe to its process) is then told the tags of
+        the messages the earlier ranges have queued, and every range's notices, to fold
+        those of its own that no earlier range continues (:func:`_fold_last`); the other
+        children send theirs as records, which the parent folds at the end."""
         offers = [(self.state.msgs.tags(), self.state.notices)]
         for _proc, recv, _size in children:
             try:
@@ -296,8 +314,19 @@ class Scanner:
             if offer[:1] == b"E":
                 raise LogError(offer[1:].decode("utf-8", "replace"), source=key)
             offers.append(pickle.loads(offer[1:]))  # noqa: S301 - our own child's pickle
-        keep = _kept([tags for tags, _ in offers])
         notices = set().union(*(theirs for _, theirs in offers))
+        # the last range first: its fold and this one's then run side by side
+        if back is not None:
+            every = b"".join(tags[0] for tags, _ in offers[:-1])
+            no_sender = b"".join(tags[1] for tags, _ in offers[:-1])
+            told = (every, no_sender, notices)
+            try:
+                back.send_bytes(pickle.dumps(told, protocol=pickle.HIGHEST_PROTOCOL))
+            except OSError as exc:
+                raise LogError("a worker process died while reading", source=key) from exc
+            finally:
+                back.close()
+        keep = _kept([tags for tags, _ in offers])
         del offers
         self.state.fold_alone(keep, notices)
 
@@ -329,18 +358,42 @@ def _kept(offers: list[tuple[bytes, bytes, bytes]]) -> set[int]:
     Two keys with one tag (a 64-bit hash) change no result: each test only keeps more (a
     tag without a sender or a client if one of its messages has none), and a message
     folded for a tag it shares is folded as it is either way."""
-
-    def split(blob: bytes) -> set[int]:
-        return set(memoryview(blob).cast("Q"))
-
-    undecided = split(offers[0][0])
-    no_sender = split(offers[0][1])
+    undecided = _tags(offers[0][0])
+    no_sender = _tags(offers[0][1])
     keep: set[int] = set()
     for every, _, no_client in offers[1:]:
-        met = undecided & split(every)
-        keep |= met & (no_sender | split(no_client))
+        met = undecided.intersection(memoryview(every).cast("Q"))
+        keep |= met & (no_sender | _tags(no_client))
         undecided -= met
     return keep
+
+
+def _fold_last(state: State, told: Connection, no_client: bytes) -> None:
+    """In the last byte range of a file nothing is read after: fold the messages of this
+    range that merging the ranges in file order leaves as they are (:func:`_kept`, seen
+    from this side: those no earlier range has queued, and those with a client whose key
+    every earlier range that has it queued gave a sender), as the end of the log would fold
+    them, with every range's notices. Their aggregates then travel to the parent instead of
+    their records, which pays when the records are the bigger: when most of the range's
+    messages are still queued (sendmail never says that it is done with one), not when most
+    were folded as the range was read (Postfix logs ``removed``) and the few left would add
+    more to the aggregates than they weigh (:data:`FOLD_LAST`). ``no_client``: the tags of
+    this range's queued messages without a client (:meth:`Queue.tags`)."""
+    try:
+        every, no_sender, notices = pickle.loads(told.recv_bytes())  # noqa: S301 - our parent's
+    except EOFError:
+        return  # the parent gave up: it reads nothing this process sends either
+    finally:
+        told.close()
+    if len(state.msgs) <= FOLD_LAST * len(state.mail.pairs):
+        return
+    keep = (_tags(no_sender) | _tags(no_client)).intersection(memoryview(every).cast("Q"))
+    state.fold_alone(keep, notices)
+
+
+def _tags(blob: bytes) -> set[int]:
+    """The tags packed by :meth:`Queue.tags`."""
+    return set(memoryview(blob).cast("Q"))
 
 
 def _child(
@@ -351,12 +404,14 @@ def _child(
     end: int,
     framer: Framer,
     box: list[State],
+    told: Connection | None = None,
 ) -> None:
     """Read one byte range and send back what it found. Messages still queued at the end of
     the range are sent as they are: the parent folds them with its own at the end, in time
     order, as one pass over the file does. With ``offer`` (nothing is read after the file)
     the tags of the messages it has queued and its notices go first
-    (:meth:`Scanner._fold_alone`)."""
+    (:meth:`Scanner._fold_alone`); the last range (``told``) then folds its own
+    (:func:`_fold_last`)."""
     state = box.pop()
     try:
         lineno = 1
@@ -365,6 +420,8 @@ def _child(
         if offer:
             tags = (state.msgs.tags(), state.notices)
             send.send_bytes(b"K" + pickle.dumps(tags, protocol=pickle.HIGHEST_PROTOCOL))
+            if told is not None:
+                _fold_last(state, told, tags[0][2])
             del tags
         # the C queue packs its messages itself, and lets go of them before the rest is
         # pickled: the two are never held twice at once
@@ -409,8 +466,13 @@ def scan_paths(
     """
     scanner = Scanner(config, year=year, window=window)
     ordered = files.time_order([Path(p) for p in paths])
-    for n, path in enumerate(ordered):
-        scanner.scan(path, progress, final=n == len(ordered) - 1 and journal is None)
-    if journal is not None:
-        scanner.scan_journal(journal)
-    return scanner.result()
+    # one pause from the first file to the findings: a collection between them would walk
+    # every object of the state, which is let go of before the findings are returned
+    with _gc_paused():
+        for n, path in enumerate(ordered):
+            scanner.scan(path, progress, final=n == len(ordered) - 1 and journal is None)
+        if journal is not None:
+            scanner.scan_journal(journal)
+        result = scanner.result()
+        del scanner
+    return result

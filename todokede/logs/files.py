@@ -114,10 +114,42 @@ def byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def read_range(path: Path, start: int, end: int) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        yield from blocks(fh, limit=end - start)
+def read_range(
+    path: Path, start: int, end: int, size: int = BLOCK, window: int = 4096
+) -> Iterator[bytes]:
+    """The blocks :func:`blocks` yields for these bytes of a plain file, each read once
+    into its own bytes object: where a block ends is found first, by reading the last
+    ``window`` bytes before each ``size`` boundary (all of them when a line is longer),
+    instead of reading a whole chunk and copying it twice, to cut it at its last newline
+    and to join the line it leaves to the next."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise LogError(f"cannot open: {exc.strerror or exc}", source=str(path)) from exc
+    try:
+        done = start
+        for at in range(start, end, size):
+            stop = min(at + size, end)
+            low = max(at, stop - window)
+            cut = os.pread(fd, stop - low, low).rfind(b"\n")
+            if cut < 0 and low > at:
+                low = at
+                cut = os.pread(fd, stop - low, low).rfind(b"\n")
+            if cut >= 0:
+                block = os.pread(fd, low + cut + 1 - done, done)
+                if block:
+                    yield block
+                done += len(block)
+                if done != low + cut + 1:  # the file shrank
+                    return
+        if done < end:
+            block = os.pread(fd, end - done, done)
+            if block:
+                yield block
+    except OSError as exc:
+        raise LogError(f"read failed: {exc}", source=str(path)) from exc
+    finally:
+        os.close(fd)
 
 
 def rotation_key(path: Path) -> tuple[str, int, str]:
