@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.conftest import need
 from todokede.detect import year_rule
-from todokede.logs.journal import Fields, export
+from todokede.logs.export import Fields, export
 from todokede.logs.syslog import Framer
 
 JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"

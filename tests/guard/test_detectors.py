@@ -10,7 +10,8 @@ from tests.conftest import need
 from todokede.guard.config import DEFAULT_IGNORE
 from todokede.guard.detectors import Detector
 from todokede.guard.networks import Ignore, normalize
-from todokede.logs.journal import ExportParser, entry, export
+from todokede.logs.export import ExportParser, export
+from todokede.logs.journal import entry
 
 DOVECOT = (
     b"Dec  7 21:50:01 imap-login: Info: Disconnected: Connection closed "

@@ -26,14 +26,12 @@ from tests.zones import machine_zone
 from todokede.detect import DetectConfig, Finding, Scanner, scan_paths
 from todokede.detect.findings import iso
 from todokede.errors import LogError
+from todokede.logs.export import ExportParser, Fields, export
 from todokede.logs.journal import (
     Entry,
-    ExportParser,
-    Fields,
     Lines,
     Source,
     Texts,
-    export,
     journal_entries,
     journal_events,
 )

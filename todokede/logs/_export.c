@@ -1,4 +1,4 @@
-/* The journal's export stream turned into syslog lines in one pass (todokede/logs/journal.py:
+/* The journal's export stream turned into syslog lines in one pass (todokede/logs/export.py:
  * ExportParser._text_lines). It does what ExportParser._text_entries and Texts.convert do
  * together for the common entry, without making a dict per entry: an entry whose line it
  * cannot make exactly as Texts.convert would (a field missing, a host or program the framer
@@ -364,7 +364,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_export",
-    "The journal's export stream as syslog lines in C (see todokede/logs/journal.py).", -1,
+    "The journal's export stream as syslog lines in C (see todokede/logs/export.py).", -1,
     methods,
 };
 
