@@ -3,8 +3,9 @@
 One ``journalctl`` process streams every entry (of this machine's journal, of journal
 files, or of a journal directory) in the export format, asking only for the fields a
 syslog line has (``--output-fields``); :class:`todokede.logs.export.ExportParser` cuts the
-stream into entries in bulk (the format is described there). An entry becomes the frame its syslog line would give (time, host, program, PID,
-message), so every parser, detector and fail2ban filter reads it as it reads a log file:
+stream into entries in bulk (the format is described there). An entry becomes the frame its
+syslog line would give (time, host, program, PID, message), so every parser, detector and
+fail2ban filter reads it as it reads a log file:
 
     __REALTIME_TIMESTAMP  the time: microseconds since the epoch, shown as the wall clock
                           of the machine's zone (``TZ``), as syslog writes it
