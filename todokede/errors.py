@@ -91,6 +91,10 @@ class ConfigError(TodokedeError):
     """Bad settings."""
 
 
+# import names of the ``report`` extra's libraries (the ``center`` extra includes it)
+REPORT_MODULES = frozenset({"pydantic", "pydantic_core"})
+
+
 class MissingExtra(TodokedeError):
     """An extra's dependencies are not installed: the ``center`` (web, store, publication) or
     ``report`` (drafting and submitting reports: pydantic).

@@ -205,7 +205,8 @@ def _normal(name: str) -> str:
 @pytest.mark.parametrize("extra", ["center", "report"])
 def test_every_extra_dependency_is_known_to_the_command_line(extra: str) -> None:
     # A library added to an extra must be one the command line turns into the install hint.
-    from todokede.cli import CENTER_MODULES, REPORT_MODULES
+    from todokede.cli import CENTER_MODULES
+    from todokede.errors import REPORT_MODULES
 
     known = CENTER_MODULES if extra == "center" else REPORT_MODULES
     with (ROOT / "pyproject.toml").open("rb") as f:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from todokede import __version__
-from todokede.errors import MissingExtra, TodokedeError
+from todokede.errors import REPORT_MODULES, MissingExtra, TodokedeError
 
 # command name -> (module, attribute, one-line help shown in `todokede --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -57,8 +57,6 @@ CENTER_MODULES = frozenset(
 )
 
 
-# ... and of the ``report`` extra (the center's extra includes it).
-REPORT_MODULES = frozenset({"pydantic", "pydantic_core"})
 # the commands of the center: whatever library they miss, the center's extra brings it
 CENTER_COMMANDS = frozenset({"serve", "user", "center", "export", "monthly", "publish", "demo"})
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from todokede.errors import MissingExtra, ReportError, StoreError, TodokedeError
+from todokede.errors import REPORT_MODULES, MissingExtra, ReportError, StoreError, TodokedeError
 from todokede.guard.state import Ban, State
 
 RETRY_FIRST = 5.0
@@ -55,7 +55,7 @@ def require() -> None:
     try:
         import todokede.center.intake.draft  # noqa: F401
     except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] in ("pydantic", "pydantic_core"):
+        if (exc.name or "").partition(".")[0] in REPORT_MODULES:
             raise MissingExtra(exc.name or "pydantic", "report") from None
         raise
 
